@@ -1,0 +1,76 @@
+// The one place for OIDs and media types used on the wire.
+
+/** Media types (RFC 7030 §3.2.4, §4; RFC 8951). */
+export const MediaType = {
+  pkcs7: 'application/pkcs7-mime',
+  pkcs7CertsOnly: 'application/pkcs7-mime; smime-type=certs-only',
+  pkcs7ServerGeneratedKey: 'application/pkcs7-mime; smime-type=server-generated-key',
+  pkcs10: 'application/pkcs10',
+  pkcs8: 'application/pkcs8',
+  csrattrs: 'application/csrattrs',
+  cmcRequest: 'application/pkcs7-mime; smime-type=CMC-request',
+  multipartMixed: 'multipart/mixed',
+  textPlain: 'text/plain; charset=utf-8',
+} as const;
+
+/** Object identifiers. */
+export const Oid = {
+  // PKCS#7 / CMS
+  data: '1.2.840.113549.1.7.1',
+  signedData: '1.2.840.113549.1.7.2',
+  // PKCS#9 attributes
+  challengePassword: '1.2.840.113549.1.9.7',
+  extensionRequest: '1.2.840.113549.1.9.14',
+  emailAddress: '1.2.840.113549.1.9.1',
+  // RFC 7894
+  otpChallenge: '1.2.840.113549.1.9.16.2.56',
+  revocationChallenge: '1.2.840.113549.1.9.16.2.57',
+  estIdentityLinking: '1.2.840.113549.1.9.16.2.58',
+  // RFC 9908 templates
+  certificationRequestInfoTemplate: '1.2.840.113549.1.9.16.2.61',
+  extensionReqTemplate: '1.2.840.113549.1.9.16.2.62',
+  // RFC 7030 §4.4.1 serverkeygen encryption requests
+  decryptKeyIdentifier: '1.2.840.113549.1.9.16.2.37',
+  asymmDecryptKeyIdentifier: '1.2.840.113549.1.9.16.2.54',
+  smimeCapabilities: '1.2.840.113549.1.9.15',
+  // Key algorithms
+  rsaEncryption: '1.2.840.113549.1.1.1',
+  rsassaPss: '1.2.840.113549.1.1.10',
+  ecPublicKey: '1.2.840.10045.2.1',
+  ed25519: '1.3.101.112',
+  ed448: '1.3.101.113',
+  // Curves
+  secp256r1: '1.2.840.10045.3.1.7',
+  secp384r1: '1.3.132.0.34',
+  secp521r1: '1.3.132.0.35',
+  // Signature algorithms
+  sha1WithRSAEncryption: '1.2.840.113549.1.1.5',
+  sha256WithRSAEncryption: '1.2.840.113549.1.1.11',
+  sha384WithRSAEncryption: '1.2.840.113549.1.1.12',
+  sha512WithRSAEncryption: '1.2.840.113549.1.1.13',
+  ecdsaWithSHA1: '1.2.840.10045.4.1',
+  ecdsaWithSHA256: '1.2.840.10045.4.3.2',
+  ecdsaWithSHA384: '1.2.840.10045.4.3.3',
+  ecdsaWithSHA512: '1.2.840.10045.4.3.4',
+  // Hashes
+  sha1: '1.3.14.3.2.26',
+  sha256: '2.16.840.1.101.3.4.2.1',
+  sha384: '2.16.840.1.101.3.4.2.2',
+  sha512: '2.16.840.1.101.3.4.2.3',
+  mgf1: '1.2.840.113549.1.1.8',
+  // X.509 extensions (RFC 5280 §4.2)
+  subjectKeyIdentifier: '2.5.29.14',
+  keyUsage: '2.5.29.15',
+  subjectAltName: '2.5.29.17',
+  basicConstraints: '2.5.29.19',
+  nameConstraints: '2.5.29.30',
+  authorityKeyIdentifier: '2.5.29.35',
+  extKeyUsage: '2.5.29.37',
+  // Extended key usages
+  kpServerAuth: '1.3.6.1.5.5.7.3.1',
+  kpClientAuth: '1.3.6.1.5.5.7.3.2',
+  kpCmcRA: '1.3.6.1.5.5.7.3.28',
+  // Names
+  commonName: '2.5.4.3',
+  macAddress: '1.3.6.1.1.1.1.22',
+} as const;
