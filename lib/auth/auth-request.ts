@@ -1,0 +1,60 @@
+// est_auth_request: an nginx auth_request-style subrequest to an HTTP auth backend, over undici.
+import type { IncomingMessage } from 'node:http';
+import { Agent, request } from 'undici';
+import { EstError, EstForbiddenError, EstUnauthorizedError } from '../errors.js';
+
+/** Headers never forwarded: hop-by-hop (RFC 9110 §7.6.1) and those describing the absent body. */
+const NOT_FORWARDED = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer',
+  'transfer-encoding', 'upgrade', 'host', 'content-length', 'content-type', 'content-transfer-encoding', 'expect',
+]);
+
+export interface AuthRequestOptions {
+  url: URL;
+  timeout: number;
+  /** Header names that only a trusted proxy may set; never forwarded as facts. */
+  stripHeaders: readonly string[];
+}
+
+export type AuthRequestFn = (req: IncomingMessage, originalUri: string) => Promise<void>;
+
+/**
+ * Builds the subrequest function: 2xx allows; 401 → 401 with the backend's WWW-Authenticate;
+ * 403 → 403; anything else, a timeout or an unreachable backend → 500. Never allows on error.
+ */
+export function createAuthRequest(opts: AuthRequestOptions): { check: AuthRequestFn; close(): Promise<void> } {
+  const dispatcher = new Agent({ keepAliveTimeout: 10_000, connections: 64, headersTimeout: opts.timeout, bodyTimeout: opts.timeout });
+  const strip = new Set([...NOT_FORWARDED, ...opts.stripHeaders.map((h) => h.toLowerCase())]);
+  const check: AuthRequestFn = async (req, originalUri) => {
+    const headers: Record<string, string | string[]> = {};
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value === undefined || strip.has(name)) continue;
+      headers[name] = value;
+    }
+    headers['x-original-uri'] = originalUri;
+    headers['x-original-method'] = req.method ?? 'GET';
+    let status: number;
+    let wwwAuthenticate: string | string[] | undefined;
+    try {
+      const res = await request(opts.url, {
+        method: 'GET',
+        headers,
+        dispatcher,
+        signal: AbortSignal.timeout(opts.timeout),
+      });
+      status = res.statusCode;
+      wwwAuthenticate = res.headers['www-authenticate'];
+      await res.body.dump();
+    } catch (e) {
+      throw new EstError(500, 'ERR_EST_AUTH_BACKEND', 'authorization backend unavailable', { cause: e });
+    }
+    if (status >= 200 && status < 300) return;
+    if (status === 401) {
+      const challenge = Array.isArray(wwwAuthenticate) ? wwwAuthenticate.join(', ') : wwwAuthenticate;
+      throw new EstUnauthorizedError('authentication failed', challenge || undefined);
+    }
+    if (status === 403) throw new EstForbiddenError('authorization backend denied the request');
+    throw new EstError(500, 'ERR_EST_AUTH_BACKEND', `authorization backend answered ${status}`);
+  };
+  return { check, close: () => dispatcher.close() };
+}

@@ -1,0 +1,69 @@
+// Reads a request body with a size bound; checks the Content-Type first (415) and the size (413).
+import type { IncomingMessage } from 'node:http';
+import { EstError } from '../errors.js';
+import { parseMediaType } from '../protocol/media-type.js';
+
+/** Body already read by a body-parser mounted before est() (Express `req.body` as a Buffer/string). */
+function preParsed(req: IncomingMessage): Buffer | undefined {
+  const b = (req as IncomingMessage & { body?: unknown }).body;
+  if (Buffer.isBuffer(b)) return b;
+  if (typeof b === 'string') return Buffer.from(b, 'latin1');
+  return undefined;
+}
+
+/**
+ * Checks that the request's media type is one of `accepted` (case-insensitive, parameters
+ * tolerated, RFC 9110 §8.3.1); a missing or other type gets 415.
+ */
+export function checkContentType(req: IncomingMessage, accepted: readonly string[]): void {
+  const mt = parseMediaType(req.headers['content-type']);
+  if (!mt) throw new EstError(415, 'ERR_EST_CONTENT_TYPE', `missing Content-Type: expected ${accepted.join(' or ')}`);
+  if (!accepted.includes(mt.type)) {
+    throw new EstError(415, 'ERR_EST_CONTENT_TYPE', `unsupported Content-Type ${mt.type}: expected ${accepted.join(' or ')}`);
+  }
+}
+
+/** Reads the whole body, at most `limit` bytes (413 past it, without buffering the rest). */
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const parsed = preParsed(req);
+  if (parsed) {
+    if (parsed.length > limit) throw new EstError(413, 'ERR_EST_BODY_TOO_LARGE', `request body larger than ${limit} bytes`);
+    return parsed;
+  }
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) {
+    req.resume();
+    throw new EstError(413, 'ERR_EST_BODY_TOO_LARGE', `request body larger than ${limit} bytes`);
+  }
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const finish = (err?: Error, body?: Buffer) => {
+      if (done) return;
+      done = true;
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('aborted', onAborted);
+      if (err) reject(err);
+      else resolve(body!);
+    };
+    const onData = (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        req.resume();
+        finish(new EstError(413, 'ERR_EST_BODY_TOO_LARGE', `request body larger than ${limit} bytes`));
+        return;
+      }
+      chunks.push(c);
+    };
+    const onEnd = () => finish(undefined, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    const onError = (e: Error) => finish(new EstError(400, 'ERR_EST_BODY', `could not read request body: ${e.message}`));
+    const onAborted = () => finish(new EstError(400, 'ERR_EST_BODY', 'request aborted'));
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('aborted', onAborted);
+  });
+}

@@ -1,0 +1,169 @@
+// Header formats TLS terminators use to pass the client certificate and channel binding (RFC 9440 et al.).
+import { X509Certificate } from 'node:crypto';
+import { EstConfigError } from '../errors.js';
+import { parsePem } from '../protocol/pem.js';
+
+/** How the client certificate is encoded in its header. */
+export type CertHeaderFormat =
+  | 'rfc9440' // :base64-DER: (HAProxy `:%[ssl_c_der,base64]:`)
+  | 'url-pem' // URL-encoded PEM (nginx $ssl_client_escaped_cert)
+  | 'xfcc' // Envoy X-Forwarded-Client-Cert (Cert= / Chain=)
+  | 'traefik'; // comma-separated base64 DER, leaf first (possibly URL-escaped)
+
+/** Header names and formats a trusted proxy uses. Names are case-insensitive. */
+export interface ProxyHeaders {
+  /** Header with the client certificate. */
+  clientCert?: string;
+  clientCertFormat?: CertHeaderFormat;
+  /** Header with the chain (RFC 9440 Client-Cert-Chain list, or URL-encoded PEMs). */
+  clientCertChain?: string;
+  /** Header with the proxy's own verification verdict (nginx $ssl_client_verify). Informational: we verify anyway. */
+  clientVerify?: string;
+  /** Header with base64 tls-unique (HAProxy `%[ssl_fc_unique_id,base64]`). */
+  tlsUnique?: string;
+  /** Header with the TLS version (`TLSv1.2`, `TLSv1.3`; HAProxy `%[ssl_fc_protocol]`). */
+  tlsProtocol?: string;
+}
+
+export type ProxyHeadersPreset = 'nginx' | 'haproxy' | 'rfc9440' | 'envoy' | 'traefik';
+
+export const PROXY_HEADER_PRESETS: Readonly<Record<ProxyHeadersPreset, Readonly<ProxyHeaders>>> = Object.freeze({
+  nginx: { clientCert: 'x-ssl-client-cert', clientCertFormat: 'url-pem', clientVerify: 'x-ssl-client-verify' },
+  haproxy: {
+    clientCert: 'client-cert',
+    clientCertFormat: 'rfc9440',
+    clientCertChain: 'client-cert-chain',
+    tlsUnique: 'x-tls-unique',
+    tlsProtocol: 'x-tls-protocol',
+  },
+  rfc9440: { clientCert: 'client-cert', clientCertFormat: 'rfc9440', clientCertChain: 'client-cert-chain' },
+  envoy: { clientCert: 'x-forwarded-client-cert', clientCertFormat: 'xfcc' },
+  traefik: { clientCert: 'x-forwarded-tls-client-cert', clientCertFormat: 'traefik' },
+});
+
+/** Resolves the `proxyHeaders` option (preset name or custom object) with lower-cased names. */
+export function resolveProxyHeaders(value: unknown): ProxyHeaders {
+  if (value === undefined) return PROXY_HEADER_PRESETS.nginx;
+  if (typeof value === 'string') {
+    const preset = PROXY_HEADER_PRESETS[value as ProxyHeadersPreset];
+    if (!preset) throw new EstConfigError(`est: \`proxyHeaders\` must be one of ${Object.keys(PROXY_HEADER_PRESETS).join(', ')} or an object (got ${JSON.stringify(value)})`);
+    return preset;
+  }
+  if (typeof value !== 'object' || value === null) throw new EstConfigError('est: `proxyHeaders` must be a preset name or an object');
+  const out: ProxyHeaders = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (!['clientCert', 'clientCertFormat', 'clientCertChain', 'clientVerify', 'tlsUnique', 'tlsProtocol'].includes(k)) {
+      throw new EstConfigError(`est: \`proxyHeaders.${k}\` is not a known field`);
+    }
+    if (typeof v !== 'string') throw new EstConfigError(`est: \`proxyHeaders.${k}\` must be a string`);
+    (out as Record<string, string>)[k] = k === 'clientCertFormat' ? v : v.toLowerCase();
+  }
+  if (out.clientCert && !out.clientCertFormat) out.clientCertFormat = 'rfc9440';
+  if (out.clientCertFormat && !['rfc9440', 'url-pem', 'xfcc', 'traefik'].includes(out.clientCertFormat)) {
+    throw new EstConfigError(`est: \`proxyHeaders.clientCertFormat\` must be rfc9440, url-pem, xfcc or traefik`);
+  }
+  return Object.freeze(out);
+}
+
+/** Every header name the proxy config covers (stripped from auth subrequests). */
+export function proxyHeaderNames(h: ProxyHeaders): string[] {
+  return [h.clientCert, h.clientCertChain, h.clientVerify, h.tlsUnique, h.tlsProtocol].filter((x): x is string => !!x);
+}
+
+function derCert(b64: string): X509Certificate | undefined {
+  const clean = b64.replace(/[\s:]/g, '');
+  if (!clean) return undefined;
+  return new X509Certificate(Buffer.from(clean, 'base64'));
+}
+
+function pemCerts(text: string): X509Certificate[] {
+  return parsePem(text).map((b) => new X509Certificate(Buffer.from(b.der)));
+}
+
+/** Splits an Envoy XFCC element list into key/value pairs, honouring double quotes. */
+function parseXfcc(value: string): Record<string, string>[] {
+  const elements: Record<string, string>[] = [];
+  let cur: Record<string, string> = {};
+  let key = '';
+  let buf = '';
+  let inQuotes = false;
+  let readingKey = true;
+  const endPair = () => {
+    if (key) cur[key.trim().toLowerCase()] = buf;
+    key = '';
+    buf = '';
+    readingKey = true;
+  };
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i]!;
+    if (inQuotes) {
+      if (c === '\\' && i + 1 < value.length) buf += value[++i];
+      else if (c === '"') inQuotes = false;
+      else buf += c;
+    } else if (c === '"') inQuotes = true;
+    else if (readingKey && c === '=') readingKey = false;
+    else if (c === ';') endPair();
+    else if (c === ',') {
+      endPair();
+      elements.push(cur);
+      cur = {};
+    } else if (readingKey) key += c;
+    else buf += c;
+  }
+  endPair();
+  elements.push(cur);
+  return elements;
+}
+
+/**
+ * Decodes the client certificate (leaf first, then chain) from a trusted proxy's headers.
+ * Returns [] when the proxy says there is none; throws on a malformed value.
+ */
+export function certificatesFromHeaders(h: ProxyHeaders, get: (name: string) => string | undefined): X509Certificate[] {
+  if (!h.clientCert) return [];
+  const raw = get(h.clientCert)?.trim();
+  if (!raw || raw === '(null)' || raw === '-') return [];
+  const out: X509Certificate[] = [];
+  switch (h.clientCertFormat) {
+    case 'url-pem':
+      out.push(...pemCerts(decodeURIComponent(raw)));
+      break;
+    case 'xfcc': {
+      // The last element is the one added by the nearest (trusted) proxy.
+      const el = parseXfcc(raw).at(-1) ?? {};
+      if (el['cert']) out.push(...pemCerts(decodeURIComponent(el['cert'])));
+      if (el['chain']) {
+        const chain = pemCerts(decodeURIComponent(el['chain']));
+        out.push(...chain.filter((c) => !out.some((o) => o.fingerprint256 === c.fingerprint256)));
+      }
+      break;
+    }
+    case 'traefik': {
+      const text = raw.includes('%') ? decodeURIComponent(raw) : raw;
+      for (const part of text.split(',')) {
+        const c = derCert(part);
+        if (c) out.push(c);
+      }
+      break;
+    }
+    default: {
+      // RFC 9440 §2.1: sf-binary `:b64:`; tolerate bare base64 and PEM (Apache: newlines as spaces).
+      if (raw.includes('-----BEGIN')) {
+        out.push(...pemCerts(raw.replace(/(-----BEGIN CERTIFICATE-----|-----END CERTIFICATE-----)/g, '\n$1\n')));
+      } else {
+        const c = derCert(raw);
+        if (c) out.push(c);
+      }
+    }
+  }
+  if (h.clientCertChain && out.length > 0) {
+    const chainRaw = get(h.clientCertChain)?.trim();
+    if (chainRaw) {
+      for (const item of chainRaw.split(',')) {
+        const c = item.includes('-----BEGIN') || item.includes('%2D') ? pemCerts(decodeURIComponent(item))[0] : derCert(item);
+        if (c) out.push(c);
+      }
+    }
+  }
+  return out;
+}

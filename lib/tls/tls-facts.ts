@@ -1,0 +1,125 @@
+// One object per request with what TLS says about the client: certificate, binding, version.
+import type { IncomingMessage } from 'node:http';
+import { X509Certificate } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
+import type { EstConfig } from '../middleware/options.js';
+import { certificatesFromHeaders } from './proxy-headers.js';
+import { verifyChain } from './verify-chain.js';
+
+/** TLS channel bindings the client may have put in its CSR (RFC 5929, RFC 9266). */
+export interface ChannelBindings {
+  /** RFC 5929 tls-unique (TLS 1.2), or the OpenSSL Finished-based value under TLS 1.3. */
+  tlsUnique?: Buffer;
+  /** RFC 9266 tls-exporter (TLS 1.3). */
+  tlsExporter?: Buffer;
+}
+
+export interface TlsFacts {
+  /** Where the facts came from: the Node TLS socket, a trusted proxy's headers, or nowhere. */
+  source: 'socket' | 'proxy' | 'none';
+  /** TLS version (`TLSv1.2`, `TLSv1.3`) when known. */
+  protocol?: string;
+  /** The client certificate, when one was presented. */
+  clientCertificate?: X509Certificate;
+  /** True only when we verified the certificate chain ourselves against the trust anchors. */
+  clientCertificateVerified: boolean;
+  /** Why verification failed, for logs. */
+  clientCertificateError?: string;
+  bindings: ChannelBindings;
+  /** The client's address. */
+  peerAddress: string;
+}
+
+const socketFacts = new WeakMap<object, TlsFacts>();
+
+function chainFromSocket(socket: TLSSocket): X509Certificate[] {
+  const out: X509Certificate[] = [];
+  let c = socket.getPeerCertificate(true) as { raw?: Buffer; issuerCertificate?: unknown; fingerprint256?: string } | undefined;
+  const seen = new Set<string>();
+  while (c && c.raw && !seen.has(c.fingerprint256 ?? '')) {
+    seen.add(c.fingerprint256 ?? '');
+    out.push(new X509Certificate(c.raw));
+    c = c.issuerCertificate as typeof c;
+  }
+  return out;
+}
+
+function verify(facts: TlsFacts, chain: X509Certificate[], config: EstConfig): void {
+  const [leaf, ...rest] = chain;
+  if (!leaf) return;
+  facts.clientCertificate = leaf;
+  const result = verifyChain(leaf, rest, config.trustAnchors);
+  facts.clientCertificateVerified = result.ok;
+  if (!result.ok) facts.clientCertificateError = result.reason;
+}
+
+/** Facts from a Node TLS socket, computed once per connection (keep-alive requests share them). */
+function fromSocket(socket: TLSSocket, config: EstConfig): TlsFacts {
+  const cached = socketFacts.get(socket);
+  if (cached) return cached;
+  const protocol = socket.getProtocol() ?? undefined;
+  const facts: TlsFacts = { source: 'socket', clientCertificateVerified: false, bindings: {}, peerAddress: socket.remoteAddress ?? '' };
+  if (protocol) facts.protocol = protocol;
+  // Require an actual peer certificate: `authorized` alone can be true on a resumed session.
+  try {
+    verify(facts, chainFromSocket(socket), config);
+  } catch (e) {
+    facts.clientCertificateError = `unreadable client certificate: ${(e as Error).message}`;
+  }
+  // RFC 5929 §3.1: full handshake -> client's Finished; resumed -> server's Finished.
+  const finished = socket.isSessionReused() ? socket.getFinished() : socket.getPeerFinished();
+  if (finished) facts.bindings.tlsUnique = finished;
+  if (protocol === 'TLSv1.3') {
+    try {
+      // RFC 9266 §2: 32 bytes, label EXPORTER-Channel-Binding, empty context.
+      facts.bindings.tlsExporter = socket.exportKeyingMaterial(32, 'EXPORTER-Channel-Binding', Buffer.alloc(0));
+    } catch {
+      /* not available */
+    }
+  }
+  socketFacts.set(socket, facts);
+  return facts;
+}
+
+function headerGetter(req: IncomingMessage): (name: string) => string | undefined {
+  return (name) => {
+    const v = req.headers[name];
+    return Array.isArray(v) ? v.join(',') : v;
+  };
+}
+
+/** Facts from a trusted proxy's headers; a malformed header is treated as no certificate. */
+function fromProxy(req: IncomingMessage, config: EstConfig): TlsFacts {
+  const h = config.proxyHeaders;
+  const get = headerGetter(req);
+  const facts: TlsFacts = { source: 'proxy', clientCertificateVerified: false, bindings: {}, peerAddress: req.socket.remoteAddress ?? '' };
+  const protocol = h.tlsProtocol ? get(h.tlsProtocol)?.trim() : undefined;
+  if (protocol) facts.protocol = protocol;
+  try {
+    verify(facts, certificatesFromHeaders(h, get), config);
+  } catch (e) {
+    facts.clientCertificateError = `malformed client certificate header: ${(e as Error).message}`;
+  }
+  if (h.clientVerify && facts.clientCertificateVerified) {
+    const verdict = get(h.clientVerify)?.trim();
+    // The proxy's "SUCCESS" is not enough on its own, but a proxy that says it failed is believed.
+    if (verdict && verdict !== 'SUCCESS' && verdict !== '0') {
+      facts.clientCertificateVerified = false;
+      facts.clientCertificateError = `proxy reports verification ${verdict}`;
+    }
+  }
+  const unique = h.tlsUnique ? get(h.tlsUnique)?.trim() : undefined;
+  if (unique) facts.bindings.tlsUnique = Buffer.from(unique, 'base64');
+  return facts;
+}
+
+/**
+ * The TLS facts for `req`: from the socket when Node terminates TLS; from headers only when the
+ * peer is a trusted proxy; otherwise none (and any such headers are ignored).
+ */
+export function tlsFacts(req: IncomingMessage, config: EstConfig): TlsFacts {
+  const socket = req.socket as TLSSocket;
+  if (socket.encrypted) return fromSocket(socket, config);
+  if (config.trustProxy(socket.remoteAddress ?? '')) return fromProxy(req, config);
+  return { source: 'none', clientCertificateVerified: false, bindings: {}, peerAddress: socket.remoteAddress ?? '' };
+}
