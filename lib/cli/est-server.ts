@@ -1,0 +1,191 @@
+#!/usr/bin/env node
+// est-server: runs est() on a Node https server (or plain HTTP behind a terminator); demo CA by default.
+import { createServer as createHttp, type Server } from 'node:http';
+import { createServer as createHttps } from 'node:https';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import express from 'express';
+import { EstError } from '../errors.js';
+import { est, type EstMiddleware } from '../middleware/est.js';
+import type { EstLogger } from '../middleware/options.js';
+import { demoConfig, loadConfigFile, type ServerConfig } from './server-config.js';
+
+const USAGE = `Usage: est-server [config.json|config.js] [options]
+
+With no config file, runs the embedded demo: a P-256 demo CA and a TLS certificate for
+localhost are created on first run in the state folder, and a demo auth backend accepts one
+printed user. The config file takes est() option names (caRootCertificate, caPrivateKey, ...),
+plus host, port, tls {cert, key, clientCa}, labels {<label>: {...options}} and workers.
+
+Options:
+  --host <addr>        listen address (default 127.0.0.1)
+  --port <n>           listen port (default 8443; 0 picks a free one)
+  --state-dir <dir>    demo state folder (default ./.est-demo or $EST_STATE_DIR)
+  --workers <n>        processes sharing the port and the serial file (default 1)
+  -q, --quiet          no per-request log lines
+  -h, --help           this text`;
+
+/** A logger writing one JSON line per event to stderr (pino-compatible subset). */
+function consoleLogger(quiet: boolean): EstLogger {
+  const write = (level: string) => (obj: object, msg?: string) => {
+    if (quiet && level !== 'error') return;
+    const o = obj as { err?: unknown };
+    const err = o.err instanceof Error ? { err: { message: o.err.message, code: (o.err as EstError).code } } : {};
+    process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...obj, ...err }) + '\n');
+  };
+  return { info: write('info'), warn: write('warn'), error: write('error'), debug() {} };
+}
+
+/** Starts the demo auth backend: Basic `<user>:<password>` → 200, else 401 with a challenge. */
+function startDemoAuth(user: string, password: string): Promise<{ url: string; server: Server }> {
+  const expected = 'Basic ' + Buffer.from(`${user}:${password}`).toString('base64');
+  const server = createHttp((req, res) => {
+    if (req.headers.authorization === expected) res.writeHead(200).end();
+    else res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="est-demo"' }).end();
+  });
+  return new Promise((ok) => server.listen(0, '127.0.0.1', () => {
+    const a = server.address() as { port: number };
+    ok({ url: `http://127.0.0.1:${a.port}/auth`, server });
+  }));
+}
+
+function printDemoHelp(cfg: ServerConfig, port: number): void {
+  const d = cfg.demo!;
+  const ca = resolve(d.stateDir, 'ca.crt');
+  const base = `https://localhost:${port}/.well-known/est`;
+  const curl = `curl -sS --cacert ${ca} --resolve localhost:${port}:127.0.0.1`;
+  process.stdout.write(`
+express-est demo server
+  state folder: ${resolve(d.stateDir)}   (demo CA, TLS certificate, serial file)
+  listening:    https://${cfg.host}:${port}/.well-known/est
+  demo user:    ${d.user} / ${d.password}   (checked by the embedded auth backend)
+
+Try it (copy and paste):
+
+  # 1. the CA certificates
+  ${curl} ${base}/cacerts | base64 -d | openssl pkcs7 -inform DER -print_certs
+
+  # 2. enroll with the demo user (HTTP Basic via the auth backend)
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout device.key -subj /CN=device-1 -outform DER -out device.csr
+  base64 device.csr > device.b64
+  ${curl} -u ${d.user}:${d.password} --data-binary @device.b64 -H 'Content-Type: application/pkcs10' ${base}/simpleenroll | base64 -d | openssl pkcs7 -inform DER -print_certs -out device.crt
+  openssl verify -CAfile ${ca} device.crt
+
+  # 3. renew with the certificate just issued (TLS client-certificate auth, no password)
+  ${curl} --cert device.crt --key device.key --data-binary @device.b64 -H 'Content-Type: application/pkcs10' ${base}/simplereenroll | base64 -d | openssl pkcs7 -inform DER -print_certs
+
+`);
+}
+
+export interface StartedServer {
+  server: Server;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Builds the Express app for `cfg` and starts listening. */
+export async function startServer(cfg: ServerConfig, logger: EstLogger): Promise<StartedServer> {
+  const app = express();
+  app.disable('x-powered-by');
+  const middlewares: EstMiddleware[] = [];
+  let authServer: Server | undefined;
+  if (cfg.demo) {
+    const auth = await startDemoAuth(cfg.demo.user, cfg.demo.password);
+    authServer = auth.server;
+    for (const o of Object.values(cfg.mounts)) o.authRequest ??= auth.url;
+  }
+  // Longest mount first so /.well-known/est/<label> wins over /.well-known/est.
+  for (const [path, options] of Object.entries(cfg.mounts).sort((a, b) => b[0].length - a[0].length)) {
+    const m = est({ logger, ...options });
+    middlewares.push(m);
+    app.use(path, m);
+  }
+  const server: Server = cfg.tls
+    ? (createHttps(
+        {
+          cert: readFileSync(cfg.tls.cert),
+          key: readFileSync(cfg.tls.key),
+          ...(cfg.tls.clientCa ? { ca: readFileSync(cfg.tls.clientCa) } : {}),
+          requestCert: true,
+          rejectUnauthorized: false,
+          minVersion: 'TLSv1.2',
+        },
+        app,
+      ) as unknown as Server)
+    : createHttp(app);
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((ok, fail) => {
+    server.once('error', fail);
+    server.listen(cfg.port, cfg.host, () => ok());
+  });
+  const port = (server.address() as { port: number }).port;
+  return {
+    server,
+    port,
+    close: async () => {
+      server.closeAllConnections?.();
+      await new Promise<void>((r) => server.close(() => r()));
+      authServer?.close();
+      await Promise.all(middlewares.map((m) => m.close()));
+    },
+  };
+}
+
+async function main(argv: string[]): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        host: { type: 'string' },
+        port: { type: 'string' },
+        'state-dir': { type: 'string' },
+        workers: { type: 'string' },
+        quiet: { type: 'boolean', short: 'q' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    process.stderr.write(`est-server: ${(e as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  if (args.values.help) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  const host = args.values.host ?? '127.0.0.1';
+  const port = args.values.port !== undefined ? Number(args.values.port) : 8443;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    process.stderr.write(`est-server: --port must be 0..65535\n`);
+    return 2;
+  }
+  const logger = consoleLogger(!!args.values.quiet);
+  let cfg: ServerConfig;
+  try {
+    cfg = args.positionals[0]
+      ? await loadConfigFile(args.positionals[0])
+      : await demoConfig(args.values['state-dir'] ?? process.env.EST_STATE_DIR ?? '.est-demo', host, port);
+    if (args.values.host) cfg.host = host;
+    if (args.values.port !== undefined) cfg.port = port;
+    if (args.values.workers !== undefined) cfg.workers = Number(args.values.workers);
+    const started = await startServer(cfg, logger);
+    if (cfg.demo) printDemoHelp(cfg, started.port);
+    else process.stdout.write(`est-server listening on ${cfg.tls ? 'https' : 'http'}://${cfg.host}:${started.port}\n`);
+    const stop = () => {
+      void started.close().then(() => process.exit(0));
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+    return -1;
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n`);
+    return e instanceof EstError ? 2 : 1;
+  }
+}
+
+if (import.meta.url === (await import('node:url')).pathToFileURL(process.argv[1] ?? '').href) {
+  const code = await main(process.argv.slice(2));
+  if (code >= 0) process.exit(code);
+}

@@ -1,0 +1,116 @@
+// est-server configuration: a JSON/JS file with est() option names, or the embedded demo.
+import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { EstConfigError } from '../errors.js';
+import type { EstOptions } from '../middleware/options.js';
+import { toPem } from '../protocol/pem.js';
+import { createDemoCa, createDemoServerCert } from './demo-pki.js';
+
+/** The server around est(): where it listens and how it terminates TLS. */
+export interface ServerConfig {
+  host: string;
+  port: number;
+  /** TLS for a direct Node https server; absent = plain HTTP (behind a terminator). */
+  tls?: { cert: string; key: string; clientCa?: string };
+  /** est() options per mount path (`/.well-known/est` or `/.well-known/est/<label>`). */
+  mounts: Record<string, EstOptions>;
+  workers: number;
+  /** Demo mode: the user and password of the embedded auth backend. */
+  demo?: { stateDir: string; user: string; password: string };
+}
+
+const SERVER_KEYS = new Set(['host', 'port', 'tls', 'labels', 'workers']);
+const PATH_OPTIONS = ['rootCertificate', 'caRootCertificate', 'caPrivateKey', 'caSerialNumber', 'csrAttrs', 'trustAnchors'] as const;
+
+function resolvePaths(o: Record<string, unknown>, base: string): EstOptions {
+  const out: Record<string, unknown> = { ...o };
+  for (const k of PATH_OPTIONS) {
+    const v = out[k];
+    const fix = (s: unknown) => (typeof s === 'string' && !s.includes('-----BEGIN') && !isAbsolute(s) ? resolve(base, s) : s);
+    if (Array.isArray(v)) out[k] = v.map(fix);
+    else if (v !== undefined) out[k] = fix(v);
+  }
+  return out as EstOptions;
+}
+
+/** Loads a JSON or JS (default export) config file; relative paths resolve against its folder. */
+export async function loadConfigFile(file: string): Promise<ServerConfig> {
+  const abs = resolve(file);
+  let raw: Record<string, unknown>;
+  if (/\.(c|m)?js$/.test(abs)) {
+    const mod = (await import(pathToFileURL(abs).href)) as { default?: unknown };
+    raw = (mod.default ?? mod) as Record<string, unknown>;
+  } else {
+    try {
+      raw = JSON.parse(readFileSync(abs, 'utf8')) as Record<string, unknown>;
+    } catch (e) {
+      throw new EstConfigError(`est-server: cannot read config ${file}: ${(e as Error).message}`);
+    }
+  }
+  const base = dirname(abs);
+  const estOptions: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(raw)) if (!SERVER_KEYS.has(k)) estOptions[k] = v;
+  const mounts: Record<string, EstOptions> = { '/.well-known/est': resolvePaths(estOptions, base) };
+  for (const [label, opts] of Object.entries((raw.labels as Record<string, Record<string, unknown>>) ?? {})) {
+    mounts[`/.well-known/est/${label}`] = resolvePaths(opts, base);
+  }
+  const tls = raw.tls as ServerConfig['tls'] | undefined;
+  const cfg: ServerConfig = {
+    host: (raw.host as string) ?? '127.0.0.1',
+    port: (raw.port as number) ?? 8443,
+    mounts,
+    workers: (raw.workers as number) ?? 1,
+  };
+  if (tls) {
+    cfg.tls = { cert: resolve(base, tls.cert), key: resolve(base, tls.key) };
+    if (tls.clientCa) cfg.tls.clientCa = resolve(base, tls.clientCa);
+  }
+  return cfg;
+}
+
+function writeAtomic(path: string, data: string | Uint8Array, mode = 0o644): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, data, { mode });
+  renameSync(tmp, path);
+}
+
+/**
+ * The embedded default: a P-256 demo CA and a TLS certificate for localhost/127.0.0.1 created in
+ * `stateDir` on first run, client-certificate auth, and a demo auth backend for one user.
+ */
+export async function demoConfig(stateDir: string, host: string, port: number): Promise<ServerConfig> {
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const f = (n: string) => join(stateDir, n);
+  if (!existsSync(f('ca.crt')) || !existsSync(f('ca.key'))) {
+    const ca = await createDemoCa();
+    const server = await createDemoServerCert(ca);
+    writeAtomic(f('ca.key'), ca.key.export({ format: 'pem', type: 'pkcs8' }) as string, 0o600);
+    writeAtomic(f('ca.crt'), toPem(ca.certDer, 'CERTIFICATE'));
+    writeAtomic(f('server.key'), server.key.export({ format: 'pem', type: 'pkcs8' }) as string, 0o600);
+    writeAtomic(f('server.crt'), toPem(server.certDer, 'CERTIFICATE'));
+  } else if (!existsSync(f('server.crt'))) {
+    throw new EstConfigError(`est-server: ${f('server.crt')} is missing; delete ${stateDir} to recreate the demo`);
+  }
+  if (!existsSync(f('demo-user.json'))) {
+    writeAtomic(f('demo-user.json'), JSON.stringify({ user: 'estuser', password: randomBytes(9).toString('base64url') }) + '\n', 0o600);
+  }
+  const { user, password } = JSON.parse(readFileSync(f('demo-user.json'), 'utf8')) as { user: string; password: string };
+  return {
+    host,
+    port,
+    tls: { cert: f('server.crt'), key: f('server.key'), clientCa: f('ca.crt') },
+    mounts: {
+      '/.well-known/est': {
+        rootCertificate: f('ca.crt'),
+        caRootCertificate: f('ca.crt'),
+        caPrivateKey: f('ca.key'),
+        caSerialNumber: f('ca.srl'),
+        caValidityDays: 30,
+      },
+    },
+    workers: 1,
+    demo: { stateDir, user, password },
+  };
+}
