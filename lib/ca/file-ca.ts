@@ -1,0 +1,164 @@
+// The built-in CA: a CA certificate and private key loaded once, the allow-list profile, a serial store.
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { signData, signingAlgorithmFor, type SigningAlgorithm } from '../protocol/algorithms.js';
+import { Oid } from '../protocol/constants.js';
+import { bitString, content, readWhole, seq, Tag } from '../protocol/der.js';
+import { findExtension, isCaBasicConstraints, parseCertificate, type CertificateParts } from '../protocol/x509.js';
+import { buildTbsCertificate, createIssuerProfile, type IssuerProfile } from './profile.js';
+import type { CertificateAuthority, EnrollRequest, SerialStore } from './types.js';
+
+/** The logger the file CA reports issuances to (pino-compatible). */
+export interface FileCaLogger {
+  info(obj: object, msg?: string): void;
+}
+
+/** Material and policy for {@link FileCertificateAuthority}, all already loaded. */
+export interface FileCertificateAuthorityOptions {
+  /** DER of the CA certificate that signs (est_ca_root_certificate). */
+  certificate: Uint8Array;
+  /** DER certificates /cacerts returns (est_root_certificate, or the CA certificate). */
+  chain: Uint8Array[];
+  /** The CA's private key (est_ca_private_key): RSA, EC P-256/384/521, Ed25519 or Ed448. */
+  privateKey: KeyObject;
+  /** Where serial numbers come from (est_ca_serial_number, or random). */
+  serialStore: SerialStore;
+  /** Lifetime of issued certificates in days (est_ca_validity_days); clamped to the CA's own notAfter. */
+  validityDays: number;
+  /**
+   * Grant id-kp-serverAuth to CSRs that request it.
+   * @default false
+   */
+  allowServerAuth?: boolean;
+  /** Receives one `info` line per issued certificate. @default silent */
+  logger?: FileCaLogger;
+}
+
+function publicSpki(key: KeyObject): Buffer {
+  return createPublicKey(key).export({ type: 'spki', format: 'der' });
+}
+
+/** KeyUsage keyCertSign (bit 5) in a DER keyUsage value. */
+function allowsCertSign(kuValue: Uint8Array): boolean {
+  const c = content(readWhole(kuValue, Tag.bitString, 'keyUsage'));
+  return c.length >= 2 && (c[1]! & 0x04) !== 0;
+}
+
+/**
+ * Checks that a CA certificate and private key can issue certificates. Returns a one-line
+ * reason when they cannot, or undefined. Reasons about the key mention "key"; reasons about
+ * the certificate do not.
+ *
+ * - the certificate parses and is a CA: basicConstraints cA=TRUE (RFC 5280 §4.2.1.9) and, when a
+ *   keyUsage is present, certificate signing allowed (RFC 5280 §4.2.1.3);
+ * - it has not expired (`now` defaults to the current time);
+ * - the key is a private key of a supported type whose public half is the certificate's.
+ */
+export function checkCaMaterial(certDer: Uint8Array, key: KeyObject, now: Date = new Date()): string | undefined {
+  let cert: CertificateParts;
+  try {
+    cert = parseCertificate(certDer);
+  } catch (e) {
+    return `the CA certificate cannot be parsed (${(e as Error).message})`;
+  }
+  const bc = findExtension(cert.extensions, Oid.basicConstraints);
+  let isCa = false;
+  try {
+    isCa = bc !== undefined && isCaBasicConstraints(bc.value);
+  } catch {
+    isCa = false;
+  }
+  if (!isCa) return 'the certificate is not a CA certificate (it lacks basicConstraints cA=TRUE, RFC 5280 §4.2.1.9)';
+  const ku = findExtension(cert.extensions, Oid.keyUsage);
+  if (ku) {
+    let ok = false;
+    try {
+      ok = allowsCertSign(ku.value);
+    } catch {
+      ok = false;
+    }
+    if (!ok) return 'the CA certificate does not permit certificate signing (its usage extension lacks the certificate-signing bit, RFC 5280 §4.2.1.3)';
+  }
+  if (now.getTime() >= cert.notAfter.getTime()) return `the CA certificate expired on ${cert.notAfter.toISOString()}`;
+  if (key.type !== 'private') return `the CA key must be a private key (got a ${key.type} key)`;
+  try {
+    signingAlgorithmFor(key);
+  } catch {
+    return `the CA private key type ${key.asymmetricKeyType} is not supported (use RSA, EC P-256/P-384/P-521, Ed25519 or Ed448)`;
+  }
+  let certSpki: Buffer;
+  try {
+    certSpki = createPublicKey({ key: Buffer.from(cert.spkiDer), format: 'der', type: 'spki' }).export({ type: 'spki', format: 'der' });
+  } catch (e) {
+    return `the CA certificate's public key cannot be loaded (${(e as Error).message})`;
+  }
+  if (!publicSpki(key).equals(certSpki)) return "the CA private key does not match the CA certificate's public key";
+  return undefined;
+}
+
+/**
+ * A {@link CertificateAuthority} that signs with a CA key held in memory. The CA certificate is
+ * parsed and everything constant about issued certificates is encoded once in the constructor;
+ * per request it takes a serial, builds the TBSCertificate from the profile (see
+ * `buildTbsCertificate`) and signs on Node's thread pool.
+ *
+ * @see RFC 7030 §3.3.1 (issued certificates follow RFC 5280)
+ */
+export class FileCertificateAuthority implements CertificateAuthority {
+  private readonly chain: Uint8Array[];
+  private readonly privateKey: KeyObject;
+  private readonly serialStore: SerialStore;
+  private readonly algorithm: SigningAlgorithm;
+  private readonly profile: IssuerProfile;
+  private readonly logger: FileCaLogger | undefined;
+
+  /** Throws TypeError when the certificate and key cannot issue (see {@link checkCaMaterial}). */
+  constructor(options: FileCertificateAuthorityOptions) {
+    const problem = checkCaMaterial(options.certificate, options.privateKey);
+    if (problem) throw new TypeError(problem);
+    this.chain = options.chain.length ? [...options.chain] : [options.certificate];
+    this.privateKey = options.privateKey;
+    this.serialStore = options.serialStore;
+    this.algorithm = signingAlgorithmFor(options.privateKey);
+    this.profile = createIssuerProfile({
+      caCertificate: options.certificate,
+      signatureAlgorithm: this.algorithm.algorithmIdentifier,
+      validityDays: options.validityDays,
+      allowServerAuth: options.allowServerAuth ?? false,
+    });
+    this.logger = options.logger;
+  }
+
+  /** The configured /cacerts certificates. @see RFC 7030 §4.1.3 */
+  cacerts(): Uint8Array[] {
+    return this.chain;
+  }
+
+  /** Issues a certificate for `request.spkiDer` under the profile; returns its DER. */
+  async enroll(request: EnrollRequest): Promise<Uint8Array> {
+    const [serial] = await this.serialStore.next(1);
+    if (serial === undefined) throw new Error('serial store returned no serial');
+    const { tbsDer, notAfter, ignored } = buildTbsCertificate(this.profile, {
+      serial,
+      subjectDer: request.csr.subjectDer,
+      spkiDer: request.spkiDer,
+      requestedExtensions: request.csr.extensions,
+    });
+    const signature = await signData(this.algorithm.params, tbsDer, this.privateKey);
+    // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING } (RFC 5280 §4.1)
+    const der = seq(tbsDer, this.algorithm.algorithmIdentifier, bitString(signature));
+    this.logger?.info(
+      {
+        serial: serial.toString(16).toUpperCase(),
+        subject: request.csr.subject,
+        label: request.label ?? null,
+        operation: request.operation,
+        authenticatedBy: request.authenticatedBy,
+        peerAddress: request.peerAddress,
+        notAfter: notAfter.toISOString(),
+        ...(ignored.length ? { ignoredExtensions: ignored } : {}),
+      },
+      'certificate issued',
+    );
+    return der;
+  }
+}

@@ -1,0 +1,19 @@
+// Public entry of the CA layer: the file CA, its profile, serial stores and server-side key generation.
+export type { CertificateAuthority, EnrollRequest, IssuingOperation, AuthMethod, MaybePromise, SerialStore } from './types.js';
+export { FileCertificateAuthority, checkCaMaterial, type FileCertificateAuthorityOptions, type FileCaLogger } from './file-ca.js';
+export {
+  buildTbsCertificate,
+  createIssuerProfile,
+  keyIdentifier,
+  readSpki,
+  MAX_SERIAL,
+  BACKDATE_MS,
+  type IssuerProfile,
+  type IssuerProfileOptions,
+  type SubjectInput,
+  type TbsResult,
+  type SubjectKeyKind,
+} from './profile.js';
+export { FileSerialStore, formatSerial, parseSerialFile, randomSerialStart, type FileSerialStoreOptions } from './serial-file-store.js';
+export { RandomSerialStore } from './random-serial-store.js';
+export { generateKeyLike, rsaBitsFor, type GeneratedKey } from './keygen.js';

@@ -1,0 +1,75 @@
+// Server-side key generation for /serverkeygen, following the key type of the client's CSR.
+import { generateKeyPair } from 'node:crypto';
+import { EstBadRequestError } from '../errors.js';
+import type { KeyType } from '../protocol/pkcs10.js';
+
+/** A generated key pair: private key as DER PKCS#8 (RFC 5958), public key as DER SPKI. */
+export interface GeneratedKey {
+  privateKeyPkcs8: Uint8Array;
+  spkiDer: Uint8Array;
+}
+
+/** EC curves we generate, by Node/OpenSSL name and NIST alias. */
+const CURVES: Record<string, string> = {
+  prime256v1: 'prime256v1',
+  'P-256': 'prime256v1',
+  secp256r1: 'prime256v1',
+  secp384r1: 'secp384r1',
+  'P-384': 'secp384r1',
+  secp521r1: 'secp521r1',
+  'P-521': 'secp521r1',
+};
+
+/** RSA modulus size for a requested size: clamped to 2048–4096, rounded up to 2048/3072/4096. */
+export function rsaBitsFor(requested: number): number {
+  const clamped = Math.min(4096, Math.max(2048, Number.isFinite(requested) ? requested : 2048));
+  return Math.ceil(clamped / 1024) * 1024;
+}
+
+const DER = {
+  publicKeyEncoding: { type: 'spki', format: 'der' },
+  privateKeyEncoding: { type: 'pkcs8', format: 'der' },
+} as const;
+
+function done(resolve: (k: GeneratedKey) => void, reject: (e: Error) => void) {
+  return (err: Error | null, publicKey: Buffer, privateKey: Buffer) =>
+    err ? reject(err) : resolve({ privateKeyPkcs8: new Uint8Array(privateKey), spkiDer: new Uint8Array(publicKey) });
+}
+
+/**
+ * Generates a key pair like the CSR's key (RFC 7030 §4.4: the server generates the key; its type
+ * is ours to choose, we follow the client's). RSA sizes are clamped to 2048–4096 (see
+ * {@link rsaBitsFor}), RSA-PSS keys become plain RSA keys, EC keys use the same curve (P-256,
+ * P-384 or P-521 only), Ed25519 and Ed448 stay as they are. Runs on Node's thread pool.
+ *
+ * Throws `EstBadRequestError` (`ERR_EST_CSR_KEY`) for a curve outside that list.
+ * @see RFC 7030 §4.4.2
+ */
+export function generateKeyLike(keyType: KeyType): Promise<GeneratedKey> {
+  return new Promise<GeneratedKey>((resolve, reject) => {
+    const cb = done(resolve, reject);
+    switch (keyType.kind) {
+      case 'rsa':
+      case 'rsa-pss':
+        generateKeyPair('rsa', { modulusLength: rsaBitsFor(keyType.bits), publicExponent: 0x10001, ...DER }, cb);
+        return;
+      case 'ec': {
+        const namedCurve = CURVES[keyType.curve];
+        if (!namedCurve) {
+          reject(new EstBadRequestError(`cannot generate an EC key on curve ${keyType.curve} (P-256, P-384 and P-521 are supported)`, 'ERR_EST_CSR_KEY'));
+          return;
+        }
+        generateKeyPair('ec', { namedCurve, ...DER }, cb);
+        return;
+      }
+      case 'ed25519':
+        generateKeyPair('ed25519', DER, cb);
+        return;
+      case 'ed448':
+        generateKeyPair('ed448', DER, cb);
+        return;
+      default:
+        reject(new EstBadRequestError(`cannot generate a key of type ${(keyType as { kind: string }).kind}`, 'ERR_EST_CSR_KEY'));
+    }
+  });
+}
