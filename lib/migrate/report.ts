@@ -1,0 +1,74 @@
+// The migration report: every directive mapped, inherited, defaulted or not mapped, and the behaviour changes.
+import type { MigrationPlan, ReportItem } from './analyze.js';
+
+const LABEL: Record<ReportItem['kind'], string> = {
+  mapped: 'mapped',
+  inherited: 'inherited',
+  default: 'default',
+  unmapped: 'NOT MAPPED',
+  error: 'ERROR',
+};
+
+function line(i: ReportItem): string {
+  const where = i.where ? ` (${i.where.file}:${i.where.line})` : '';
+  const todo = i.todo ? `\n    → what to do: ${i.todo}` : '';
+  return `- ${LABEL[i.kind]}: \`${i.directive}\` ${i.text}${where}${todo}`;
+}
+
+/** Renders the report as markdown (also readable as plain text on a terminal). */
+export function renderReport(plan: MigrationPlan, source: string): string {
+  const out: string[] = [];
+  out.push(`# est-migrate report for ${source}`, '');
+  const errors = plan.items.filter((i) => i.kind === 'error');
+  const unmapped = plan.items.filter((i) => i.kind === 'unmapped');
+  const endpoints = plan.servers.flatMap((s) => s.endpoints);
+  out.push(
+    plan.ok
+      ? `Converted ${endpoints.length} EST endpoint${endpoints.length === 1 ? '' : 's'} in ${plan.servers.length} server${plan.servers.length === 1 ? '' : 's'}; ${unmapped.length} item${unmapped.length === 1 ? '' : 's'} not mapped (see below).`
+      : `Cannot convert: ${errors.length} error${errors.length === 1 ? '' : 's'}. Nothing was written.`,
+    '',
+  );
+  if (errors.length) {
+    out.push('## Errors', '');
+    for (const i of errors) out.push(line(i));
+    out.push('');
+  }
+  const scopes = [...new Set(plan.items.map((i) => i.scope))];
+  out.push('## Directives', '');
+  for (const scope of scopes) {
+    const list = plan.items.filter((i) => i.scope === scope && i.kind !== 'error');
+    if (!list.length) continue;
+    out.push(`### ${scope}`, '');
+    for (const i of list) out.push(line(i));
+    out.push('');
+  }
+  if (plan.servers.length) {
+    out.push('## Front end', '');
+    for (const s of plan.servers) {
+      const listen = s.listen.map((l) => l.join(' ')).join(', ');
+      out.push(
+        s.mode === 'proxy'
+          ? `- server at ${s.where.file}:${s.where.line} (listen ${listen}): nginx keeps terminating TLS and proxies ${s.endpoints.map((e) => e.path).join(', ')} to the app at http://127.0.0.1:${s.backendPort}${s.verifyClient !== 'off' ? ' with X-SSL-Client-Cert / X-SSL-Client-Verify' : ''}`
+          : `- server at ${s.where.file}:${s.where.line} (listen ${listen}): est_pop needs the TLS channel binding, so nginx passes TCP (\`stream\`) to the app's own HTTPS server at 127.0.0.1:${s.backendPort}; or put HAProxy in front (README: "Migrating from nginx-http-est")`,
+      );
+    }
+    out.push('');
+  }
+  const changes = new Map<string, { title: string; module: string; now: string; paths: string[] }>();
+  for (const e of endpoints) {
+    for (const c of e.changes) {
+      const entry = changes.get(c.id) ?? { title: c.title, module: c.module, now: c.now, paths: [] };
+      entry.paths.push(e.path);
+      changes.set(c.id, entry);
+    }
+  }
+  if (changes.size) {
+    out.push('## Behaviour that changes', '');
+    for (const c of changes.values()) {
+      const where = c.paths.length === endpoints.length ? '' : ` (${c.paths.join(', ')})`;
+      out.push(`- **${c.title}**${where}: nginx-http-est ${c.module}; now ${c.now}.`);
+    }
+    out.push('');
+  }
+  return out.join('\n');
+}
