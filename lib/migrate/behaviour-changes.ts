@@ -41,28 +41,28 @@ export const BEHAVIOUR_CHANGES: readonly BehaviourChange[] = Object.freeze([
     title: '/csrattrs served verbatim',
     module: 're-encodes the file as a flat list of OIDs (attribute values lost)',
     now: 'the configured DER returned unchanged (challengePassword added when `pop` is on); 204 when nothing is configured',
-    appliesTo: (t) => t.csrAttrs || t.pop,
+    appliesTo: (t: EndpointTraits) => t.csrAttrs || t.pop,
   },
   {
     id: 'required-attrs',
     title: 'Required CSR attributes checked properly',
     module: 'OID searched anywhere in the CSR bytes; results vary with the CSR\'s layout',
     now: 'checked as real CSR attributes / extension requests / key type (RFC 9908)',
-    appliesTo: (t) => t.csrAttrs,
+    appliesTo: (t: EndpointTraits) => t.csrAttrs,
   },
   {
     id: 'pop',
     title: 'Proof-of-possession works reliably',
     module: 'correct tls-unique values rejected most of the time',
     now: 'same rule, reliable; resumed sessions use the server Finished (RFC 5929); TLS 1.3 uses tls-exporter (RFC 9266), and the module\'s Finished-based value is also accepted',
-    appliesTo: (t) => t.pop,
+    appliesTo: (t: EndpointTraits) => t.pop,
   },
   {
     id: 'auth-scheme',
     title: 'Any auth scheme the backend approves',
     module: 'after the backend says 2xx, demands a Basic `Authorization` header, else 403',
     now: 'any scheme the backend approves (Bearer works); backend timeouts and errors are 500',
-    appliesTo: (t) => t.authRequest,
+    appliesTo: (t: EndpointTraits) => t.authRequest,
   },
   {
     id: 'reenroll',
@@ -111,7 +111,7 @@ export const BEHAVIOUR_CHANGES: readonly BehaviourChange[] = Object.freeze([
     title: 'Untrusted client certificates',
     module: 'nginx answers 400 on every path to a client certificate it cannot verify',
     now: 'with `est_pop on` the app terminates TLS and treats an unverifiable certificate as none (401, or the auth backend)',
-    appliesTo: (t) => t.directTls && t.clientCerts,
+    appliesTo: (t: EndpointTraits) => t.directTls && t.clientCerts,
   },
 ]);
 

@@ -132,8 +132,7 @@ function parseTokens(tokens: Token[], file: string): NginxDirective[] {
         pos++;
         return out;
       }
-      if (t.kind === ';') throw new NginxConfigError('unexpected ";"', file, t.line);
-      if (t.kind === '{') throw new NginxConfigError('unexpected "{"', file, t.line);
+      if (t.kind !== 'word') throw new NginxConfigError(`unexpected "${t.kind}"`, file, t.line);
       const name = t.value;
       const line = t.line;
       pos++;
