@@ -25,6 +25,20 @@ export function expectedBindings(facts: TlsFacts, acceptTls13Finished: boolean):
   return out;
 }
 
+/** Why no binding can be checked, phrased for the operator reading the client's error. */
+function unavailableReason(facts: TlsFacts, acceptTls13Finished: boolean): string {
+  const base = 'proof-of-possession linking cannot be checked: no TLS channel binding is available for this connection';
+  if (facts.bindingError) return `${base} (${facts.bindingError})`;
+  if (facts.source === 'none') return `${base} (TLS is terminated elsewhere and the peer is not a trusted proxy)`;
+  if (facts.source === 'proxy') {
+    if (facts.protocol === 'TLSv1.3' && facts.bindings.tlsUnique && !acceptTls13Finished) {
+      return `${base} (TLS 1.3 behind the proxy: pass the exporter secret for tls-exporter, or enable popAcceptTls13Finished)`;
+    }
+    return `${base} (the TLS terminator does not pass tls-unique; nginx, Envoy, Traefik and Apache cannot: use HAProxy or TCP pass-through)`;
+  }
+  return base;
+}
+
 /**
  * Verifies linking values present in the CSR (challengePassword, RFC 7894 estIdentityLinking). With
  * `required` (est_pop on) at least one must be present. A value that is present must always match
@@ -39,11 +53,10 @@ export function checkPop(csr: ParsedCsr, facts: TlsFacts, required: boolean, acc
   }
   if (!required) return; // without est_pop, challengePassword is not interpreted (nginx-http-est behaviour)
   const expected = expectedBindings(facts, acceptTls13Finished);
-  if (expected.length === 0) {
-    throw new EstBadRequestError('proof-of-possession linking cannot be checked: no TLS channel binding is available for this connection', 'ERR_EST_POP_UNAVAILABLE');
-  }
+  if (expected.length === 0) throw new EstBadRequestError(unavailableReason(facts, acceptTls13Finished), 'ERR_EST_POP_UNAVAILABLE');
+  // RFC 7894 §4: every linking attribute present must verify. Compared exactly (caseExactMatch).
   for (const value of provided) {
-    if (!expected.some((e) => sameString(e, value.trim()))) {
+    if (!expected.some((e) => sameString(e, value))) {
       throw new EstBadRequestError('proof-of-possession linking failed: challengePassword does not match this TLS connection\'s channel binding (RFC 7030 §3.5)', 'ERR_EST_POP_MISMATCH');
     }
   }

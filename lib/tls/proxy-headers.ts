@@ -21,24 +21,63 @@ export interface ProxyHeaders {
   clientVerify?: string;
   /** Header with base64 tls-unique (HAProxy `%[ssl_fc_unique_id,base64]`). */
   tlsUnique?: string;
-  /** Header with the TLS version (`TLSv1.2`, `TLSv1.3`; HAProxy `%[ssl_fc_protocol]`). */
+  /**
+   * Header with the TLS version (`TLSv1.2`, `TLSv1.3`; nginx `$ssl_protocol`, HAProxy `%[ssl_fc_protocol]`).
+   * It tells a tls-unique value (TLS 1.2) from the Finished-based value HAProxy sends under TLS 1.3;
+   * without it the value is taken as TLS 1.2 tls-unique.
+   */
   tlsProtocol?: string;
+  /**
+   * Header with the TLS 1.3 exporter secret in hex (HAProxy `%[ssl_fc_exporter_secret]`, needs
+   * `tune.ssl.keylog on`), from which the middleware derives RFC 9266 tls-exporter. Secret material:
+   * only on a protected proxy-to-backend hop (loopback, a private network).
+   */
+  tlsExporterSecret?: string;
+  /** Header with the TLS 1.3 cipher suite name (HAProxy `%[ssl_fc_cipher]`); selects the exporter hash. */
+  tlsCipher?: string;
+  /**
+   * Header with the original client address (`X-Forwarded-For`); the rightmost address that is not
+   * itself a trusted proxy becomes `peerAddress` (logs, `EnrollRequest.peerAddress`).
+   */
+  clientAddress?: string;
 }
+
+const FIELDS = ['clientCert', 'clientCertFormat', 'clientCertChain', 'clientVerify', 'tlsUnique', 'tlsProtocol', 'tlsExporterSecret', 'tlsCipher', 'clientAddress'] as const;
 
 export type ProxyHeadersPreset = 'nginx' | 'haproxy' | 'rfc9440' | 'envoy' | 'traefik';
 
+/**
+ * Presets (see examples/behind-nginx and examples/behind-haproxy for the matching proxy configs):
+ * - `nginx`: `X-SSL-Client-Cert: $ssl_client_escaped_cert`, `X-SSL-Client-Verify: $ssl_client_verify`,
+ *   `X-TLS-Protocol: $ssl_protocol`. nginx cannot export tls-unique.
+ * - `haproxy`: RFC 9440 `Client-Cert: :%[ssl_c_der,base64]:`, `X-TLS-Unique: %[ssl_fc_unique_id,base64]`,
+ *   `X-TLS-Protocol: %[ssl_fc_protocol]`, optionally `X-TLS-Exporter-Secret` / `X-TLS-Cipher` (TLS 1.3).
+ * - `rfc9440`: `Client-Cert` / `Client-Cert-Chain` only.
+ * - `envoy`: `X-Forwarded-Client-Cert` (XFCC `Cert=` / `Chain=`).
+ * - `traefik`: `X-Forwarded-Tls-Client-Cert` (passTLSClientCert `pem: true`).
+ * All take the client address from `X-Forwarded-For`.
+ */
 export const PROXY_HEADER_PRESETS: Readonly<Record<ProxyHeadersPreset, Readonly<ProxyHeaders>>> = Object.freeze({
-  nginx: { clientCert: 'x-ssl-client-cert', clientCertFormat: 'url-pem', clientVerify: 'x-ssl-client-verify' },
-  haproxy: {
+  nginx: Object.freeze({
+    clientCert: 'x-ssl-client-cert',
+    clientCertFormat: 'url-pem',
+    clientVerify: 'x-ssl-client-verify',
+    tlsProtocol: 'x-tls-protocol',
+    clientAddress: 'x-forwarded-for',
+  } as const),
+  haproxy: Object.freeze({
     clientCert: 'client-cert',
     clientCertFormat: 'rfc9440',
     clientCertChain: 'client-cert-chain',
     tlsUnique: 'x-tls-unique',
     tlsProtocol: 'x-tls-protocol',
-  },
-  rfc9440: { clientCert: 'client-cert', clientCertFormat: 'rfc9440', clientCertChain: 'client-cert-chain' },
-  envoy: { clientCert: 'x-forwarded-client-cert', clientCertFormat: 'xfcc' },
-  traefik: { clientCert: 'x-forwarded-tls-client-cert', clientCertFormat: 'traefik' },
+    tlsExporterSecret: 'x-tls-exporter-secret',
+    tlsCipher: 'x-tls-cipher',
+    clientAddress: 'x-forwarded-for',
+  } as const),
+  rfc9440: Object.freeze({ clientCert: 'client-cert', clientCertFormat: 'rfc9440', clientCertChain: 'client-cert-chain', clientAddress: 'x-forwarded-for' } as const),
+  envoy: Object.freeze({ clientCert: 'x-forwarded-client-cert', clientCertFormat: 'xfcc', clientAddress: 'x-forwarded-for' } as const),
+  traefik: Object.freeze({ clientCert: 'x-forwarded-tls-client-cert', clientCertFormat: 'traefik', clientAddress: 'x-forwarded-for' } as const),
 });
 
 /** Resolves the `proxyHeaders` option (preset name or custom object) with lower-cased names. */
@@ -52,8 +91,8 @@ export function resolveProxyHeaders(value: unknown): ProxyHeaders {
   if (typeof value !== 'object' || value === null) throw new EstConfigError('est: `proxyHeaders` must be a preset name or an object');
   const out: ProxyHeaders = {};
   for (const [k, v] of Object.entries(value)) {
-    if (!['clientCert', 'clientCertFormat', 'clientCertChain', 'clientVerify', 'tlsUnique', 'tlsProtocol'].includes(k)) {
-      throw new EstConfigError(`est: \`proxyHeaders.${k}\` is not a known field`);
+    if (!(FIELDS as readonly string[]).includes(k)) {
+      throw new EstConfigError(`est: \`proxyHeaders.${k}\` is not a known field (known: ${FIELDS.join(', ')})`);
     }
     if (typeof v !== 'string') throw new EstConfigError(`est: \`proxyHeaders.${k}\` must be a string`);
     (out as Record<string, string>)[k] = k === 'clientCertFormat' ? v : v.toLowerCase();
@@ -65,9 +104,12 @@ export function resolveProxyHeaders(value: unknown): ProxyHeaders {
   return Object.freeze(out);
 }
 
-/** Every header name the proxy config covers (stripped from auth subrequests). */
+/**
+ * Header names that carry TLS facts (stripped from auth subrequests: the backend must never take a
+ * client-supplied value for a fact). The client-address header is not among them.
+ */
 export function proxyHeaderNames(h: ProxyHeaders): string[] {
-  return [h.clientCert, h.clientCertChain, h.clientVerify, h.tlsUnique, h.tlsProtocol].filter((x): x is string => !!x);
+  return [h.clientCert, h.clientCertChain, h.clientVerify, h.tlsUnique, h.tlsProtocol, h.tlsExporterSecret, h.tlsCipher].filter((x): x is string => !!x);
 }
 
 function derCert(b64: string): X509Certificate | undefined {

@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { EstConfig } from '../middleware/options.js';
+import { strictBase64, strictHex, tlsExporterFromSecret, TLS_EXPORTER_LABEL, TLS_EXPORTER_LENGTH } from './channel-binding.js';
 import { certificatesFromHeaders } from './proxy-headers.js';
 import { verifyChain } from './verify-chain.js';
 
@@ -26,8 +27,12 @@ export interface TlsFacts {
   /** Why verification failed, for logs. */
   clientCertificateError?: string;
   bindings: ChannelBindings;
-  /** The client's address. */
+  /** Why a channel binding a trusted proxy sent was not usable, for the error message. */
+  bindingError?: string;
+  /** The client's address (behind a trusted proxy: from its client-address header, e.g. X-Forwarded-For). */
   peerAddress: string;
+  /** The trusted proxy's own address, when the facts came from its headers. */
+  proxyAddress?: string;
 }
 
 const socketFacts = new WeakMap<object, TlsFacts>();
@@ -72,11 +77,14 @@ function fromSocket(socket: TLSSocket, config: EstConfig): TlsFacts {
   if (protocol === 'TLSv1.3') {
     try {
       // RFC 9266 §2: 32 bytes, label EXPORTER-Channel-Binding, empty context.
-      facts.bindings.tlsExporter = socket.exportKeyingMaterial(32, 'EXPORTER-Channel-Binding', Buffer.alloc(0));
+      facts.bindings.tlsExporter = socket.exportKeyingMaterial(TLS_EXPORTER_LENGTH, TLS_EXPORTER_LABEL, Buffer.alloc(0));
     } catch {
       /* not available */
     }
   }
+  // The facts are cached for the connection's life: a later renegotiation would change the binding
+  // and possibly the certificate (RFC 5929 §3.1, RFC 9266 §4.2), so refuse client renegotiation.
+  socket.disableRenegotiation?.();
   socketFacts.set(socket, facts);
   return facts;
 }
@@ -88,11 +96,28 @@ function headerGetter(req: IncomingMessage): (name: string) => string | undefine
   };
 }
 
+/** The original client behind the proxies: the rightmost X-Forwarded-For entry that is not a trusted proxy. */
+function clientAddress(header: string | undefined, proxy: string, trusted: (a: string) => boolean): string {
+  if (!header) return proxy;
+  const hops = header.split(',').map((x) => x.trim()).filter(Boolean);
+  for (let i = hops.length - 1; i >= 0; i--) {
+    if (!trusted(hops[i]!) || i === 0) return hops[i]!;
+  }
+  return proxy;
+}
+
 /** Facts from a trusted proxy's headers; a malformed header is treated as no certificate. */
 function fromProxy(req: IncomingMessage, config: EstConfig): TlsFacts {
   const h = config.proxyHeaders;
   const get = headerGetter(req);
-  const facts: TlsFacts = { source: 'proxy', clientCertificateVerified: false, bindings: {}, peerAddress: req.socket.remoteAddress ?? '' };
+  const proxy = req.socket.remoteAddress ?? '';
+  const facts: TlsFacts = {
+    source: 'proxy',
+    clientCertificateVerified: false,
+    bindings: {},
+    peerAddress: h.clientAddress ? clientAddress(get(h.clientAddress), proxy, config.trustProxy) : proxy,
+    proxyAddress: proxy,
+  };
   const protocol = h.tlsProtocol ? get(h.tlsProtocol)?.trim() : undefined;
   if (protocol) facts.protocol = protocol;
   try {
@@ -109,7 +134,22 @@ function fromProxy(req: IncomingMessage, config: EstConfig): TlsFacts {
     }
   }
   const unique = h.tlsUnique ? get(h.tlsUnique)?.trim() : undefined;
-  if (unique) facts.bindings.tlsUnique = Buffer.from(unique, 'base64');
+  if (unique) {
+    const bytes = strictBase64(unique);
+    if (bytes) facts.bindings.tlsUnique = bytes;
+    else facts.bindingError = `the proxy's ${h.tlsUnique} header is not base64`;
+  }
+  if (facts.protocol === 'TLSv1.3' && h.tlsExporterSecret) {
+    // RFC 9266 tls-exporter, derived from the exporter secret HAProxy hands over (ssl_fc_exporter_secret).
+    const secretHex = get(h.tlsExporterSecret)?.trim();
+    const cipher = h.tlsCipher ? get(h.tlsCipher)?.trim() : undefined;
+    if (secretHex) {
+      const secret = strictHex(secretHex);
+      const exporter = secret && cipher ? tlsExporterFromSecret(secret, cipher) : undefined;
+      if (exporter) facts.bindings.tlsExporter = exporter;
+      else facts.bindingError = `the proxy's ${h.tlsExporterSecret} header is unusable (hex exporter secret and a TLS 1.3 cipher suite in ${h.tlsCipher ?? 'tlsCipher'} expected)`;
+    }
+  }
   return facts;
 }
 

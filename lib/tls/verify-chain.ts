@@ -4,6 +4,9 @@ import type { X509Certificate } from 'node:crypto';
 /** Outcome of validating a client certificate: ok, or the reason it failed. */
 export type ChainResult = { ok: true; anchor: X509Certificate } | { ok: false; reason: string };
 
+const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+const ANY_EKU = '2.5.29.37.0';
+
 function inValidity(c: X509Certificate, now: number): boolean {
   return Date.parse(c.validFrom) <= now && now <= Date.parse(c.validTo);
 }
@@ -18,7 +21,8 @@ function signedBy(child: X509Certificate, issuer: X509Certificate): boolean {
 
 /**
  * Builds a path from `leaf` through `intermediates` (as presented, any order) to one of `anchors`;
- * checks signatures, validity dates and that every issuer is a CA. Never trusts a proxy's verdict.
+ * checks signatures, validity dates, that every issuer is a CA and that the leaf may be used for
+ * clientAuth. Never trusts a proxy's verdict.
  */
 export function verifyChain(
   leaf: X509Certificate,
@@ -28,6 +32,12 @@ export function verifyChain(
 ): ChainResult {
   if (anchors.length === 0) return { ok: false, reason: 'no trust anchors configured' };
   if (!inValidity(leaf, now)) return { ok: false, reason: 'client certificate is expired or not yet valid' };
+  // As OpenSSL's "sslclient" purpose (what nginx ssl_verify_client applies): an extendedKeyUsage, when
+  // present, must allow clientAuth (RFC 5280 §4.2.1.12).
+  const eku = leaf.keyUsage as string[] | undefined;
+  if (eku && eku.length > 0 && !eku.includes(CLIENT_AUTH) && !eku.includes(ANY_EKU)) {
+    return { ok: false, reason: 'client certificate extendedKeyUsage does not allow clientAuth' };
+  }
   let current = leaf;
   const used = new Set<string>();
   for (let depth = 0; depth < 8; depth++) {

@@ -1,0 +1,139 @@
+// Test harness for real TLS terminators: free ports, example configs rendered for a temp dir, nginx/HAProxy processes.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { join } from 'node:path';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+/** Path of a file in the repository. */
+export const repoPath = (p: string): string => join(ROOT, p);
+
+/** A free TCP port on 127.0.0.1 (bind port 0, close). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** The binary's path when it exists and is executable. */
+export function findBinary(candidates: string[]): string | undefined {
+  for (const c of candidates) {
+    try {
+      accessSync(c, constants.X_OK);
+      return c;
+    } catch {
+      /* next */
+    }
+  }
+  return undefined;
+}
+
+export const NGINX = findBinary(['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/bin/nginx']);
+export const HAPROXY = findBinary(['/usr/sbin/haproxy', '/usr/local/sbin/haproxy', '/usr/bin/haproxy']);
+/** Debian's dynamic stream module (package libnginx-mod-stream), needed by nginx-stream.conf. */
+export const NGINX_STREAM_MODULE = (() => {
+  try {
+    accessSync('/usr/lib/nginx/modules/ngx_stream_module.so', constants.R_OK);
+    return '/usr/lib/nginx/modules/ngx_stream_module.so';
+  } catch {
+    return undefined;
+  }
+})();
+
+/** In CI nothing may skip: a missing binary is a failure there. */
+export function skipReason(what: string, present: unknown): string | false {
+  if (present) return false;
+  if (process.env.CI) throw new Error(`${what} is required in CI (.ci/run installs it)`);
+  return `${what} not installed`;
+}
+
+/**
+ * Reads an example config and replaces literal strings (ports, paths) for the test; each `from`
+ * must occur, so a drifting example fails loudly instead of testing something else.
+ */
+export function renderExample(relPath: string, replacements: Array<[string | RegExp, string]>): string {
+  let text = readFileSync(repoPath(relPath), 'utf8');
+  for (const [from, to] of replacements) {
+    const found = typeof from === 'string' ? text.includes(from) : from.test(text);
+    if (!found) throw new Error(`${relPath}: expected to find ${String(from)}`);
+    text = typeof from === 'string' ? text.split(from).join(to) : text.replace(from, to);
+  }
+  return text;
+}
+
+/** Resolves once something accepts TCP connections on the port, or rejects when the process dies. */
+async function waitForPort(port: number, proc: ChildProcess, log: () => string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let exited: string | undefined;
+  proc.once('exit', (code, sig) => (exited = `exited with ${code ?? sig}`));
+  for (;;) {
+    if (exited) throw new Error(`${proc.spawnfile} ${exited}: ${log()}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`${proc.spawnfile} did not listen on ${port}: ${log()}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export interface Daemon {
+  proc: ChildProcess;
+  log(): string;
+  stop(): Promise<void>;
+}
+
+/** Spawns a foreground daemon and waits until it listens on every port given. */
+export async function startDaemon(bin: string, args: string[], ports: number[]): Promise<Daemon> {
+  const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const d: Daemon = {
+    proc,
+    log: () => out,
+    stop: async () => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      const gone = new Promise<void>((r) => proc.once('exit', () => r()));
+      proc.kill('SIGTERM');
+      await gone;
+    },
+  };
+  try {
+    for (const p of ports) await waitForPort(p, proc, d.log);
+  } catch (e) {
+    await d.stop();
+    throw e;
+  }
+  return d;
+}
+
+/** Starts nginx in the foreground with `config` written to `dir`. */
+export async function startNginx(dir: string, config: string, ports: number[]): Promise<Daemon> {
+  const conf = join(dir, `nginx-${ports[0]}.conf`);
+  writeFileSync(conf, config);
+  return startDaemon(NGINX!, ['-p', dir, '-c', conf, '-e', join(dir, `nginx-${ports[0]}-error.log`), '-g', 'daemon off;'], ports);
+}
+
+/** Starts HAProxy in the foreground (-db) with `config` written to `dir`. */
+export async function startHaproxy(dir: string, config: string, ports: number[]): Promise<Daemon> {
+  const conf = join(dir, `haproxy-${ports[0]}.cfg`);
+  writeFileSync(conf, config);
+  return startDaemon(HAPROXY!, ['-db', '-f', conf], ports);
+}
+
+/** Lines that make an nginx.conf usable by an unprivileged test run in `dir` (temp paths, pid, log). */
+export function nginxHttpTempPaths(dir: string): string {
+  return ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `    ${t}_temp_path ${join(dir, `nginx-${t}`)};`).join('\n');
+}
