@@ -1,7 +1,7 @@
 // Sequential serials in nginx-http-est's serial file format, safe across processes (lock file + atomic rewrite).
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants as fsConstants, readFileSync, statSync } from 'node:fs';
-import { open, readFile, rename, stat, unlink, link } from 'node:fs/promises';
+import { link, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { EstError } from '../errors.js';
@@ -106,12 +106,15 @@ export class FileSerialStore implements SerialStore {
   /** Absolute path of the serial file. */
   readonly path: string;
   readonly lockPath: string;
+  /** Hint file by which a process waiting for the lock asks the holder to let it in. */
+  private readonly waitPath: string;
   private readonly staleLockMs: number;
   private readonly lockTimeoutMs: number;
   private queue: Waiter[] = [];
   private draining: Promise<void> | undefined;
   private lastIssued: bigint | undefined;
   private closed = false;
+  private releasedAt = -Infinity;
 
   /**
    * Checks synchronously that the directory is writable and that an existing file parses, so
@@ -120,6 +123,7 @@ export class FileSerialStore implements SerialStore {
   constructor(path: string, options: FileSerialStoreOptions = {}) {
     this.path = resolvePath(path);
     this.lockPath = this.path + '.lock';
+    this.waitPath = this.lockPath + '.wait';
     this.staleLockMs = options.staleLockMs ?? 30_000;
     this.lockTimeoutMs = options.lockTimeoutMs ?? 10_000;
     const dir = dirname(this.path);
@@ -162,6 +166,11 @@ export class FileSerialStore implements SerialStore {
   private async drain(): Promise<void> {
     try {
       while (this.queue.length) {
+        // Fairness across processes: the lock is polled, so a process that takes it again right
+        // after releasing it could starve the others. When one waits, give it up to 10 ms to get in.
+        if (performance.now() - this.releasedAt < 5) {
+          for (let i = 0; i < 10 && (await this.otherProcessWaiting()); i++) await sleep(1);
+        }
         const batch = this.queue;
         this.queue = [];
         const total = batch.reduce((n, w) => n + w.count, 0);
@@ -181,8 +190,8 @@ export class FileSerialStore implements SerialStore {
     }
   }
 
-  /** Takes `total` serials under the lock; returns the first. */
-  private async reserve(total: number): Promise<bigint> {
+  /** Takes `total` serials under the lock (one lock + read + write); returns the first. */
+  protected async reserve(total: number): Promise<bigint> {
     const token = await this.lock();
     try {
       let last: bigint;
@@ -214,6 +223,7 @@ export class FileSerialStore implements SerialStore {
       return last + 1n;
     } finally {
       await this.unlock(token);
+      this.releasedAt = performance.now();
     }
   }
 
@@ -250,6 +260,7 @@ export class FileSerialStore implements SerialStore {
     const token = `${process.pid} ${hostname()} ${randomBytes(8).toString('hex')} ${Date.now()}\n`;
     const deadline = Date.now() + this.lockTimeoutMs;
     let delay = 1;
+    let announced = false;
     for (;;) {
       try {
         const fh = await open(this.lockPath, 'wx', 0o644);
@@ -258,16 +269,21 @@ export class FileSerialStore implements SerialStore {
         } finally {
           await fh.close();
         }
+        if (announced) await this.withdrawWaitHint();
         return token;
       } catch (e) {
         if (!isErrno(e, 'EEXIST')) throw serialFileError(this.path, `cannot create lock file ${this.lockPath} (${(e as Error).message})`, e);
       }
       if (await this.breakIfStale()) continue;
+      if (!announced) {
+        announced = true;
+        await writeFile(this.waitPath, String(process.pid), 'latin1').catch(() => {});
+      }
       if (Date.now() >= deadline) {
         throw new EstError(503, 'ERR_EST_SERIAL_LOCK', `serial file ${this.path}: lock ${this.lockPath} still held after ${this.lockTimeoutMs} ms`, { retryAfter: 1 });
       }
       await sleep(delay + Math.random() * delay);
-      delay = Math.min(delay * 2, 25);
+      delay = Math.min(delay * 2, 4);
     }
   }
 
@@ -306,6 +322,23 @@ export class FileSerialStore implements SerialStore {
     }
     await unlink(aside).catch(() => {});
     return true;
+  }
+
+  /** Whether another process left a wait hint (`<file>.lock.wait`, holding its pid). */
+  private async otherProcessWaiting(): Promise<boolean> {
+    try {
+      return (await readFile(this.waitPath, 'latin1')) !== String(process.pid);
+    } catch {
+      return false;
+    }
+  }
+
+  private async withdrawWaitHint(): Promise<void> {
+    try {
+      if ((await readFile(this.waitPath, 'latin1')) === String(process.pid)) await unlink(this.waitPath);
+    } catch {
+      /* only a hint */
+    }
   }
 
   private async unlock(token: string): Promise<void> {
