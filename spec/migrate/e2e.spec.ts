@@ -250,7 +250,7 @@ describe('est-migrate end to end with est_pop on: nginx stream pass-through to t
   const pki = new TestPki();
   const procs: ChildProcess[] = [];
   let front: number;
-  let tlsCa: { cert: string };
+  let tlsCa: { cert: string; key: string };
   let client: { cert: string; key: string };
   let ca: { cert: string; key: string; serial: string };
 
