@@ -136,7 +136,7 @@ export class TlsHttpConnection {
 
   /** RFC 9266 tls-exporter. */
   tlsExporter(): string {
-    return this.socket.exportKeyingMaterial(32, 'EXPORTER-Channel-Binding').toString('base64');
+    return this.socket.exportKeyingMaterial(32, 'EXPORTER-Channel-Binding', Buffer.alloc(0)).toString('base64');
   }
 
   /** The binding a correct client sends: tls-unique (TLS 1.2) or tls-exporter (TLS 1.3). */
