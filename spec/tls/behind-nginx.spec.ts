@@ -1,0 +1,190 @@
+// examples/behind-nginx for real: nginx terminating TLS (client cert via headers, no pop), and nginx stream pass-through (pop).
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { startBehindNginx } from '../../examples/behind-nginx/app.js';
+import { startDirectHttps } from '../../examples/direct-https/server.js';
+import { TestPki } from '../helpers/pki.js';
+import { basic } from '../helpers/http.js';
+import { startAuthBackend } from '../helpers/servers.js';
+import { freePort, NGINX, NGINX_STREAM_MODULE, nginxHttpTempPaths, renderExample, skipReason, startNginx, type Daemon } from './harness.js';
+import { buildCsr, TlsHttpConnection, type TlsClientOptions } from './pop-client.js';
+import { keyOf, MODES, popRounds } from './pop-matrix.js';
+
+const PATH = '/.well-known/est/simpleenroll';
+
+/** Replacements common to both example configs: one worker, logs and pid in the test dir. */
+function mainContext(dir: string, name: string): Array<[string, string]> {
+  return [
+    ['worker_processes auto;', 'worker_processes 1;'],
+    [`error_log /var/log/nginx/${name}-error.log;`, `error_log ${dir}/${name}-error.log;`],
+    [`pid /run/nginx-${name}.pid;`, `pid ${dir}/nginx-${name}.pid;`],
+  ];
+}
+
+describe('behind nginx (examples/behind-nginx/nginx.conf): TLS terminated by nginx', { skip: skipReason('nginx', NGINX) }, () => {
+  const pki = new TestPki();
+  const ca = pki.ca('p256');
+  const otherCa = pki.ca('p256', '/CN=Other CA');
+  const server = pki.serverCert(ca);
+  const client = pki.clientCert(ca);
+  const issued: Array<Record<string, unknown>> = [];
+  let auth: Awaited<ReturnType<typeof startAuthBackend>>;
+  let app: Awaited<ReturnType<typeof startBehindNginx>>;
+  let popApp: Awaited<ReturnType<typeof startBehindNginx>>;
+  const daemons: Daemon[] = [];
+  let conn: Omit<TlsClientOptions, 'version' | 'session'>;
+  let anon: Omit<TlsClientOptions, 'version' | 'session'>;
+  let popPort = 0;
+
+  async function nginxFor(appPort: number, clientCa: string): Promise<number> {
+    const port = await freePort();
+    const cfg = renderExample('examples/behind-nginx/nginx.conf', [
+      ...mainContext(pki.dir, 'est'),
+      ['access_log off;', `access_log off;\n${nginxHttpTempPaths(pki.dir)}`],
+      ['server 127.0.0.1:8080;', `server 127.0.0.1:${appPort};`],
+      ['listen 8443 ssl;', `listen 127.0.0.1:${port} ssl;`],
+      ['/etc/est/tls/server.crt', server.cert],
+      ['/etc/est/tls/server.key', server.key],
+      ['/etc/est/ca.crt', clientCa],
+    ]);
+    daemons.push(await startNginx(pki.dir, cfg.replace(`pid ${pki.dir}/nginx-est.pid;`, `pid ${pki.dir}/nginx-est-${port}.pid;`), [port]));
+    return port;
+  }
+
+  before(async () => {
+    auth = await startAuthBackend();
+    const logger = { info: (o: object) => issued.push(o as Record<string, unknown>), warn() {}, error() {}, debug() {} };
+    const base = { caRootCertificate: ca.cert, caPrivateKey: ca.key, caSerialNumber: ca.serial, authRequest: auth.url, logger };
+    app = await startBehindNginx(base, 0);
+    popApp = await startBehindNginx({ ...base, caSerialNumber: pki.path('pop.srl'), pop: true }, 0);
+    // nginx trusts both CAs for client certificates; the app trusts only its own.
+    const bothCas = pki.write('both-cas.pem', readFileSync(ca.cert, 'latin1') + readFileSync(otherCa.cert, 'latin1'));
+    const port = await nginxFor(app.port, bothCas);
+    popPort = await nginxFor(popApp.port, bothCas);
+    conn = { port, ca: readFileSync(ca.cert), cert: readFileSync(client.cert), key: readFileSync(client.key) };
+    anon = { port, ca: readFileSync(ca.cert) };
+  });
+
+  after(async () => {
+    for (const d of daemons) await d.stop();
+    await app?.close();
+    await popApp?.close();
+    await auth?.close();
+    pki.cleanup();
+  });
+
+  for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
+    test(`${version}: client certificate via $ssl_client_escaped_cert authenticates, full and resumed`, async () => {
+      let session: Buffer | undefined;
+      for (let i = 0; i < 3; i++) {
+        const before = auth.seen.length;
+        const c = await TlsHttpConnection.open({ ...conn, version, ...(session ? { session } : {}) });
+        assert.equal(c.resumed, i > 0);
+        const res = await c.enroll(PATH, buildCsr(keyOf(i === 1 ? 'p384' : i === 2 ? 'rsa2048' : 'p256'), { cn: `nginx-${i}` }));
+        assert.equal(res.status, 200, res.body.toString());
+        assert.equal(auth.seen.length, before, 'no auth subrequest when the certificate verified');
+        assert.equal(issued.filter((e) => e['event'] === 'issued').at(-1)?.['authenticatedBy'], 'certificate');
+        session = (await c.close()) ?? session;
+      }
+    });
+
+    test(`${version}: Basic auth via authRequest when no certificate; none: 401`, async () => {
+      const c = await TlsHttpConnection.open({ ...anon, version });
+      const ok = await c.enroll(PATH, buildCsr(keyOf('p256')), { Authorization: basic('estuser', 'estpass') });
+      assert.equal(ok.status, 200, ok.body.toString());
+      const bad = await c.enroll(PATH, buildCsr(keyOf('p256')), { Authorization: basic('estuser', 'wrong') });
+      assert.equal(bad.status, 401);
+      assert.equal(bad.headers['www-authenticate'], 'Basic realm="est-demo"');
+      await c.close();
+    });
+  }
+
+  test('a certificate nginx accepts (SUCCESS) but the app\'s trust anchors do not is not authentication', async () => {
+    const foreign = pki.clientCert(otherCa);
+    const c = await TlsHttpConnection.open({ ...anon, cert: readFileSync(foreign.cert), key: readFileSync(foreign.key), version: 'TLSv1.2' });
+    const res = await c.enroll(PATH, buildCsr(keyOf('p256')));
+    assert.equal(res.status, 401);
+    assert.equal(res.body.length, 0);
+    await c.close();
+  });
+
+  test('forged X-SSL-Client-Cert / X-SSL-Client-Verify from a client are replaced by nginx', async () => {
+    const pem = readFileSync(client.cert, 'latin1');
+    const c = await TlsHttpConnection.open({ ...anon, version: 'TLSv1.3' });
+    const res = await c.enroll(PATH, buildCsr(keyOf('p256')), { 'X-SSL-Client-Cert': encodeURIComponent(pem), 'X-SSL-Client-Verify': 'SUCCESS' });
+    assert.equal(res.status, 401);
+    await c.close();
+  });
+
+  test('pop through the nginx HTTP terminator cannot work: 400 naming the reason', async () => {
+    for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
+      const c = await TlsHttpConnection.open({ ...conn, port: popPort, version });
+      const res = await c.enroll(PATH, buildCsr(keyOf('p256'), { challengePassword: c.binding() }), { 'X-TLS-Unique': c.binding() });
+      assert.equal(res.status, 400);
+      assert.match(res.body.toString(), /no TLS channel binding.*does not pass tls-unique/);
+      await c.close();
+    }
+  });
+});
+
+const streamSkip = skipReason('nginx', NGINX) || skipReason('nginx stream module (libnginx-mod-stream)', NGINX_STREAM_MODULE);
+
+describe('behind nginx stream pass-through (examples/behind-nginx/nginx-stream.conf → examples/direct-https), pop on', { skip: streamSkip }, () => {
+  const pki = new TestPki();
+  const ca = pki.ca('p256');
+  const server = pki.serverCert(ca);
+  const client = pki.clientCert(ca);
+  let auth: Awaited<ReturnType<typeof startAuthBackend>>;
+  let node: Awaited<ReturnType<typeof startDirectHttps>>;
+  let nginx: Daemon | undefined;
+  let conn: Omit<TlsClientOptions, 'version' | 'session'>;
+
+  before(async () => {
+    auth = await startAuthBackend();
+    node = await startDirectHttps({
+      tlsCert: server.cert,
+      tlsKey: server.key,
+      clientCa: ca.cert,
+      port: 0,
+      est: { caRootCertificate: ca.cert, caPrivateKey: ca.key, caSerialNumber: ca.serial, authRequest: auth.url },
+    });
+    const port = await freePort();
+    const cfg = renderExample('examples/behind-nginx/nginx-stream.conf', [
+      ...mainContext(pki.dir, 'est-stream'),
+      ['load_module /usr/lib/nginx/modules/ngx_stream_module.so;', `load_module ${NGINX_STREAM_MODULE};`],
+      // The test client sends SNI "localhost" (the test server certificate's name).
+      ['est.example.com  127.0.0.1:8444;', `localhost 127.0.0.1:${node.port};`],
+      ['listen 443;', `listen 127.0.0.1:${port};`],
+    ]);
+    nginx = await startNginx(pki.dir, cfg, [port]);
+    conn = { port, ca: readFileSync(ca.cert), cert: readFileSync(client.cert), key: readFileSync(client.key) };
+  });
+
+  after(async () => {
+    await nginx?.stop();
+    await node?.close();
+    await auth?.close();
+    pki.cleanup();
+  });
+
+  for (const mode of MODES) {
+    test(`correct binding succeeds 20/20 per key type: ${mode.name}`, async (t) => {
+      await popRounds(t, conn, PATH, mode);
+    });
+  }
+
+  test('Basic auth without a certificate; wrong and replayed values fail', async () => {
+    for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
+      const first = await TlsHttpConnection.open({ ...conn, version });
+      const old = first.binding();
+      await first.close();
+      const c = await TlsHttpConnection.open({ port: conn.port, ca: conn.ca, version });
+      const h = { Authorization: basic('estuser', 'estpass') };
+      assert.equal((await c.enroll(PATH, buildCsr(keyOf('p256'), { challengePassword: c.binding() }), h)).status, 200);
+      assert.equal((await c.enroll(PATH, buildCsr(keyOf('p256'), { challengePassword: old }), h)).status, 400);
+      assert.equal((await c.enroll(PATH, buildCsr(keyOf('p256')), h)).status, 400);
+      await c.close();
+    }
+  });
+});
