@@ -49,9 +49,22 @@ export interface EstOptions {
   ca?: CertificateAuthority;
   /** Trust anchors for TLS client certificates (like nginx ssl_client_certificate). @default the CA chain */
   trustAnchors?: PathOrContent | PathOrContent[];
-  /** Peer addresses allowed to pass client-certificate / channel-binding headers. @default none */
+  /**
+   * No nginx equivalent. Peer addresses of TLS terminators allowed to pass the client certificate and
+   * channel binding in headers: `'loopback'`, an IP, a CIDR, a list of those, or `(address) => boolean`.
+   * From any other peer those headers are ignored (and never forwarded to `authRequest`). Only read
+   * on plain-HTTP connections: on a Node TLS socket the facts come from the socket.
+   * @default none (no proxy is trusted)
+   * @see RFC 9440 §4
+   */
   trustProxy?: TrustProxy;
-  /** Which headers a trusted proxy uses. @default 'nginx' when trustProxy is set */
+  /**
+   * No nginx equivalent. Which headers the trusted proxy sets, and how: a preset (`'nginx'`,
+   * `'haproxy'`, `'rfc9440'`, `'envoy'`, `'traefik'`) or `{ clientCert, clientCertFormat,
+   * clientCertChain, clientVerify, tlsUnique, tlsProtocol, tlsExporterSecret, tlsCipher, clientAddress }`.
+   * The certificate chain is always verified here against `trustAnchors`; a proxy's verdict alone is never enough.
+   * @default 'nginx'
+   */
   proxyHeaders?: ProxyHeadersPreset | ProxyHeaders;
   /** Timeout of the authRequest subrequest in milliseconds. @default 5000 */
   authRequestTimeout?: number;
@@ -64,8 +77,10 @@ export interface EstOptions {
   /** Grant serverAuth when a CSR asks for it. @default true */
   allowServerAuth?: boolean;
   /**
-   * Under TLS 1.3 also accept the Finished-based value that nginx-http-est, libest and HAProxy's
-   * `ssl_fc_unique_id` compute, besides RFC 9266 tls-exporter. @default false
+   * No nginx equivalent. Under TLS 1.3 (where tls-unique is undefined) also accept, besides RFC 9266
+   * tls-exporter, the Finished-based value that nginx-http-est, libest and HAProxy's
+   * `ssl_fc_unique_id` compute (full handshake: client Finished; resumed: server Finished).
+   * Needed behind HAProxy when it does not pass the exporter secret. @default false
    */
   popAcceptTls13Finished?: boolean;
 }
