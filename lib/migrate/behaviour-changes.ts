@@ -54,7 +54,7 @@ export const BEHAVIOUR_CHANGES: readonly BehaviourChange[] = Object.freeze([
     id: 'pop',
     title: 'Proof-of-possession works reliably',
     module: 'correct tls-unique values rejected most of the time',
-    now: 'same rule, reliable; resumed sessions use the server Finished (RFC 5929); TLS 1.3 uses tls-exporter (RFC 9266), and the module\'s Finished-based value is also accepted',
+    now: 'same rule, reliable; resumed sessions use the server Finished (RFC 5929); TLS 1.3 uses tls-exporter (RFC 9266); migrated apps also accept the module\'s Finished-based value (`popAcceptTls13Finished`)',
     appliesTo: (t: EndpointTraits) => t.pop,
   },
   {
@@ -109,7 +109,7 @@ export const BEHAVIOUR_CHANGES: readonly BehaviourChange[] = Object.freeze([
   {
     id: 'untrusted-cert',
     title: 'Untrusted client certificates',
-    module: 'nginx answers 400 on every path to a client certificate it cannot verify',
+    module: 'the nginx front end answered 400 on every path to a client certificate it cannot verify',
     now: 'with `est_pop on` the app terminates TLS and treats an unverifiable certificate as none (401, or the auth backend)',
     appliesTo: (t: EndpointTraits) => t.directTls && t.clientCerts,
   },
@@ -120,7 +120,13 @@ export function behaviourChangesFor(t: EndpointTraits): BehaviourChange[] {
   return BEHAVIOUR_CHANGES.filter((c) => c.appliesTo(t));
 }
 
+/** `Before: … Now: …` for one change. */
+export function sentence(c: BehaviourChange): string {
+  const cap = (x: string) => x[0]!.toUpperCase() + x.slice(1);
+  return `Before: ${cap(c.module)}. Now: ${cap(c.now)}.`;
+}
+
 /** Markdown bullet list of every change (for the README). */
 export function renderBehaviourChanges(): string {
-  return BEHAVIOUR_CHANGES.map((c) => `- **${c.title}.** nginx-http-est ${c.module}; now ${c.now}.`).join('\n') + '\n';
+  return BEHAVIOUR_CHANGES.map((c) => `- **${c.title}.** ${sentence(c)}`).join('\n') + '\n';
 }

@@ -1,5 +1,6 @@
 // The migration report: every directive mapped, inherited, defaulted or not mapped, and the behaviour changes.
 import type { MigrationPlan, ReportItem } from './analyze.js';
+import { sentence, type BehaviourChange } from './behaviour-changes.js';
 
 const LABEL: Record<ReportItem['kind'], string> = {
   mapped: 'mapped',
@@ -54,10 +55,10 @@ export function renderReport(plan: MigrationPlan, source: string): string {
     }
     out.push('');
   }
-  const changes = new Map<string, { title: string; module: string; now: string; paths: string[] }>();
+  const changes = new Map<string, { change: BehaviourChange; title: string; paths: string[] }>();
   for (const e of endpoints) {
     for (const c of e.changes) {
-      const entry = changes.get(c.id) ?? { title: c.title, module: c.module, now: c.now, paths: [] };
+      const entry = changes.get(c.id) ?? { change: c, title: c.title, paths: [] };
       entry.paths.push(e.path);
       changes.set(c.id, entry);
     }
@@ -66,7 +67,7 @@ export function renderReport(plan: MigrationPlan, source: string): string {
     out.push('## Behaviour that changes', '');
     for (const c of changes.values()) {
       const where = c.paths.length === endpoints.length ? '' : ` (${c.paths.join(', ')})`;
-      out.push(`- **${c.title}**${where}: nginx-http-est ${c.module}; now ${c.now}.`);
+      out.push(`- **${c.title}**${where}: ${sentence(c.change)}`);
     }
     out.push('');
   }
