@@ -1,0 +1,246 @@
+// Key pairs and PKCS#10 requests (RFC 2986) on Node's crypto and the der.ts writer.
+import { createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
+import { isIP } from 'node:net';
+import { promisify } from 'node:util';
+import { Oid } from '../protocol/constants.js';
+import { bool, ctxTag, integer, octetString, oid, seq, set, setOf, tlv, Tag, bitString } from '../protocol/der.js';
+import { signData, signingAlgorithmFor } from '../protocol/algorithms.js';
+import { EstClientConfigError } from './errors.js';
+
+const generateKeyPairAsync = promisify(generateKeyPair);
+
+/** Key types the helpers generate. */
+export type KeySpec = 'rsa2048' | 'rsa3072' | 'rsa4096' | 'p256' | 'p384' | 'p521' | 'ed25519';
+
+const KEY_ALIASES: Record<string, KeySpec> = {
+  rsa: 'rsa2048', 'rsa-2048': 'rsa2048', rsa2048: 'rsa2048', 'rsa-3072': 'rsa3072', rsa3072: 'rsa3072', 'rsa-4096': 'rsa4096', rsa4096: 'rsa4096',
+  ec: 'p256', ecdsa: 'p256', p256: 'p256', 'p-256': 'p256', prime256v1: 'p256', secp256r1: 'p256', 'ec-p256': 'p256',
+  p384: 'p384', 'p-384': 'p384', secp384r1: 'p384', 'ec-p384': 'p384', p521: 'p521', 'p-521': 'p521', secp521r1: 'p521', 'ec-p521': 'p521',
+  ed25519: 'ed25519',
+};
+
+/** Parses a key type name (`rsa`, `rsa3072`, `ec`, `p384`, `ed25519`, …); throws naming the choices. */
+export function parseKeySpec(text: string): KeySpec {
+  const k = KEY_ALIASES[text.trim().toLowerCase()];
+  if (!k) throw new EstClientConfigError(`unknown key type ${JSON.stringify(text)} (use rsa2048, rsa3072, rsa4096, p256, p384, p521 or ed25519)`);
+  return k;
+}
+
+/**
+ * Generates a key pair off the event loop.
+ * @default 'p256'
+ */
+export async function generateKey(spec: KeySpec | string = 'p256'): Promise<{ privateKey: KeyObject; publicKey: KeyObject }> {
+  const k = parseKeySpec(spec);
+  switch (k) {
+    case 'rsa2048':
+    case 'rsa3072':
+    case 'rsa4096':
+      return generateKeyPairAsync('rsa', { modulusLength: Number(k.slice(3)) });
+    case 'p256':
+    case 'p384':
+    case 'p521':
+      return generateKeyPairAsync('ec', { namedCurve: { p256: 'P-256', p384: 'P-384', p521: 'P-521' }[k] });
+    case 'ed25519':
+      return generateKeyPairAsync('ed25519');
+  }
+}
+
+// ---- Names (RFC 5280 §4.1.2.4) ----
+
+const ATTR_OIDS: Record<string, string> = {
+  cn: '2.5.4.3', commonname: '2.5.4.3', sn: '2.5.4.4', surname: '2.5.4.4', serialnumber: '2.5.4.5', c: '2.5.4.6', l: '2.5.4.7',
+  st: '2.5.4.8', s: '2.5.4.8', street: '2.5.4.9', o: '2.5.4.10', ou: '2.5.4.11', title: '2.5.4.12', givenname: '2.5.4.42',
+  gn: '2.5.4.42', dc: '0.9.2342.19200300.100.1.25', uid: '0.9.2342.19200300.100.1.1', emailaddress: Oid.emailAddress,
+  email: Oid.emailAddress, macaddress: Oid.macAddress,
+};
+
+function attributeValue(type: string, value: string): Uint8Array {
+  const bytes = Buffer.from(value, 'utf8');
+  if (type === '2.5.4.6' || type === '2.5.4.5') {
+    if (!/^[A-Za-z0-9 '()+,\-./:=?]*$/.test(value)) throw new EstClientConfigError(`subject: ${type === '2.5.4.6' ? 'C' : 'serialNumber'} must be printable ASCII (got ${JSON.stringify(value)})`);
+    if (type === '2.5.4.6' && value.length !== 2) throw new EstClientConfigError(`subject: C must be a two-letter country code (got ${JSON.stringify(value)})`);
+    return tlv(Tag.printableString, bytes);
+  }
+  if (type === Oid.emailAddress || type === '0.9.2342.19200300.100.1.25') return tlv(Tag.ia5String, bytes);
+  return tlv(Tag.utf8String, bytes);
+}
+
+function splitUnescaped(text: string, sep: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (ch === '\\' && i + 1 < text.length) {
+      cur += text[++i];
+      continue;
+    }
+    if (ch === sep) {
+      out.push(cur);
+      cur = '';
+    } else cur += ch;
+  }
+  out.push(cur);
+  return out;
+}
+
+function rdn(text: string): Uint8Array {
+  const atvs = splitUnescaped(text, '+').map((atv) => {
+    const eq = atv.indexOf('=');
+    if (eq <= 0) throw new EstClientConfigError(`subject: expected TYPE=value, got ${JSON.stringify(atv)}`);
+    const name = atv.slice(0, eq).trim();
+    const type = /^\d+(\.\d+)+$/.test(name) ? name : ATTR_OIDS[name.toLowerCase()];
+    if (!type) throw new EstClientConfigError(`subject: unknown attribute type ${JSON.stringify(name)} (use CN, O, OU, C, L, ST, serialNumber, emailAddress, DC, UID or a dotted OID)`);
+    return seq(oid(type), attributeValue(type, atv.slice(eq + 1).trim()));
+  });
+  return setOf(atvs);
+}
+
+/**
+ * Encodes a subject DN. Two notations: OpenSSL's `/C=FR/O=Acme/CN=device-1` (in DER order, most
+ * significant first) and RFC 4514's `CN=device-1,O=Acme,C=FR` (least significant first, reversed
+ * into DER order). `+` joins a multi-valued RDN; `\` escapes a separator. An empty string is the
+ * empty Name.
+ */
+export function encodeSubject(text: string): Uint8Array {
+  const t = text.trim();
+  if (t === '' || t === '/') return seq();
+  const rdns = t.startsWith('/') ? splitUnescaped(t.slice(1), '/') : splitUnescaped(t, ',').reverse();
+  return seq(...rdns.filter((r) => r.trim() !== '').map(rdn));
+}
+
+// ---- subjectAltName (RFC 5280 §4.2.1.6) ----
+
+function ipBytes(ip: string): Uint8Array {
+  if (isIP(ip) === 4) return Uint8Array.from(ip.split('.').map(Number));
+  // IPv6: expand `::` and embedded IPv4.
+  let s = ip;
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(s);
+  if (v4) {
+    const b = v4[1]!.split('.').map(Number);
+    s = s.slice(0, -v4[1]!.length) + ((b[0]! << 8) | b[1]!).toString(16) + ':' + ((b[2]! << 8) | b[3]!).toString(16);
+  }
+  const [head, tail] = s.split('::') as [string, string | undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail !== undefined ? (tail ? tail.split(':') : []) : [];
+  const groups = tail !== undefined ? [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t] : h;
+  const out = new Uint8Array(16);
+  groups.forEach((g, i) => {
+    const v = parseInt(g, 16);
+    out[i * 2] = v >> 8;
+    out[i * 2 + 1] = v & 0xff;
+  });
+  return out;
+}
+
+/**
+ * Encodes one SAN entry: `DNS:host`, `IP:addr`, `email:a@b`, `URI:scheme:…`, or a bare value
+ * (an IP address, an e-mail address when it has `@`, a URI when it has `://`, else a DNS name).
+ */
+export function encodeGeneralName(entry: string): Uint8Array {
+  const m = /^(dns|ip|email|rfc822|uri):(.*)$/i.exec(entry.trim());
+  let kind = m ? m[1]!.toLowerCase() : '';
+  const value = m ? m[2]!.trim() : entry.trim();
+  if (!value) throw new EstClientConfigError(`san: empty value in ${JSON.stringify(entry)}`);
+  if (!kind) kind = isIP(value) ? 'ip' : value.includes('://') ? 'uri' : value.includes('@') ? 'email' : 'dns';
+  const ascii = (v: string) => {
+    if (!/^[\x20-\x7e]+$/.test(v)) throw new EstClientConfigError(`san: ${JSON.stringify(v)} must be ASCII (use punycode for IDNs)`);
+    return Buffer.from(v, 'latin1');
+  };
+  switch (kind) {
+    case 'dns':
+      return tlv(ctxTag(2, false), ascii(value));
+    case 'email':
+    case 'rfc822':
+      return tlv(ctxTag(1, false), ascii(value));
+    case 'uri':
+      return tlv(ctxTag(6, false), ascii(value));
+    default:
+      if (!isIP(value)) throw new EstClientConfigError(`san: ${JSON.stringify(value)} is not an IP address`);
+      return tlv(ctxTag(7, false), ipBytes(value));
+  }
+}
+
+/** The DER value (extnValue contents) of a subjectAltName extension. */
+export function encodeSubjectAltName(entries: readonly string[]): Uint8Array {
+  return seq(...entries.map(encodeGeneralName));
+}
+
+// ---- PKCS#10 ----
+
+/** One extension to request (extensionRequest, PKCS#9 §5.4.2). */
+export interface CsrExtensionInput {
+  oid: string;
+  critical?: boolean;
+  /** DER of the extension's value (the contents of extnValue). */
+  value: Uint8Array;
+}
+
+/** What `buildCsr` puts in a certification request. */
+export interface CsrOptions {
+  /** The private key that signs the request (its public key is the one certified). */
+  privateKey: KeyObject;
+  /** Subject DN as text (see `encodeSubject`) or DER Name. @default empty Name */
+  subject?: string | Uint8Array;
+  /** subjectAltName entries (`DNS:…`, `IP:…`, `email:…`, `URI:…`). */
+  san?: readonly string[];
+  /**
+   * challengePassword (PKCS#9 §5.4.1): the TLS channel binding for PoP linking (RFC 7030 §3.5), set
+   * by the client itself when it builds the CSR with `pop`. PrintableString when possible, else UTF8String.
+   */
+  challengePassword?: string;
+  /** Extra requested extensions (a subjectAltName here wins over `san`). */
+  extensions?: readonly CsrExtensionInput[];
+  /** Extra attributes (type OID and the DER of each value). */
+  attributes?: readonly { oid: string; values: readonly Uint8Array[] }[];
+}
+
+function directoryString(value: string): Uint8Array {
+  const bytes = Buffer.from(value, 'utf8');
+  return tlv(/^[A-Za-z0-9 '()+,\-./:=?]*$/.test(value) ? Tag.printableString : Tag.utf8String, bytes);
+}
+
+/**
+ * Builds and signs a DER PKCS#10 request.
+ *
+ * ```
+ * CertificationRequestInfo ::= SEQUENCE { version INTEGER { v1(0) }, subject Name,
+ *   subjectPKInfo SubjectPublicKeyInfo, attributes [0] IMPLICIT SET OF Attribute }
+ * CertificationRequest ::= SEQUENCE { certificationRequestInfo, signatureAlgorithm, signature BIT STRING }
+ * ```
+ */
+export async function buildCsr(options: CsrOptions): Promise<Uint8Array> {
+  const key = options.privateKey;
+  if (!key || key.type !== 'private') throw new EstClientConfigError('buildCsr: `privateKey` must be a private KeyObject');
+  const name = options.subject === undefined ? seq() : typeof options.subject === 'string' ? encodeSubject(options.subject) : options.subject;
+  const spki = new Uint8Array(createPublicKey(key).export({ format: 'der', type: 'spki' }));
+
+  const exts: CsrExtensionInput[] = [...(options.extensions ?? [])];
+  if (options.san && options.san.length > 0 && !exts.some((e) => e.oid === Oid.subjectAltName)) {
+    exts.unshift({ oid: Oid.subjectAltName, value: encodeSubjectAltName(options.san) });
+  }
+  const attrs: Uint8Array[] = [];
+  if (options.challengePassword !== undefined) {
+    if (options.challengePassword.length > 255) throw new EstClientConfigError('buildCsr: challengePassword is limited to 255 characters (PKCS#9)');
+    attrs.push(seq(oid(Oid.challengePassword), set(directoryString(options.challengePassword))));
+  }
+  if (exts.length > 0) {
+    const extSeq = seq(...exts.map((e) => seq(oid(e.oid), ...(e.critical ? [bool(true)] : []), octetString(e.value))));
+    attrs.push(seq(oid(Oid.extensionRequest), set(extSeq)));
+  }
+  for (const a of options.attributes ?? []) attrs.push(seq(oid(a.oid), set(...a.values)));
+
+  const info = seq(integer(0), name, spki, tlv(ctxTag(0, true), ...(attrs.length ? [setOfContent(attrs)] : [new Uint8Array(0)])));
+  const alg = signingAlgorithmFor(key);
+  const signature = await signData(alg.params, info, key);
+  return seq(info, alg.algorithmIdentifier, bitString(signature));
+}
+
+/** The sorted concatenation of SET OF elements (DER), without the SET header. */
+function setOfContent(elements: Uint8Array[]): Uint8Array {
+  const s = setOf(elements);
+  // setOf returns a SET TLV; strip its tag and length to reuse the content under [0] IMPLICIT.
+  let off = 2;
+  if (s[1]! & 0x80) off = 2 + (s[1]! & 0x7f);
+  return s.subarray(off);
+}
