@@ -94,9 +94,17 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
+const running = new Set<ChildProcess>();
+// Never leave a proxy behind, even when a test file dies before its after() hook.
+process.once('exit', () => {
+  for (const p of running) p.kill('SIGKILL');
+});
+
 /** Spawns a foreground daemon and waits until it listens on every port given. */
 export async function startDaemon(bin: string, args: string[], ports: number[]): Promise<Daemon> {
   const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(proc);
+  proc.once('exit', () => running.delete(proc));
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
