@@ -64,12 +64,15 @@ export class TestPki {
   csr(opts: { key?: string; keySpec?: KeySpec; subject?: string; exts?: string[]; attrs?: Record<string, string>; digest?: string } = {}): { pem: string; der: Buffer; key: string; path: string } {
     const key = opts.key ?? this.key(opts.keySpec ?? 'p256');
     const path = this.fresh('csr') + '.pem';
-    const args = ['req', '-new', '-key', key, '-subj', opts.subject ?? '/CN=device-1/O=Demo Devices', '-out', path];
+    const subject = opts.subject ?? '/CN=device-1/O=Demo Devices';
+    // With [req_attributes] openssl ignores -subj's attributes, so the DN goes into the config too.
+    const args = ['req', '-new', '-key', key, ...(opts.attrs ? [] : ['-subj', subject]), '-out', path];
     for (const e of opts.exts ?? []) args.push('-addext', e);
     if (opts.digest) args.push(`-${opts.digest}`);
     if (opts.attrs) {
       const conf = this.fresh('req') + '.cnf';
-      const lines = ['[req]', 'distinguished_name=dn', 'attributes=attrs', 'prompt=no', '[dn]', 'CN=unused', '[attrs]'];
+      const dn = subject.split('/').filter(Boolean);
+      const lines = ['[req]', 'distinguished_name=dn', 'attributes=attrs', 'prompt=no', '[dn]', ...dn, '[attrs]'];
       for (const [k, v] of Object.entries(opts.attrs)) lines.push(`${k}=${v.replace(/\$/g, '\\$')}`);
       writeFileSync(conf, lines.join('\n') + '\n');
       args.push('-config', conf);

@@ -1,7 +1,8 @@
 // End to end over real HTTPS: every operation, auth mode and key type, checked with the openssl CLI.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { TestPki, openssl, pkcs7Certs, verifyCert, x509Text, type KeySpec } from '../helpers/pki.js';
 import { basic, b64lines, fetchRaw } from '../helpers/http.js';
@@ -106,11 +107,12 @@ describe('POST /simpleenroll', () => {
   it('works with curl exactly as RFC 7030 examples do', async () => {
     const csr = pki.csr({ keySpec: 'p256' });
     const file = pki.write('csr.b64', b64lines(csr.der));
-    const out = execFileSync('curl', [
+    // Async: the server runs in this process, so a blocking child would deadlock it.
+    const { stdout: out } = await promisify(execFile)('curl', [
       '-sS', '--cacert', ca.cert, '--resolve', `localhost:${srv.port}:127.0.0.1`, '-u', 'estuser:estpass',
       '--data-binary', `@${file}`, '-H', 'Content-Type: application/pkcs10', '-H', 'Content-Transfer-Encoding: base64',
       '-D', pki.path('curl-headers'), `https://localhost:${srv.port}/.well-known/est/simpleenroll`,
-    ]);
+    ], { encoding: 'buffer' });
     assert.match(readFileSync(pki.path('curl-headers'), 'latin1'), /^HTTP\/1.1 200/);
     const pem = issuedPem(out);
     assert.match(verifyCert(ca.cert, pem, pki.dir), /OK/);

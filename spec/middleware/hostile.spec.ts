@@ -1,0 +1,165 @@
+// Hostile input: malformed bodies and headers get a clear 4xx, the server stays up, nothing is issued.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { connect } from 'node:tls';
+import { TestPki, openssl } from '../helpers/pki.js';
+import { basic, b64lines, fetchRaw } from '../helpers/http.js';
+import { startEstServer, type Running } from '../helpers/servers.js';
+import { est } from '../../lib/index.js';
+
+const pki = new TestPki();
+const ca = pki.ca('p256');
+const serverCert = pki.serverCert(ca);
+const client = pki.clientCert(ca);
+let srv: Running;
+const issued: string[] = [];
+const logger = {
+  info: (o: object) => {
+    if ((o as { event?: string }).event === 'issued') issued.push((o as { serial: string }).serial);
+  },
+  warn() {},
+  error() {},
+};
+
+before(async () => {
+  srv = await startEstServer(pki, { ca: ca.cert, serverCert }, { caRootCertificate: ca.cert, caPrivateKey: ca.key, caSerialNumber: ca.serial, logger });
+});
+after(async () => {
+  await srv.close();
+  pki.cleanup();
+});
+
+const post = (op: string, body: string | Buffer, headers: Record<string, string> = { 'Content-Type': 'application/pkcs10' }) =>
+  fetchRaw(`${srv.url}/${op}`, { method: 'POST', headers, body, ...client });
+
+describe('malformed request bodies', () => {
+  const csr = pki.csr({ keySpec: 'p256' });
+  const cases: Array<[string, string | Buffer]> = [
+    ['empty body', ''],
+    ['whitespace only', '  \r\n\t '],
+    ['not base64', '!!!! not base64 ****'],
+    ['base64url alphabet', csr.der.toString('base64url').replace(/^(.{10})/, '$1-_')],
+    ['random base64 garbage', randomBytes(300).toString('base64')],
+    ['truncated DER', b64lines(csr.der.subarray(0, csr.der.length - 20))],
+    ['trailing data after the CSR', b64lines(Buffer.concat([csr.der, Buffer.from([0x05, 0x00])]))],
+    ['a certificate instead of a CSR', readFileSync(ca.cert, 'latin1')],
+    ['two PEM blocks', csr.pem + csr.pem],
+    ['indefinite length', b64lines(Buffer.from([0x30, 0x80, 0x02, 0x01, 0x00, 0x00, 0x00]))],
+    ['huge declared length', b64lines(Buffer.from([0x30, 0x84, 0x7f, 0xff, 0xff, 0xff, 0x00]))],
+    ['deep nesting', b64lines(Buffer.from(Array.from({ length: 200 }, () => [0x30, 0x80]).flat()))],
+    ['bad signature', b64lines(Buffer.from(csr.der.map((b, i) => (i === csr.der.length - 3 ? b ^ 0xff : b))))],
+  ];
+  for (const [name, body] of cases) {
+    it(`${name} → 400 with a one-line text/plain reason`, async () => {
+      const n = issued.length;
+      const r = await post('simpleenroll', body);
+      assert.equal(r.status, 400, `${name}: ${r.status} ${r.text}`);
+      assert.match(r.headers['content-type'] as string, /^text\/plain/);
+      assert.equal(r.text.trim().split('\n').length, 1);
+      assert.ok(r.text.length < 300);
+      assert.equal(issued.length, n);
+    });
+  }
+  it('an RSA-1024 key or a secp256k1 key is refused by policy with a reason', async () => {
+    for (const [args, reason] of [[['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:1024'], /RSA key size 1024/], [['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:secp256k1'], /curve secp256k1/]] as const) {
+      const key = pki.path(`weak-${Math.random()}.pem`);
+      openssl(['genpkey', ...args, '-out', key]);
+      const r = await post('simpleenroll', b64lines(pki.csr({ key }).der));
+      assert.equal(r.status, 400);
+      assert.match(r.text, reason);
+    }
+  });
+});
+
+describe('hostile headers', () => {
+  it('absurd Content-Length, duplicate and odd content types do not crash the server', async () => {
+    const r1 = await post('simpleenroll', 'x', { 'Content-Type': 'application/pkcs10; boundary="x;y"; =; ;;' });
+    assert.equal(r1.status, 400);
+    const r2 = await post('simpleenroll', 'x', { 'Content-Type': 'application/pkcs10', 'Content-Transfer-Encoding': '\u00ff weird' });
+    assert.equal(r2.status, 400);
+    const r3 = await fetchRaw(`${srv.url}/${'a'.repeat(5000)}`);
+    assert.equal(r3.status, 404);
+    assert.ok(r3.text.length < 200);
+  });
+  it('a client that disconnects mid-body leaves the server healthy', async () => {
+    const port = new URL(srv.url).port;
+    await new Promise<void>((resolve) => {
+      const s = connect({ host: '127.0.0.1', port: Number(port), rejectUnauthorized: false }, () => {
+        s.write('POST /.well-known/est/simpleenroll HTTP/1.1\r\nHost: x\r\nContent-Type: application/pkcs10\r\nContent-Length: 5000\r\n\r\nMIIB');
+        setTimeout(() => {
+          s.destroy();
+          resolve();
+        }, 50);
+      });
+      s.on('error', () => resolve());
+    });
+    assert.equal((await fetchRaw(`${srv.url}/cacerts`)).status, 200);
+  });
+});
+
+/** Deterministic PRNG so a failure can be replayed from its seed. */
+function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe('property: mutated CSR bytes', () => {
+  it('every mutation of a valid CSR gets a 4xx (or a valid 200), never a crash or a 5xx', async () => {
+    const base = pki.csr({ keySpec: 'p256', exts: ['subjectAltName=DNS:fuzz.example'] }).der;
+    const seed = Number(process.env.EST_FUZZ_SEED ?? 20261123);
+    const rnd = prng(seed);
+    const N = Number(process.env.EST_FUZZ_N ?? 300);
+    let accepted = 0;
+    for (let i = 0; i < N; i++) {
+      const m = Buffer.from(base);
+      const kind = Math.floor(rnd() * 4);
+      const pos = Math.floor(rnd() * m.length);
+      let body: Buffer = m;
+      if (kind === 0) m[pos] = Math.floor(rnd() * 256);
+      else if (kind === 1) m[pos]! ^= 1 << Math.floor(rnd() * 8);
+      else if (kind === 2) body = Buffer.concat([m.subarray(0, pos), m.subarray(pos + 1 + Math.floor(rnd() * 8))]);
+      else body = Buffer.concat([m.subarray(0, pos), randomBytes(1 + Math.floor(rnd() * 4)), m.subarray(pos)]);
+      const r = await post('simpleenroll', b64lines(body));
+      assert.ok(r.status === 400 || r.status === 200, `seed ${seed} case ${i}: status ${r.status} ${r.text}`);
+      if (r.status === 200) accepted++;
+    }
+    // Only mutations that keep a valid signed CSR may pass (e.g. none, realistically).
+    assert.ok(accepted < N / 10, `too many mutated CSRs accepted: ${accepted}`);
+    assert.equal((await fetchRaw(`${srv.url}/cacerts`)).status, 200);
+  });
+});
+
+describe('unauthenticated and spoofed', () => {
+  it('no credentials and no authRequest: 401 with a WWW-Authenticate challenge and nothing issued', async () => {
+    const n = issued.length;
+    const r = await fetchRaw(`${srv.url}/simpleenroll`, { method: 'POST', headers: { 'Content-Type': 'application/pkcs10', Authorization: basic('a', 'b') }, body: b64lines(pki.csr().der) });
+    assert.equal(r.status, 401);
+    assert.ok(r.headers['www-authenticate']);
+    assert.equal(r.body.length, 0);
+    assert.equal(issued.length, n);
+  });
+  it('a self-signed client certificate is not authenticated', async () => {
+    const other = pki.ca('p256', '/CN=Evil CA');
+    const evil = pki.clientCert(other);
+    const r = await fetchRaw(`${srv.url}/simpleenroll`, { method: 'POST', headers: { 'Content-Type': 'application/pkcs10' }, body: b64lines(pki.csr().der), ...evil });
+    assert.equal(r.status, 401);
+  });
+});
+
+describe('bad files at start-up', () => {
+  it('a garbage key file, a non-CA certificate, a mismatched key: EstConfigError, not a crash later', () => {
+    const garbage = pki.write('garbage.pem', '-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n');
+    assert.throws(() => est({ caRootCertificate: ca.cert, caPrivateKey: garbage, caSerialNumber: ca.serial }), { code: 'ERR_EST_CONFIG' });
+    assert.throws(() => est({ caRootCertificate: client.cert, caPrivateKey: client.key, caSerialNumber: ca.serial }), { code: 'ERR_EST_CONFIG' });
+    const other = pki.ca('p256');
+    assert.throws(() => est({ caRootCertificate: ca.cert, caPrivateKey: other.key, caSerialNumber: ca.serial }), { code: 'ERR_EST_CONFIG' });
+  });
+});
