@@ -177,7 +177,8 @@ export class Transport {
   async close(): Promise<void> {
     const p = this.pool;
     this.pool = undefined;
-    await p?.close().catch(() => undefined);
+    // destroy(), not close(): close() can wait forever on a client whose TLS handshake failed.
+    await p?.destroy().catch(() => undefined);
   }
 }
 
@@ -237,7 +238,7 @@ export class PinnedConnection {
   }
 
   async close(): Promise<void> {
-    await this.client.close().catch(() => undefined);
+    await this.client.destroy().catch(() => undefined);
     this.socket.destroy();
   }
 }
