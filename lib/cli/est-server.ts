@@ -64,16 +64,16 @@ express-est demo server
 Try it (copy and paste):
 
   # 1. the CA certificates
-  ${curl} ${base}/cacerts | base64 -d | openssl pkcs7 -inform DER -print_certs
+  ${curl} ${base}/cacerts | openssl base64 -d | openssl pkcs7 -inform DER -print_certs
 
   # 2. enroll with the demo user (HTTP Basic via the auth backend)
   openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout device.key -subj /CN=device-1 -outform DER -out device.csr
   base64 device.csr > device.b64
-  ${curl} -u ${d.user}:${d.password} --data-binary @device.b64 -H 'Content-Type: application/pkcs10' ${base}/simpleenroll | base64 -d | openssl pkcs7 -inform DER -print_certs -out device.crt
+  ${curl} -u ${d.user}:${d.password} --data-binary @device.b64 -H 'Content-Type: application/pkcs10' ${base}/simpleenroll | openssl base64 -d | openssl pkcs7 -inform DER -print_certs -out device.crt
   openssl verify -CAfile ${ca} device.crt
 
   # 3. renew with the certificate just issued (TLS client-certificate auth, no password)
-  ${curl} --cert device.crt --key device.key --data-binary @device.b64 -H 'Content-Type: application/pkcs10' ${base}/simplereenroll | base64 -d | openssl pkcs7 -inform DER -print_certs
+  ${curl} --cert device.crt --key device.key --data-binary @device.b64 -H 'Content-Type: application/pkcs10' ${base}/simplereenroll | openssl base64 -d | openssl pkcs7 -inform DER -print_certs
 
 `);
 }

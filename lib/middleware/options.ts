@@ -6,6 +6,7 @@ import type { CertificateAuthority, SerialStore } from '../ca/types.js';
 import { FileCertificateAuthority, checkCaMaterial } from '../ca/file-ca.js';
 import { FileSerialStore } from '../ca/serial-file-store.js';
 import { RandomSerialStore } from '../ca/random-serial-store.js';
+import { EST_DIRECTIVES } from '../migrate/directives.js';
 import { parseCsrAttrs } from '../protocol/csrattrs.js';
 import { DerError } from '../protocol/der.js';
 import { loadBytes, loadCertificates, loadPrivateKey, optionLabel, type PathOrContent } from './load.js';
@@ -85,16 +86,9 @@ export interface EstOptions {
   popAcceptTls13Finished?: boolean;
 }
 
-/** Option name → the nginx directive it mirrors (for messages). */
+/** Option name → the nginx directive it mirrors (for messages), from the one directive table. */
 export const DIRECTIVE_OF: Readonly<Record<string, string>> = Object.freeze({
-  authRequest: 'est_auth_request',
-  csrAttrs: 'est_csr_attrs',
-  pop: 'est_pop',
-  rootCertificate: 'est_root_certificate',
-  caRootCertificate: 'est_ca_root_certificate',
-  caPrivateKey: 'est_ca_private_key',
-  caSerialNumber: 'est_ca_serial_number',
-  caValidityDays: 'est_ca_validity_days',
+  ...Object.fromEntries(EST_DIRECTIVES.filter((d) => d.option).map((d) => [d.option!, d.directive])),
   trustAnchors: 'ssl_client_certificate',
 });
 
@@ -276,7 +270,6 @@ export function parseOptions(options: EstOptions | undefined): EstConfig {
       serialStore,
       validityDays,
       allowServerAuth,
-      logger,
     });
   }
   if (o.caValidityDays !== undefined && o.ca !== undefined) {
