@@ -74,7 +74,7 @@ export const BEHAVIOUR_CHANGES: readonly BehaviourChange[] = Object.freeze([
   {
     id: 'errors',
     title: 'Error bodies',
-    module: 'nginx HTML error pages',
+    module: 'HTML error pages from nginx',
     now: '`text/plain` one-line reason; 401 has an empty body and always a `WWW-Authenticate` header',
     appliesTo: always,
   },

@@ -161,7 +161,8 @@ must end where the binding can be read. est-migrate picks the first of these; bo
   \`\`\`
 
 - **HAProxy in front**, which can export tls-unique: keep HTTP routing, pass the certificate (RFC 9440) and
-  the binding as headers, and use \`proxyHeaders: 'haproxy'\`:
+  the binding as headers, and use \`proxyHeaders: 'haproxy'\` (the core of it, for TLS 1.2; TLS 1.3 needs
+  the exporter secret too, see \`examples/behind-haproxy\`):
 
   \`\`\`
   frontend est
@@ -181,5 +182,7 @@ must end where the binding can be read. est-migrate picks the first of these; bo
   \`\`\`
 
 Without \`est_pop\`, nginx (or Envoy, Traefik, Apache) can stay in front as a plain HTTP reverse proxy.
+Complete, tested setups: \`examples/behind-nginx\` (HTTP proxy, and \`stream\` pass-through) and
+\`examples/behind-haproxy\`.
 `;
 }
