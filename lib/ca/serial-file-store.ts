@@ -1,7 +1,7 @@
 // Sequential serials in nginx-http-est's serial file format, safe across processes (lock file + atomic rewrite).
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants as fsConstants, readFileSync, statSync } from 'node:fs';
-import { link, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, open, readFile, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { EstError } from '../errors.js';
@@ -115,6 +115,10 @@ export class FileSerialStore implements SerialStore {
   private lastIssued: bigint | undefined;
   private closed = false;
   private releasedAt = -Infinity;
+  /** Permission bits of the serial file, kept on rewrites. */
+  private mode: number | undefined;
+  /** The serial file's directory, kept open to fsync renames; null when that is not possible. */
+  private dirHandle: FileHandle | null | undefined;
 
   /**
    * Checks synchronously that the directory is writable and that an existing file parses, so
@@ -161,6 +165,8 @@ export class FileSerialStore implements SerialStore {
   async close(): Promise<void> {
     this.closed = true;
     await this.draining;
+    await this.dirHandle?.close().catch(() => {});
+    this.dirHandle = null;
   }
 
   private async drain(): Promise<void> {
@@ -192,17 +198,10 @@ export class FileSerialStore implements SerialStore {
 
   /** Takes `total` serials under the lock (one lock + read + write); returns the first. */
   protected async reserve(total: number): Promise<bigint> {
-    const token = await this.lock();
+    await this.lock();
     try {
       let last: bigint;
-      let mode = 0o644;
-      let text: string | undefined;
-      try {
-        text = await readFile(this.path, 'latin1');
-        mode = (await stat(this.path)).mode & 0o777;
-      } catch (e) {
-        if (!isErrno(e, 'ENOENT')) throw serialFileError(this.path, `cannot be read (${(e as Error).message})`, e);
-      }
+      const text = await this.readSerialText();
       if (text === undefined) {
         last = randomSerialStart();
       } else {
@@ -218,22 +217,46 @@ export class FileSerialStore implements SerialStore {
       if (newLast > MAX_SERIAL) {
         throw new EstError(503, 'ERR_EST_SERIAL_EXHAUSTED', `serial file ${this.path}: serial numbers exhausted (the next would exceed 20 octets, RFC 5280 §4.1.2.2); start a new serial file or use random serials`);
       }
-      await this.writeAtomic(formatSerial(newLast), mode);
+      await this.writeAtomic(formatSerial(newLast));
       this.lastIssued = newLast;
       return last + 1n;
     } finally {
-      await this.unlock(token);
+      await this.unlock();
       this.releasedAt = performance.now();
     }
   }
 
-  private async writeAtomic(text: string, mode: number): Promise<void> {
+  /** The serial file's text, or undefined when it does not exist. Remembers its mode for rewrites. */
+  private async readSerialText(): Promise<string | undefined> {
+    let fh: FileHandle;
+    try {
+      fh = await open(this.path, 'r');
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) return undefined;
+      throw serialFileError(this.path, `cannot be read (${(e as Error).message})`, e);
+    }
+    try {
+      if (this.mode === undefined) this.mode = (await fh.stat()).mode & 0o777;
+      // A valid file is at most 40 hex digits and a line end; read a little more to detect junk.
+      const buf = Buffer.alloc(256);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+      if (bytesRead === buf.length) throw serialFileError(this.path, 'is too large to be a serial number file');
+      return buf.toString('latin1', 0, bytesRead);
+    } catch (e) {
+      if (e instanceof EstError) throw e;
+      throw serialFileError(this.path, `cannot be read (${(e as Error).message})`, e);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  private async writeAtomic(text: string): Promise<void> {
     const tmp = `${this.path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
     try {
-      const fh = await open(tmp, 'wx', mode);
+      const fh = await open(tmp, 'wx', this.mode ?? 0o644);
       try {
-        await fh.writeFile(text, 'latin1');
-        await fh.sync();
+        await fh.write(text, 0, 'latin1');
+        await fh.datasync();
       } finally {
         await fh.close();
       }
@@ -242,21 +265,14 @@ export class FileSerialStore implements SerialStore {
       await unlink(tmp).catch(() => {});
       throw serialFileError(this.path, `cannot be written (${(e as Error).message})`, e);
     }
-    // Make the rename itself durable. Some platforms cannot fsync a directory; that is not fatal.
-    try {
-      const dh = await open(dirname(this.path), 'r');
-      try {
-        await dh.sync();
-      } finally {
-        await dh.close();
-      }
-    } catch {
-      /* best effort */
-    }
+    // Make the rename itself durable. The directory stays open for that; some platforms cannot
+    // fsync a directory, which is not fatal.
+    if (this.dirHandle === undefined) this.dirHandle = await open(dirname(this.path), 'r').catch(() => null);
+    if (this.dirHandle) await this.dirHandle.sync().catch(() => {});
   }
 
   /** Creates the lock file exclusively, waiting with backoff and breaking stale locks. */
-  private async lock(): Promise<string> {
+  private async lock(): Promise<void> {
     const token = `${process.pid} ${hostname()} ${randomBytes(8).toString('hex')} ${Date.now()}\n`;
     const deadline = Date.now() + this.lockTimeoutMs;
     let delay = 1;
@@ -264,13 +280,14 @@ export class FileSerialStore implements SerialStore {
     for (;;) {
       try {
         const fh = await open(this.lockPath, 'wx', 0o644);
+        // The token only serves stale-lock detection; closing need not delay the critical section.
         try {
-          await fh.writeFile(token, 'latin1');
+          await fh.write(token, 0, 'latin1');
         } finally {
-          await fh.close();
+          void fh.close().catch(() => {});
         }
         if (announced) await this.withdrawWaitHint();
-        return token;
+        return;
       } catch (e) {
         if (!isErrno(e, 'EEXIST')) throw serialFileError(this.path, `cannot create lock file ${this.lockPath} (${(e as Error).message})`, e);
       }
@@ -341,11 +358,11 @@ export class FileSerialStore implements SerialStore {
     }
   }
 
-  private async unlock(token: string): Promise<void> {
-    try {
-      if ((await readFile(this.lockPath, 'latin1')) === token) await unlink(this.lockPath);
-    } catch {
-      /* already gone */
-    }
+  /**
+   * Removes our lock. It is not re-read first: only a holder stuck for longer than `staleLockMs`
+   * could lose it to another process, and then the damage would already be done.
+   */
+  private async unlock(): Promise<void> {
+    await unlink(this.lockPath).catch(() => {});
   }
 }
