@@ -89,7 +89,7 @@ export function checkCaMaterial(certDer: Uint8Array, key: KeyObject, now: Date =
   try {
     certSpki = createPublicKey({ key: Buffer.from(cert.spkiDer), format: 'der', type: 'spki' }).export({ type: 'spki', format: 'der' });
   } catch (e) {
-    return `the CA certificate's public key cannot be loaded (${(e as Error).message})`;
+    return `the CA certificate's algorithm is not supported by Node (${(e as Error).message})`;
   }
   if (!publicSpki(key).equals(certSpki)) return "the CA private key does not match the CA certificate's public key";
   return undefined;
