@@ -3,10 +3,14 @@ import type { IncomingMessage } from 'node:http';
 import { Agent, request } from 'undici';
 import { EstError, EstForbiddenError, EstUnauthorizedError } from '../errors.js';
 
+/** Header carrying a CSR's RFC 7894 otpChallenge to the auth backend (never taken from the client). */
+export const OTP_HEADER = 'x-est-otp-challenge';
+
 /** Headers never forwarded: hop-by-hop (RFC 9110 §7.6.1) and those describing the absent body. */
 const NOT_FORWARDED = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer',
   'transfer-encoding', 'upgrade', 'host', 'content-length', 'content-type', 'content-transfer-encoding', 'expect',
+  OTP_HEADER,
 ]);
 
 export interface AuthRequestOptions {
@@ -16,7 +20,8 @@ export interface AuthRequestOptions {
   stripHeaders: readonly string[];
 }
 
-export type AuthRequestFn = (req: IncomingMessage, originalUri: string) => Promise<void>;
+/** Asks the backend; `extra` headers (e.g. the RFC 7894 otpChallenge) are added to the subrequest. */
+export type AuthRequestFn = (req: IncomingMessage, originalUri: string, extra?: Record<string, string>) => Promise<void>;
 
 /**
  * Builds the subrequest function: 2xx allows; 401 → 401 with the backend's WWW-Authenticate;
@@ -25,7 +30,7 @@ export type AuthRequestFn = (req: IncomingMessage, originalUri: string) => Promi
 export function createAuthRequest(opts: AuthRequestOptions): { check: AuthRequestFn; close(): Promise<void> } {
   const dispatcher = new Agent({ keepAliveTimeout: 10_000, connections: 64, headersTimeout: opts.timeout, bodyTimeout: opts.timeout });
   const strip = new Set([...NOT_FORWARDED, ...opts.stripHeaders.map((h) => h.toLowerCase())]);
-  const check: AuthRequestFn = async (req, originalUri) => {
+  const check: AuthRequestFn = async (req, originalUri, extra) => {
     const headers: Record<string, string | string[]> = {};
     for (const [name, value] of Object.entries(req.headers)) {
       if (value === undefined || strip.has(name)) continue;
@@ -33,6 +38,7 @@ export function createAuthRequest(opts: AuthRequestOptions): { check: AuthReques
     }
     headers['x-original-uri'] = originalUri;
     headers['x-original-method'] = req.method ?? 'GET';
+    for (const [k, v] of Object.entries(extra ?? {})) headers[k.toLowerCase()] = v;
     let status: number;
     let wwwAuthenticate: string | string[] | undefined;
     try {

@@ -1,6 +1,6 @@
 // est(): the Express/Connect middleware. Route → TLS facts → authorize → operation handler.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createAuthRequest } from '../auth/auth-request.js';
+import { createAuthRequest, OTP_HEADER } from '../auth/auth-request.js';
 import { EstError, EstUnauthorizedError } from '../errors.js';
 import { MediaType } from '../protocol/constants.js';
 import { withChallengePassword } from '../protocol/csrattrs.js';
@@ -82,13 +82,15 @@ export function est(options: EstOptions): EstMiddleware {
     const label = labelOf(where.mount);
     const ctx: RequestContext = { req, res, config, facts, authenticatedBy: 'none', requiredAttrs };
     if (label !== undefined) ctx.label = label;
+    const originalUri = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '';
+    if (authRequest) ctx.verifyOtp = (otp) => authRequest.check(req, originalUri, { [OTP_HEADER]: otp });
 
     if (op.auth) {
       // nginx-http-est's rule: a verified client certificate is enough; else ask est_auth_request.
       if (facts.clientCertificateVerified) {
         ctx.authenticatedBy = 'certificate';
       } else if (authRequest) {
-        await authRequest.check(req, (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '');
+        await authRequest.check(req, originalUri);
         ctx.authenticatedBy = 'auth-request';
       } else {
         throw new EstUnauthorizedError(facts.clientCertificate ? `client certificate not accepted: ${facts.clientCertificateError ?? 'unverified'}` : 'authentication required: present a TLS client certificate');

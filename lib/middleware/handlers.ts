@@ -27,6 +27,8 @@ export interface RequestContext {
   facts: TlsFacts;
   authenticatedBy: AuthMethod;
   requiredAttrs: (csr: ParsedCsr, serverkeygen: boolean) => void;
+  /** Verifies an RFC 7894 otpChallenge with the auth backend, when one is configured. */
+  verifyOtp?: (otp: string) => Promise<void>;
 }
 
 /** Reads, decodes and parses the PKCS#10 body (RFC 7030 §4.2.1, RFC 8951 §3). */
@@ -71,11 +73,21 @@ async function checkCsr(ctx: RequestContext, csr: ParsedCsr, op: IssuingOperatio
     if (!(await csr.verifySignature())) throw new EstBadRequestError('CSR signature does not verify', 'ERR_EST_CSR_SIGNATURE');
   }
   ctx.requiredAttrs(csr, serverkeygen);
+  let otp: string | undefined;
   try {
     checkPop(csr, ctx.facts, ctx.config.pop, ctx.config.popAcceptTls13Finished);
+    otp = stringAttribute(csr, Oid.otpChallenge);
   } catch (e) {
-    if (e instanceof DerError) throw new EstBadRequestError(`malformed linking attribute: ${e.message}`, 'ERR_EST_CSR_MALFORMED');
+    if (e instanceof DerError) throw new EstBadRequestError(`malformed challenge attribute: ${e.message}`, 'ERR_EST_CSR_MALFORMED');
     throw e;
+  }
+  // RFC 7894 §4: every challenge attribute present must be processed. The auth backend verifies an
+  // OTP (header X-EST-OTP-Challenge); a custom CA receives it in EnrollRequest.otpChallenge.
+  if (otp !== undefined) {
+    if (ctx.verifyOtp) await ctx.verifyOtp(otp);
+    else if (!ctx.config.customCa) {
+      throw new EstBadRequestError('otpChallenge present but no authorization backend (authRequest) can verify it (RFC 7894 §4)', 'ERR_EST_OTP_UNVERIFIED');
+    }
   }
 }
 

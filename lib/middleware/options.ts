@@ -101,6 +101,8 @@ const KNOWN = [
 /** The validated configuration the middleware runs on. */
 export interface EstConfig {
   ca: CertificateAuthority;
+  /** True when `ca` was supplied by the user (it then decides on otpChallenge itself). */
+  customCa: boolean;
   /** Pre-encoded /cacerts certificates when the CA is file-backed (constant). */
   cacertsDer?: Uint8Array[];
   csrAttrsDer?: Uint8Array;
@@ -287,6 +289,7 @@ export function parseOptions(options: EstOptions | undefined): EstConfig {
 
   const config: EstConfig = {
     ca,
+    customCa: o.ca !== undefined,
     pop,
     popAcceptTls13Finished,
     authRequestTimeout,

@@ -27,7 +27,7 @@ function closer(server: Server, extra?: () => Promise<void>): () => Promise<void
 
 /**
  * An auth backend like the module's demo: Basic `estuser:estpass` → 200; Bearer `good-token` → 200;
- * `deny` user → 403; `boom` user → 500; else 401 with `WWW-Authenticate: Basic realm="est-demo"`.
+ * `deny` user → 403; an `X-EST-OTP-Challenge` other than `good-otp` → 403; `boom` user → 500; else 401 with `WWW-Authenticate: Basic realm="est-demo"`.
  */
 export async function startAuthBackend(): Promise<Running & { seen: Array<Record<string, string | string[] | undefined>> }> {
   const seen: Array<Record<string, string | string[] | undefined>> = [];
@@ -35,7 +35,10 @@ export async function startAuthBackend(): Promise<Running & { seen: Array<Record
     seen.push(req.headers);
     const auth = req.headers.authorization ?? '';
     const decoded = auth.startsWith('Basic ') ? Buffer.from(auth.slice(6), 'base64').toString() : '';
-    if (decoded === 'estuser:estpass' || auth === 'Bearer good-token') {
+    const otp = req.headers['x-est-otp-challenge'];
+    if (otp !== undefined && otp !== 'good-otp') {
+      res.writeHead(403).end();
+    } else if (decoded === 'estuser:estpass' || auth === 'Bearer good-token') {
       res.writeHead(200).end();
     } else if (decoded.startsWith('deny:')) {
       res.writeHead(403).end();

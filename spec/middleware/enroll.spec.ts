@@ -193,6 +193,17 @@ describe('authRequest (est_auth_request)', () => {
     assert.equal(h['x-original-method'], 'POST');
     assert.equal(h['content-type'], undefined);
   });
+  it('an RFC 7894 otpChallenge goes to the backend (X-EST-OTP-Challenge); a wrong one is refused', async () => {
+    const otp = (v: string) => b64lines(pki.csr({ attrs: { '1.2.840.113549.1.9.16.2.56': v } }).der);
+    const ok = await post('simpleenroll', otp('good-otp'));
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal(auth.seen.at(-1)!['x-est-otp-challenge'], 'good-otp');
+    assert.equal((await post('simpleenroll', otp('stolen'))).status, 403);
+    // A client cannot smuggle the header itself.
+    const r = await post('simpleenroll', b64lines(pki.csr().der), { ...good, 'X-EST-OTP-Challenge': 'good-otp' });
+    assert.equal(r.status, 200);
+    assert.equal(auth.seen.at(-1)!['x-est-otp-challenge'], undefined);
+  });
   it('cacerts and csrattrs never need authentication', async () => {
     const n = auth.seen.length;
     assert.equal((await fetchRaw(`${srv.url}/cacerts`)).status, 200);

@@ -154,6 +154,15 @@ describe('unauthenticated and spoofed', () => {
   });
 });
 
+describe('challenge attributes (RFC 7894 §4)', () => {
+  it('an otpChallenge nobody can verify is refused, not ignored', async () => {
+    const csr = pki.csr({ attrs: { '1.2.840.113549.1.9.16.2.56': '123456' } });
+    const r = await post('simpleenroll', b64lines(csr.der));
+    assert.equal(r.status, 400);
+    assert.match(r.text, /otpChallenge/);
+  });
+});
+
 describe('bad files at start-up', () => {
   it('a garbage key file, a non-CA certificate, a mismatched key: EstConfigError, not a crash later', () => {
     const garbage = pki.write('garbage.pem', '-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n');
