@@ -162,7 +162,7 @@ export async function renewOnce(o: RenewOptions): Promise<RenewOutcome> {
     writeFileAtomic(o.certFile, certificatesPem([cert]));
     const notAfter = new Date(Date.parse(cert.validTo));
     const dueAt = renewalDueAt(cert, rule);
-    log('info', action === 'reenrolled' ? 'certificate renewed' : 'certificate enrolled', { serial: cert.serialNumber, notAfter: notAfter.toISOString(), renewAt: dueAt.toISOString(), rekeyed: newKey !== currentKey });
+    log('info', action === 'reenrolled' ? 'certificate renewed' : 'certificate enrolled', { serial: cert.serialNumber, notAfter: notAfter.toISOString(), renewAt: dueAt.toISOString(), newKey: newKey !== currentKey });
     return { action, notAfter, dueAt, serial: cert.serialNumber };
   } finally {
     await client.close();
