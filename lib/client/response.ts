@@ -115,6 +115,8 @@ export function decodeServerKeygen(res: HttpResponse, where: string): ServerKeyg
 
 /** The server's reason text from an error response: plaintext (RFC 8951 §5), trimmed, bounded. */
 export function reasonText(res: HttpResponse): string {
+  // RFC 7030 §3.2.1: redirects are not followed (a PoP-linked CSR would have to be rebuilt elsewhere).
+  if (res.status >= 300 && res.status < 400 && res.headers['location']) return `redirected to ${res.headers['location']} (redirects are not followed)`;
   const mt = parseMediaType(res.headers['content-type']);
   if (mt && !mt.type.startsWith('text/') && mt.type !== 'application/json' && mt.type !== 'application/problem+json') {
     return res.body.length ? `(${res.body.length} bytes of ${mt.type})` : '';
