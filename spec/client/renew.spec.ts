@@ -154,6 +154,13 @@ describe('est-client CLI', () => {
       assert.match(r.err, /certificate renewed .*newKey=true/);
       assert.ok(new X509Certificate(readFileSync(cert)).checkPrivateKey(createPrivateKey(readFileSync(key2))));
 
+      // A CSR made by openssl, sent as is (no PoP: this server requires it, so the refusal is the server's).
+      const csr = pki.csr({ subject: '/CN=from-openssl' });
+      r = await run(['enroll', url, '--ca', caOut, '-u', 'estuser:estpass', '--csr', csr.path]);
+      assert.equal(r.code, 1);
+      assert.match(r.err, /400: proof-of-possession linking required/);
+      r = await run(['enroll', url, '--ca', caOut, '--csr', csr.path, '--pop']);
+      assert.equal(r.code, 2);
       r = await run(['enroll', url]);
       assert.equal(r.code, 2);
       assert.match(r.err, /no way to authorize the server/);
