@@ -414,9 +414,9 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       return EXIT.usage;
     }
     if (e instanceof EstClientError) {
-      // Trust, network and response errors: the server could not be used.
       io.stderr(`est-client: ${e.message}\n`);
-      return e.code === 'ERR_EST_CLIENT_RESPONSE' || e.code === 'ERR_EST_CLIENT_BOOTSTRAP' || e.code === 'ERR_EST_CLIENT_TRUST' ? EXIT.server : EXIT.usage;
+      // Trust, bootstrap, response and network failures are about the server: 1. Local ones (PoP impossible, not bootstrapped): 2.
+      return ['ERR_EST_CLIENT_RESPONSE', 'ERR_EST_CLIENT_BOOTSTRAP', 'ERR_EST_CLIENT_TRUST', 'ERR_EST_CLIENT_NETWORK'].includes(e.code) ? EXIT.server : EXIT.usage;
     }
     io.stderr(`est-client: ${(e as Error).message ?? String(e)}\n`);
     return EXIT.usage;
