@@ -141,11 +141,16 @@ describe('direct https (examples/direct-https), pop on', () => {
     await c.close();
   });
 
-  test('otpChallenge reaches the CA (authorization decision), not dropped', async () => {
+  test('otpChallenge goes to the auth backend and then to the CA (authorization decision), not dropped', async () => {
     const c = await TlsHttpConnection.open({ ...conn, port: policy.port, version: 'TLSv1.2' });
-    const res = await c.enroll(PATH, buildCsr(keyOf('p256'), { challengePassword: c.binding(), otpChallenge: 'one-time-123' }), { Authorization: basic('estuser', 'estpass') });
+    const res = await c.enroll(PATH, buildCsr(keyOf('p256'), { challengePassword: c.binding(), otpChallenge: 'good-otp' }), { Authorization: basic('estuser', 'estpass') });
     assert.equal(res.status, 403);
-    assert.equal(seenByCa.at(-1)?.otpChallenge, 'one-time-123');
+    assert.equal(auth.seen.at(-1)?.['x-est-otp-challenge'], 'good-otp');
+    assert.equal(seenByCa.at(-1)?.otpChallenge, 'good-otp');
+    const before = seenByCa.length;
+    const bad = await c.enroll(PATH, buildCsr(keyOf('p256'), { challengePassword: c.binding(), otpChallenge: 'one-time-123' }), { Authorization: basic('estuser', 'estpass') });
+    assert.equal(bad.status, 403, 'the backend refuses the OTP');
+    assert.equal(seenByCa.length, before, 'a refused OTP never reaches the CA');
     await c.close();
   });
 
