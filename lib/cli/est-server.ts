@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 // est-server: runs est() on a Node https server (or plain HTTP behind a terminator); demo CA by default.
-import { createServer as createHttp, type Server } from 'node:http';
+import cluster from 'node:cluster';
+import { createServer as createHttp, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttps } from 'node:https';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import express from 'express';
-import { EstError } from '../errors.js';
+import { EstConfigError, EstError } from '../errors.js';
 import { est, type EstMiddleware } from '../middleware/est.js';
+import { isClusterWorker, reportListening, reportStartFailure, startCluster } from './cluster.js';
 import type { EstLogger } from '../middleware/options.js';
 import { demoConfig, loadConfigFile, type ServerConfig } from './server-config.js';
 
@@ -22,17 +24,19 @@ Options:
   --host <addr>        listen address (default 127.0.0.1)
   --port <n>           listen port (default 8443; 0 picks a free one)
   --state-dir <dir>    demo state folder (default ./.est-demo or $EST_STATE_DIR)
-  --workers <n>        processes sharing the port and the serial file (default 1)
+  --workers <n|auto>   processes sharing the port and the serial file (default 1;
+                       auto = one per CPU)
   -q, --quiet          no per-request log lines
   -h, --help           this text`;
 
 /** A logger writing one JSON line per event to stderr (pino-compatible subset). */
-function consoleLogger(quiet: boolean): EstLogger {
+function consoleLogger(quiet: boolean, withPid: boolean): EstLogger {
+  const pid = withPid ? { pid: process.pid } : {};
   const write = (level: string) => (obj: object, msg?: string) => {
     if (quiet && level !== 'error') return;
     const o = obj as { err?: unknown };
     const err = o.err instanceof Error ? { err: { message: o.err.message, code: (o.err as EstError).code } } : {};
-    process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...obj, ...err }) + '\n');
+    process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...pid, ...obj, ...err }) + '\n');
   };
   return { info: write('info'), warn: write('warn'), error: write('error'), debug() {} };
 }
@@ -44,7 +48,8 @@ function startDemoAuth(user: string, password: string): Promise<{ url: string; s
     if (req.headers.authorization === expected) res.writeHead(200).end();
     else res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="est-demo"' }).end();
   });
-  return new Promise((ok) => server.listen(0, '127.0.0.1', () => {
+  // exclusive: under --workers each worker has its own backend, not one port shared through the primary.
+  return new Promise((ok) => server.listen({ port: 0, host: '127.0.0.1', exclusive: true }, () => {
     const a = server.address() as { port: number };
     ok({ url: `http://127.0.0.1:${a.port}/auth`, server });
   }));
@@ -84,10 +89,45 @@ export interface StartedServer {
   close(): Promise<void>;
 }
 
-/** Builds the Express app for `cfg` and starts listening. */
+/**
+ * A request handler that hands each request to the est() mounted at the longest matching path,
+ * the way `app.use(path, est())` does in Express (`req.baseUrl` = mount, `req.url` = the rest).
+ * est-server needs nothing else from a framework, and Express 5 costs several times the
+ * per-request time of /cacerts itself (see BENCHMARKS.md).
+ */
+function mountHandler(mounts: ReadonlyArray<readonly [string, EstMiddleware]>): (req: IncomingMessage, res: ServerResponse) => void {
+  const notFound = (res: ServerResponse) => {
+    res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': '10' }).end('not found\n');
+  };
+  return (req, res) => {
+    const r = req as IncomingMessage & { baseUrl?: string; originalUrl?: string };
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const tryFrom = (i: number): void => {
+      for (; i < mounts.length; i++) {
+        const [mount, m] = mounts[i]!;
+        if (path !== mount && !path.startsWith(mount + '/')) continue;
+        r.originalUrl = url;
+        r.baseUrl = mount;
+        req.url = url.slice(mount.length) || '/';
+        if (req.url.startsWith('?')) req.url = '/' + req.url;
+        const after = i + 1;
+        m(req, res, () => {
+          req.url = url;
+          tryFrom(after);
+        });
+        return;
+      }
+      notFound(res);
+    };
+    tryFrom(0);
+  };
+}
+
+/** Mounts est() per configured path on a Node http(s) server and starts listening. */
 export async function startServer(cfg: ServerConfig, logger: EstLogger): Promise<StartedServer> {
-  const app = express();
-  app.disable('x-powered-by');
+  const mounts: Array<readonly [string, EstMiddleware]> = [];
   const middlewares: EstMiddleware[] = [];
   let authServer: Server | undefined;
   if (cfg.demo) {
@@ -99,8 +139,9 @@ export async function startServer(cfg: ServerConfig, logger: EstLogger): Promise
   for (const [path, options] of Object.entries(cfg.mounts).sort((a, b) => b[0].length - a[0].length)) {
     const m = est({ logger, ...options });
     middlewares.push(m);
-    app.use(path, m);
+    mounts.push([path.replace(/\/+$/, ''), m]);
   }
+  const app = mountHandler(mounts);
   const server: Server = cfg.tls
     ? (createHttps(
         {
@@ -161,28 +202,73 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`est-server: --port must be 0..65535\n`);
     return 2;
   }
-  const logger = consoleLogger(!!args.values.quiet);
+  let workers: number | undefined;
+  if (args.values.workers !== undefined) {
+    workers = parseWorkers(args.values.workers);
+    if (workers === undefined) {
+      process.stderr.write(`est-server: --workers must be a positive integer or auto (got ${args.values.workers})\n`);
+      return 2;
+    }
+  }
+  const worker = isClusterWorker();
+  const logger = consoleLogger(!!args.values.quiet, worker || (workers ?? 1) > 1);
   let cfg: ServerConfig;
   try {
+    // Under --workers the primary runs this first, so the demo PKI exists before workers read it.
     cfg = args.positionals[0]
       ? await loadConfigFile(args.positionals[0])
       : await demoConfig(args.values['state-dir'] ?? process.env.EST_STATE_DIR ?? '.est-demo', host, port);
     if (args.values.host) cfg.host = host;
     if (args.values.port !== undefined) cfg.port = port;
-    if (args.values.workers !== undefined) cfg.workers = Number(args.values.workers);
+    if (workers !== undefined) cfg.workers = workers;
+    if (parseWorkers(cfg.workers) === undefined) throw new EstConfigError(`est-server: workers must be a positive integer or "auto" (got ${JSON.stringify(cfg.workers)})`);
+    cfg.workers = parseWorkers(cfg.workers)!;
+    if (cfg.workers > 1 && cluster.isPrimary) return await runPrimary(cfg, logger);
     const started = await startServer(cfg, logger);
-    if (cfg.demo) printDemoHelp(cfg, started.port);
-    else process.stdout.write(`est-server listening on ${cfg.tls ? 'https' : 'http'}://${cfg.host}:${started.port}\n`);
+    let stopping = false;
     const stop = () => {
+      if (stopping) return;
+      stopping = true;
       void started.close().then(() => process.exit(0));
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
+    if (worker) {
+      // The primary went away (even kill -9): finish what is in flight and leave.
+      process.once('disconnect', stop);
+      reportListening(started.port);
+    } else if (cfg.demo) printDemoHelp(cfg, started.port);
+    else process.stdout.write(`est-server listening on ${cfg.tls ? 'https' : 'http'}://${cfg.host}:${started.port}\n`);
     return -1;
   } catch (e) {
     process.stderr.write(`${(e as Error).message}\n`);
+    if (worker) await reportStartFailure((e as Error).message);
     return e instanceof EstError ? 2 : 1;
   }
+}
+
+/** `--workers`/`workers`: a positive integer (at most 256) or `auto` (one per CPU). */
+function parseWorkers(v: unknown): number | undefined {
+  if (v === 'auto') return availableParallelism();
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : NaN;
+  return Number.isInteger(n) && n >= 1 && n <= 256 ? n : undefined;
+}
+
+/** The node:cluster primary: forks the workers, prints once, forwards SIGTERM/SIGINT. */
+async function runPrimary(cfg: ServerConfig, logger: EstLogger): Promise<number> {
+  const primary = await startCluster({ workers: cfg.workers, logger });
+  if (cfg.demo) printDemoHelp(cfg, primary.port);
+  else process.stdout.write(`est-server listening on ${cfg.tls ? 'https' : 'http'}://${cfg.host}:${primary.port} (${cfg.workers} workers: ${primary.pids().join(' ')})\n`);
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    void primary.close().then(() => process.exit(0));
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  void primary.stopped.then((code) => process.exit(code));
+  return -1;
 }
 
 if (import.meta.url === (await import('node:url')).pathToFileURL(process.argv[1] ?? '').href) {
