@@ -1,5 +1,5 @@
 // PKCS#10 certification requests (RFC 2986): strict parse, signature check on Node crypto.
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { Oid } from './constants.js';
 import { signatureParams, verifySignature, type SignatureParams } from './algorithms.js';
 import {
@@ -19,6 +19,7 @@ import {
   type Tlv,
 } from './der.js';
 import { formatName } from './name.js';
+import { importSpki } from './public-key.js';
 
 /** The key type of a public key, as policy and /serverkeygen see it. */
 export type KeyType =
@@ -150,7 +151,7 @@ export function parseCsr(der: Uint8Array): ParsedCsr {
   const algFields = expectChildren(spkiFields[0]!, Tag.sequence, 'key algorithm');
   const keyAlgorithmOid = readOid(algFields[0]!);
   const keyCurveOid = algFields[1]?.tag === Tag.oid ? readOid(algFields[1]) : undefined;
-  readBitStringBytes(spkiFields[1]!);
+  const keyBits = readBitStringBytes(spkiFields[1]!);
   if (attrsTlv.tag !== ctxTag(0, true)) throw new DerError('bad CSR attributes');
 
   const attributes: CsrAttribute[] = [];
@@ -181,12 +182,9 @@ export function parseCsr(der: Uint8Array): ParsedCsr {
     paramsError = (e as Error).message;
   }
 
-  let publicKey: KeyObject | undefined;
-  try {
-    publicKey = createPublicKey({ key: Buffer.from(raw(spki)), format: 'der', type: 'spki' });
-  } catch {
-    publicKey = undefined;
-  }
+  // One key import per CSR, without OpenSSL's DER decoder for the usual key types (see importSpki).
+  const imported = importSpki(raw(spki), spkiFields[0]!, keyBits, keyAlgorithmOid);
+  const publicKey = imported?.key;
   const infoDer = raw(info);
   const csr: ParsedCsr = {
     der,
@@ -206,7 +204,7 @@ export function parseCsr(der: Uint8Array): ParsedCsr {
   if (keyCurveOid) csr.keyCurveOid = keyCurveOid;
   if (publicKey) {
     csr.publicKey = publicKey;
-    const kt = keyTypeOf(publicKey);
+    const kt = imported!.type ?? keyTypeOf(publicKey);
     if (kt) csr.keyType = kt;
   }
   if (challengePassword !== undefined) csr.challengePassword = challengePassword;
