@@ -278,13 +278,16 @@ export class FileSerialStore implements SerialStore {
     let delay = 1;
     let announced = false;
     for (;;) {
+      // The lock appears with its token already in it (written aside, then hard-linked into
+      // place, which fails if it exists): a kill -9 between creating the lock and writing the pid
+      // would otherwise leave an anonymous lock that blocks every process until staleLockMs.
+      const aside = `${this.lockPath}.new-${process.pid}-${randomBytes(6).toString('hex')}`;
       try {
-        const fh = await open(this.lockPath, 'wx', 0o644);
-        // The token only serves stale-lock detection; closing need not delay the critical section.
+        await writeFile(aside, token, { encoding: 'latin1', mode: 0o644 });
         try {
-          await fh.write(token, 0, 'latin1');
+          await link(aside, this.lockPath);
         } finally {
-          void fh.close().catch(() => {});
+          void unlink(aside).catch(() => {});
         }
         if (announced) await this.withdrawWaitHint();
         return;
