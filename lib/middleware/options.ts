@@ -6,6 +6,7 @@ import type { CertificateAuthority, SerialStore } from '../ca/types.js';
 import { FileCertificateAuthority, checkCaMaterial } from '../ca/file-ca.js';
 import { FileSerialStore } from '../ca/serial-file-store.js';
 import { RandomSerialStore } from '../ca/random-serial-store.js';
+import { LeasedSerialStore } from '../ca/leased-serial-store.js';
 import { EST_DIRECTIVES } from '../migrate/directives.js';
 import { parseCsrAttrs } from '../protocol/csrattrs.js';
 import { DerError } from '../protocol/der.js';
@@ -75,6 +76,17 @@ export interface EstOptions {
   logger?: EstLogger;
   /** Serial numbers: the module's sequential file, or random (≥64 random bits). @default 'sequential' */
   serialMode?: 'sequential' | 'random';
+  /**
+   * No nginx equivalent. With the sequential serial file, take this many serials per update of
+   * the file and hand them out from memory. 1 (the default) rewrites the file for every batch of
+   * certificates, so it always holds the last issued serial, as nginx-http-est's does. Several
+   * processes on one file (node:cluster, `est-server --workers`) take turns holding its lock and
+   * wait for each other's fsyncs; a lease such as 256 removes that wait. Then the file holds the
+   * end of the latest lease, and after a stop or a crash the unused rest of a lease is skipped:
+   * serials stay unique, never reused, but are no longer gap-free.
+   * @default 1
+   */
+  serialLease?: number;
   /** Grant serverAuth when a CSR asks for it. @default true */
   allowServerAuth?: boolean;
   /**
@@ -95,7 +107,7 @@ export const DIRECTIVE_OF: Readonly<Record<string, string>> = Object.freeze({
 const KNOWN = [
   ...Object.keys(DIRECTIVE_OF).filter((k) => k !== 'trustAnchors'),
   'ca', 'trustAnchors', 'trustProxy', 'proxyHeaders', 'authRequestTimeout', 'maxBodySize', 'logger',
-  'serialMode', 'allowServerAuth', 'popAcceptTls13Finished',
+  'serialMode', 'serialLease', 'allowServerAuth', 'popAcceptTls13Finished',
 ];
 
 /** The validated configuration the middleware runs on. */
@@ -184,6 +196,10 @@ export function parseOptions(options: EstOptions | undefined): EstConfig {
   if (serialMode !== 'sequential' && serialMode !== 'random') {
     throw new EstConfigError(`est: \`serialMode\` must be 'sequential' or 'random' (got ${JSON.stringify(serialMode)})`);
   }
+  const serialLease = (o.serialLease ?? 1) as number;
+  if (!Number.isInteger(serialLease) || serialLease < 1 || serialLease > 1_000_000) {
+    throw new EstConfigError(`est: \`serialLease\` must be an integer from 1 to 1000000 (got ${JSON.stringify(o.serialLease)})`);
+  }
 
   let authRequest: URL | undefined;
   if (o.authRequest !== undefined) {
@@ -260,7 +276,8 @@ export function parseOptions(options: EstOptions | undefined): EstConfig {
         serialPath = defaultSerialPath(o.caRootCertificate);
       }
       try {
-        serialStore = new FileSerialStore(serialPath);
+        const file = new FileSerialStore(serialPath);
+        serialStore = serialLease > 1 ? new LeasedSerialStore(file, { lease: serialLease }) : file;
       } catch (e) {
         throw new EstConfigError(`${label('caSerialNumber')}: ${(e as Error).message}`, { cause: e });
       }
