@@ -1,3 +1,6 @@
 #!/usr/bin/env node
-// Launcher for the built CLI (npm run build writes dist/).
-import '../dist/cli/est-server.js';
+// est-server launcher: runs the built CLI (npm run build compiles lib/ to dist/).
+import { main } from '../dist/cli/est-server.js';
+
+const code = await main(process.argv.slice(2));
+if (code >= 0) process.exit(code);

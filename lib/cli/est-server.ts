@@ -173,7 +173,11 @@ export async function startServer(cfg: ServerConfig, logger: EstLogger): Promise
   };
 }
 
-async function main(argv: string[]): Promise<number> {
+/**
+ * Runs the CLI. Resolves with an exit code, or -1 while the server keeps running (it exits on a
+ * signal). bin/est-server.js calls this; running this file directly does too.
+ */
+export async function main(argv: string[]): Promise<number> {
   let args;
   try {
     args = parseArgs({
