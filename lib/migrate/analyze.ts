@@ -22,7 +22,7 @@ export interface ReportItem {
   text: string;
   where?: Where;
   /** What the operator should do (unmapped / error). */
-  todo?: string;
+  action?: string;
   /** The endpoint or server it belongs to. */
   scope: string;
 }
@@ -182,7 +182,7 @@ export function analyze(config: NginxConfig, options: AnalyzeOptions = {}): Migr
       } else if (/stream/.test(basename(m))) loadModules.push(abs(m));
     }
     if (top.name === 'stream') {
-      items.push({ kind: 'unmapped', directive: 'stream', text: 'existing stream {} block not carried over', where: at(top), todo: 'keep it in your own nginx configuration', scope: 'main' });
+      items.push({ kind: 'unmapped', directive: 'stream', text: 'existing stream {} block not carried over', where: at(top), action: 'keep it in your own nginx configuration', scope: 'main' });
     }
     if (top.name !== 'http' || !top.block) continue;
     const httpSsl = top.block.filter((d) => d.name.startsWith('ssl_') || d.name === 'ssl');
@@ -228,7 +228,7 @@ export function analyze(config: NginxConfig, options: AnalyzeOptions = {}): Migr
         for (const [k, v] of own) effective.set(k, { d: v });
         if (own.get('est')?.args[0] === 'on') found.push({ info, est: effective });
         else if (own.size && !own.has('est') && !estOnBelow(d.block)) {
-          items.push({ kind: 'unmapped', directive: 'est', text: `location ${path} sets est_* directives without \`est on\` (here or nested): not an EST endpoint, ignored`, where: at(d), todo: 'nothing, unless it was meant to be an endpoint', scope });
+          items.push({ kind: 'unmapped', directive: 'est', text: `location ${path} sets est_* directives without \`est on\` (here or nested): not an EST endpoint, ignored`, where: at(d), action: 'nothing, unless it was meant to be an endpoint', scope });
         }
         walk(d.block, effective, info);
       }
@@ -281,17 +281,17 @@ export function analyze(config: NginxConfig, options: AnalyzeOptions = {}): Migr
       const cert = last('ssl_certificate');
       const key = last('ssl_certificate_key');
       if (!cert || !key) {
-        items.push({ kind: 'error', directive: 'est_pop', text: 'est_pop on needs ssl_certificate and ssl_certificate_key in the server for the app\'s own TLS server', where: at(sd), todo: 'add them, or put HAProxy in front (see README)', scope });
+        items.push({ kind: 'error', directive: 'est_pop', text: 'est_pop on needs ssl_certificate and ssl_certificate_key in the server for the app\'s own TLS server', where: at(sd), action: 'add them, or put HAProxy in front (see README)', scope });
       } else {
         const certs = ssl.filter((s) => s.name === 'ssl_certificate');
-        if (certs.length > 1) items.push({ kind: 'unmapped', directive: 'ssl_certificate', text: 'several server certificates: the app\'s TLS server uses the last one', where: at(cert.d), todo: 'pass the others to https.createServer yourself (SNI/multiple key types)', scope });
+        if (certs.length > 1) items.push({ kind: 'unmapped', directive: 'ssl_certificate', text: 'several server certificates: the app\'s TLS server uses the last one', where: at(cert.d), action: 'pass the others to https.createServer yourself (SNI/multiple key types)', scope });
         const protos = (last('ssl_protocols')?.args ?? []).filter((p) => /^TLSv1(\.[0-3])?$/.test(p));
         const order = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
         let minVersion = 'TLSv1.2';
         let maxVersion: string | undefined;
         if (protos.length) {
           const idx = protos.map((p) => order.indexOf(p)).sort();
-          if (idx[0]! < 2) items.push({ kind: 'unmapped', directive: 'ssl_protocols', text: `${protos.join(' ')}: the app's TLS server accepts TLSv1.2 and later only`, where: at(last('ssl_protocols')!.d), todo: 'nothing (TLS 1.0/1.1 are obsolete)', scope });
+          if (idx[0]! < 2) items.push({ kind: 'unmapped', directive: 'ssl_protocols', text: `${protos.join(' ')}: the app's TLS server accepts TLSv1.2 and later only`, where: at(last('ssl_protocols')!.d), action: 'nothing (TLS 1.0/1.1 are obsolete)', scope });
           minVersion = order[Math.max(2, idx[0]!)]!;
           maxVersion = order[Math.max(2, idx[idx.length - 1]!)]!;
         }
@@ -312,15 +312,15 @@ export function analyze(config: NginxConfig, options: AnalyzeOptions = {}): Migr
         if (curve) server.tls.ecdhCurve = curve.args[0]!;
         const carried = new Set(['ssl_certificate', 'ssl_certificate_key', 'ssl_client_certificate', 'ssl_verify_client', 'ssl_protocols', 'ssl_ciphers', 'ssl_prefer_server_ciphers', 'ssl_ecdh_curve', 'ssl', 'ssl_session_cache', 'ssl_session_timeout']);
         for (const s of ssl) {
-          if (!carried.has(s.name)) items.push({ kind: 'unmapped', directive: s.name, text: `${s.args.join(' ')}: not applied by the app's own TLS server`, where: at(s.d), todo: 'set the matching https.createServer option in the generated app if you need it', scope });
+          if (!carried.has(s.name)) items.push({ kind: 'unmapped', directive: s.name, text: `${s.args.join(' ')}: not applied by the app's own TLS server`, where: at(s.d), action: 'set the matching https.createServer option in the generated app if you need it', scope });
         }
-        if (verifyClient === 'on') items.push({ kind: 'unmapped', directive: 'ssl_verify_client', text: 'on: the app\'s TLS server refuses the handshake without a trusted client certificate (nginx answered HTTP 400)', where: at(last('ssl_verify_client')!.d), todo: 'nothing, unless clients depend on the 400 page', scope });
+        if (verifyClient === 'on') items.push({ kind: 'unmapped', directive: 'ssl_verify_client', text: 'on: the app\'s TLS server refuses the handshake without a trusted client certificate (nginx answered HTTP 400)', where: at(last('ssl_verify_client')!.d), action: 'nothing, unless clients depend on the 400 page', scope });
       }
       const plain = listen.filter((l) => !l.includes('ssl'));
       if (plain.length && !ssl.some((s) => s.name === 'ssl' && s.args[0] === 'on')) {
-        items.push({ kind: 'unmapped', directive: 'listen', text: `${plain.map((l) => l.join(' ')).join(', ')}: plain HTTP cannot carry PoP; not carried over`, where: at(sd), todo: 'clients must use the TLS port', scope });
+        items.push({ kind: 'unmapped', directive: 'listen', text: `${plain.map((l) => l.join(' ')).join(', ')}: plain HTTP cannot carry PoP; not carried over`, where: at(sd), action: 'clients must use the TLS port', scope });
       }
-      items.push({ kind: 'unmapped', directive: 'real client address', text: 'behind stream pass-through the app sees nginx\'s address, not the client\'s', scope, todo: 'use HAProxy in front if you need client addresses in the issuance log' });
+      items.push({ kind: 'unmapped', directive: 'real client address', text: 'behind stream pass-through the app sees nginx\'s address, not the client\'s', scope, action: 'use HAProxy in front if you need client addresses in the issuance log' });
     }
 
     const others = locations.filter((l) => !found.some((f) => f.info === l));
@@ -332,7 +332,7 @@ export function analyze(config: NginxConfig, options: AnalyzeOptions = {}): Migr
       const { info, est } = f;
       const escope = `location ${info.modifier ? info.modifier + ' ' : ''}${info.path} (${loc(at(info.d))})`;
       if (info.modifier !== '' && info.modifier !== '=' && info.modifier !== '^~') {
-        items.push({ kind: 'error', directive: 'est', text: `est on in a ${info.modifier === '@' ? 'named' : 'regex'} location cannot become a mount path`, where: at(info.d), todo: 'use a prefix location (location /.well-known/est/<label>)', scope: escope });
+        items.push({ kind: 'error', directive: 'est', text: `est on in a ${info.modifier === '@' ? 'named' : 'regex'} location cannot become a mount path`, where: at(info.d), action: 'use a prefix location (location /.well-known/est/<label>)', scope: escope });
         continue;
       }
       const endpoint: EstEndpoint = {
@@ -354,7 +354,7 @@ export function analyze(config: NginxConfig, options: AnalyzeOptions = {}): Migr
       const pathOf = (name: string) => {
         const v = est.get(name)!.d.args[0]!;
         if (v.includes('$')) {
-          items.push({ kind: 'error', directive: name, text: `${v}: variables cannot be converted`, where: at(est.get(name)!.d), todo: 'write the file path', scope: escope });
+          items.push({ kind: 'error', directive: name, text: `${v}: variables cannot be converted`, where: at(est.get(name)!.d), action: 'write the file path', scope: escope });
         }
         return abs(v);
       };
@@ -369,7 +369,7 @@ export function analyze(config: NginxConfig, options: AnalyzeOptions = {}): Migr
               endpoint.options.push({ key: 'caSerialNumber', value: p, comment: 'est_ca_serial_number default: derived from est_ca_root_certificate, like the module' });
             }
           } else if (name === 'est_ca_root_certificate' || name === 'est_ca_private_key') {
-            items.push({ kind: 'error', directive: name, text: 'not set: the endpoint cannot issue certificates', where: endpoint.where, todo: `add ${name} to the location`, scope: escope });
+            items.push({ kind: 'error', directive: name, text: 'not set: the endpoint cannot issue certificates', where: endpoint.where, action: `add ${name} to the location`, scope: escope });
           } else {
             items.push({ kind: 'default', directive: name, text: `not set → ${spec.option} default (${spec.default})`, scope: escope });
           }
@@ -431,7 +431,7 @@ export function analyze(config: NginxConfig, options: AnalyzeOptions = {}): Migr
         text: inside
           ? `${o.path}: nested in an EST location without est on (nginx served 404 there); the app's mount covers it and answers 404 for unknown operations`
           : `${o.modifier ? o.modifier + ' ' : ''}${o.path}: not an EST location; not carried over${mode === 'stream' ? ' (this server\'s TLS port now passes straight to the app)' : ''}`,
-        todo: inside ? 'nothing' : mode === 'stream' ? 'serve it from another server/port, or put HAProxy in front (see README)' : 'keep it in your existing nginx server block',
+        action: inside ? 'nothing' : mode === 'stream' ? 'serve it from another server/port, or put HAProxy in front (see README)' : 'keep it in your existing nginx server block',
       });
     }
     return server;
@@ -440,8 +440,8 @@ export function analyze(config: NginxConfig, options: AnalyzeOptions = {}): Migr
       const override = options.authUrls?.[uri];
       if (override) return { url: override };
       if (/^https?:\/\//.test(uri)) return { url: uri };
-      const fail = (text: string, todo = `pass --auth-url ${uri}=http://host:port/path`) => {
-        items.push({ kind: 'error', directive: 'est_auth_request', text: `${uri}: ${text}`, where: at(d), todo, scope: escope });
+      const fail = (text: string, action = `pass --auth-url ${uri}=http://host:port/path`) => {
+        items.push({ kind: 'error', directive: 'est_auth_request', text: `${uri}: ${text}`, where: at(d), action, scope: escope });
         return undefined;
       };
       if (uri.includes('$')) return fail('variables cannot be converted');
@@ -484,7 +484,7 @@ export function analyze(config: NginxConfig, options: AnalyzeOptions = {}): Migr
         const first = members[0]?.args[0];
         if (!first || first.startsWith('unix:')) return fail(`upstream ${host} has no TCP server`);
         if (members.length > 1) {
-          items.push({ kind: 'unmapped', directive: 'upstream', text: `${host} has ${members.length} servers: the app calls the first, ${first}`, where: at(up), todo: 'put a load balancer in front of the auth backends if you need more than one', scope: escope });
+          items.push({ kind: 'unmapped', directive: 'upstream', text: `${host} has ${members.length} servers: the app calls the first, ${first}`, where: at(up), action: 'put a load balancer in front of the auth backends if you need more than one', scope: escope });
         }
         host = first;
       } else if (host.startsWith('unix:')) return fail('proxy_pass to a unix socket cannot be called by URL');
@@ -505,7 +505,7 @@ export function analyze(config: NginxConfig, options: AnalyzeOptions = {}): Migr
         }
         items.push({
           kind: 'unmapped', directive: x.name, text: `${x.args.join(' ')} (in the auth location): not carried over`, where: at(x), scope: escope,
-          todo: 'the app sends the client\'s headers plus X-Original-URI and X-Original-Method to the backend; adapt the backend if it relied on this',
+          action: 'the app sends the client\'s headers plus X-Original-URI and X-Original-Method to the backend; adapt the backend if it relied on this',
         });
       }
       return timeoutMs === undefined ? { url, location: target } : { url, location: target, timeoutMs };
@@ -513,7 +513,7 @@ export function analyze(config: NginxConfig, options: AnalyzeOptions = {}): Migr
   }
 
   if (servers.length === 0) {
-    items.push({ kind: 'error', directive: 'est', text: 'no location with `est on` found', where: { file: config.file, line: 1 }, todo: 'point est-migrate at the nginx.conf that loads nginx-http-est', scope: 'main' });
+    items.push({ kind: 'error', directive: 'est', text: 'no location with `est on` found', where: { file: config.file, line: 1 }, action: 'point est-migrate at the nginx.conf that loads nginx-http-est', scope: 'main' });
   }
   // Stream and proxy servers cannot share a port.
   const portOf = (l: string[]) => l[0]!.replace(/^.*:/, '');
@@ -521,7 +521,7 @@ export function analyze(config: NginxConfig, options: AnalyzeOptions = {}): Migr
   for (const s of servers.filter((x) => x.mode === 'proxy')) {
     for (const l of s.listen) {
       if (streamPorts.has(portOf(l))) {
-        items.push({ kind: 'error', directive: 'listen', text: `${l.join(' ')}: shared with a server that has est_pop on, which needs TCP pass-through of the whole port`, where: s.where, todo: 'give the est_pop server its own port, or put HAProxy in front (see README)', scope: `server at ${loc(s.where)}` });
+        items.push({ kind: 'error', directive: 'listen', text: `${l.join(' ')}: shared with a server that has est_pop on, which needs TCP pass-through of the whole port`, where: s.where, action: 'give the est_pop server its own port, or put HAProxy in front (see README)', scope: `server at ${loc(s.where)}` });
       }
     }
   }

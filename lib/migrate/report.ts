@@ -12,8 +12,8 @@ const LABEL: Record<ReportItem['kind'], string> = {
 
 function line(i: ReportItem): string {
   const where = i.where ? ` (${i.where.file}:${i.where.line})` : '';
-  const todo = i.todo ? `\n    → what to do: ${i.todo}` : '';
-  return `- ${LABEL[i.kind]}: \`${i.directive}\` ${i.text}${where}${todo}`;
+  const action = i.action ? `\n    → what to do: ${i.action}` : '';
+  return `- ${LABEL[i.kind]}: \`${i.directive}\` ${i.text}${where}${action}`;
 }
 
 /** Renders the report as markdown (also readable as plain text on a terminal). */

@@ -127,7 +127,7 @@ test('est_auth_request that cannot be resolved is an error with a way out', () =
   assert.equal(r.files, undefined);
   const err = r.plan.items.find((i) => i.kind === 'error')!;
   assert.equal(err.directive, 'est_auth_request');
-  assert.match(err.todo!, /--auth-url \/nowhere=/);
+  assert.match(err.action!, /--auth-url \/nowhere=/);
   const fixed = migrate(path, { authUrls: { '/nowhere': 'http://127.0.0.1:9000/ok' } });
   assert.ok(fixed.plan.ok);
   assert.equal(opts(fixed.plan, '/.well-known/est').authRequest, 'http://127.0.0.1:9000/ok');
