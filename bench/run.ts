@@ -1,0 +1,298 @@
+// npm run bench: throughput and latency of est-server (direct TLS and behind nginx) against the openssl speed ceiling.
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Oid } from '../lib/protocol/constants.js';
+import { oid, seq, set } from '../lib/protocol/der.js';
+import { makeFixtures, type CaFixture, type CaKind, type Fixtures } from './fixtures.js';
+import type { LoadResult, LoadSpec } from './load.js';
+import { BENCH_PASSWORD, BENCH_USER, compileLib, NGINX, startAuthBackend, startEstServer, startNginx, type RunningServer } from './servers.js';
+import { childPids, cpuSeconds, machine, machineCpu, opensslSpeed, peakRssMb, resetPeakRss, type SpeedRow } from './system.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+
+const USAGE = `Usage: npm run bench -- [options]
+
+Starts est-server on loopback with generated CAs (P-256 and RSA-2048), drives it with autocannon
+in a separate process, and prints req/s, p50/p99 latency, errors and peak RSS per case, plus the
+ratio to the \`openssl speed\` ceiling. Cases behind nginx run when nginx is installed.
+
+Options:
+  --quick                2 s per case, 0.5 s warm-up, no --workers 1 comparison, openssl speed 1 s
+  --duration <s>         seconds measured per case (default 5)
+  --warmup <s>           seconds of warm-up load before each case (default 1)
+  --connections <list>   concurrent keep-alive connections (default 1,16,64)
+  --ca <list>            CA key types: p256,rsa2048 (default both)
+  --ops <list>           cacerts,csrattrs,enroll-cert,enroll-auth,serverkeygen (default all)
+  --modes <list>         direct,nginx (default both; nginx skipped when not installed)
+  --workers <n>          est-server processes for the main runs (default 2)
+  --compare-workers <n>  also run the direct cases at 64 connections with n workers (default 1; 0 = off)
+  --serial-lease <n>     est() serialLease for the main runs (default 256); the full run also
+                         measures /simpleenroll at 64 connections with serialLease 1 (the default)
+  --tsx                  run est-server from the TypeScript sources (default: compiled with tsc first)
+  --json <file>          where to write the results (default bench/results/latest.json)
+  -h, --help             this text`;
+
+type Op = 'cacerts' | 'csrattrs' | 'enroll-cert' | 'enroll-auth' | 'serverkeygen';
+type Mode = 'direct' | 'nginx';
+const ALL_OPS: Op[] = ['cacerts', 'csrattrs', 'enroll-cert', 'enroll-auth', 'serverkeygen'];
+
+interface CaseResult extends LoadResult {
+  ca: CaKind;
+  mode: Mode;
+  workers: number;
+  serialLease: number;
+  op: Op;
+  connections: number;
+  /** Largest peak RSS (MB) of one est-server process during the case. */
+  peakRssMb: number;
+  /** Sum of the peak RSS of every est-server process (primary + workers). */
+  totalRssMb: number;
+  /** CPU used by est-server (all processes), in cores, during the measured part. */
+  serverCpu: number;
+  /** CPU used by nginx, in cores. */
+  frontCpu: number;
+  /** Share of the whole machine's CPU that was busy (0..1). */
+  machineBusy: number;
+  /** Crypto ceiling for this operation on this machine (req/s, all cores), when it has one. */
+  ceiling?: number;
+}
+
+function list<T extends string>(v: string | undefined, all: readonly T[], name: string): T[] {
+  if (v === undefined) return [...all];
+  const items = v.split(',').map((s) => s.trim()).filter(Boolean) as T[];
+  for (const i of items) if (!all.includes(i)) throw new Error(`--${name}: unknown value ${i} (expected ${all.join(', ')})`);
+  return items;
+}
+
+/** CsrAttrs served by /csrattrs and checked on enrollment: ecdsa-with-SHA256 and an EC P-256 key. */
+function benchCsrAttrs(): Uint8Array {
+  return seq(oid(Oid.ecdsaWithSHA256), seq(oid(Oid.ecPublicKey), set(oid(Oid.secp256r1))));
+}
+
+/** Runs one case in a load-generator child; `onMeasure` is called when the measured part starts. */
+function runLoad(spec: LoadSpec, dir: string, n: number, onMeasure: () => void): Promise<LoadResult> {
+  const file = join(dir, `load-${n}.json`);
+  writeFileSync(file, JSON.stringify(spec));
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(HERE, 'load.ts'), file], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('"phase":"measure"') && !out.includes('"measured"')) {
+        out = out.replace('"phase":"measure"', '"phase":"measured"');
+        onMeasure();
+      }
+    });
+    child.once('exit', (code) => {
+      if (code !== 0) return reject(new Error(`load generator exited with ${code}`));
+      try {
+        resolve(JSON.parse(out.trim().split('\n').pop()!) as LoadResult);
+      } catch (e) {
+        reject(e);
+      }
+    });
+  });
+}
+
+/** The crypto ceiling (req/s on all cores) of an operation: CSR verify + CA sign, or the CA sign alone. */
+function ceilingFor(op: Op, ca: CaKind, speed: { p256: SpeedRow; rsa2048: SpeedRow }, cores: number): number | undefined {
+  const sign = speed[ca].sign;
+  const verify = speed.p256.verify; // every benchmark CSR is P-256
+  if (op === 'enroll-cert' || op === 'enroll-auth') return cores / (1 / sign + 1 / verify);
+  if (op === 'serverkeygen') return cores * sign; // no CSR verification (RFC 7030 §4.4.1); keygen not counted
+  return undefined;
+}
+
+function fmt(n: number, digits = 0): string {
+  return Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '-';
+}
+
+function table(rows: CaseResult[]): string {
+  const head = ['CA', 'mode', 'wk', 'lease', 'operation', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'peak RSS MB', 'CPU srv/nginx/load/all', 'of ceiling'];
+  const body = rows.map((r) => [
+    r.ca,
+    r.mode,
+    String(r.workers),
+    String(r.serialLease),
+    r.op,
+    String(r.connections),
+    fmt(r.rps),
+    fmt(r.p50, 1),
+    fmt(r.p99, 1),
+    String(r.errors + r.timeouts),
+    String(r.non2xx),
+    `${fmt(r.peakRssMb)} (Σ ${fmt(r.totalRssMb)})`,
+    `${fmt(r.serverCpu, 2)}/${fmt(r.frontCpu, 2)}/${fmt(r.loadCpu, 2)}/${fmt(100 * r.machineBusy)}%`,
+    r.ceiling ? `${fmt((100 * r.rps) / r.ceiling, 1)}% of ${fmt(r.ceiling)}` : '',
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) => '| ' + cells.map((c, i) => (i >= 5 && i <= 10 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ') + ' |';
+  return [line(head), '|' + widths.map((w, i) => (i >= 5 && i <= 10 ? '-'.repeat(w + 1) + ':' : '-'.repeat(w + 2))).join('|') + '|', ...body.map(line)].join('\n');
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean' },
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      connections: { type: 'string' },
+      ca: { type: 'string' },
+      ops: { type: 'string' },
+      modes: { type: 'string' },
+      workers: { type: 'string' },
+      'compare-workers': { type: 'string' },
+      'serial-lease': { type: 'string' },
+      json: { type: 'string' },
+      tsx: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    return;
+  }
+  const quick = !!values.quick;
+  const duration = Number(values.duration ?? (quick ? 2 : 5));
+  const warmup = Number(values.warmup ?? (quick ? 0.5 : 1));
+  const connections = (values.connections ?? '1,16,64').split(',').map(Number);
+  const cas = list(values.ca, ['p256', 'rsa2048'] as const, 'ca');
+  const ops = list(values.ops, ALL_OPS, 'ops');
+  let modes = list(values.modes, ['direct', 'nginx'] as const, 'modes');
+  const workers = Number(values.workers ?? 2);
+  const compareWorkers = Number(values['compare-workers'] ?? (quick ? 0 : 1));
+  const serialLease = Number(values['serial-lease'] ?? 256);
+  const jsonPath = values.json ?? join(HERE, 'results', 'latest.json');
+  if (modes.includes('nginx') && !NGINX) {
+    process.stdout.write('nginx not installed: skipping the nginx cases\n');
+    modes = modes.filter((m) => m !== 'nginx');
+  }
+
+  const cores = availableParallelism();
+  const mach = machine(NGINX);
+  process.stdout.write(`machine: ${mach.cpu}, ${mach.cores} cores, ${mach.memoryGb} GB, Linux ${mach.kernel}, Node ${mach.node}, ${mach.openssl}${mach.nginx ? ', nginx ' + mach.nginx : ''}\n`);
+  process.stdout.write(`openssl speed (one core, ${quick ? 1 : 3} s per algorithm)...\n`);
+  const speed = opensslSpeed(quick ? 1 : 3);
+  process.stdout.write(
+    `  P-256 sign ${fmt(speed.p256.sign)}/s verify ${fmt(speed.p256.verify)}/s; RSA-2048 sign ${fmt(speed.rsa2048.sign)}/s verify ${fmt(speed.rsa2048.verify)}/s\n`,
+  );
+
+  let compiled: string | undefined;
+  if (!values.tsx) {
+    process.stdout.write('compiling lib/ with tsc (est-server runs as built JavaScript)...\n');
+    compiled = compileLib();
+  }
+  process.stdout.write('generating CAs, certificates and CSRs with openssl...\n');
+  const fx: Fixtures = makeFixtures(32);
+  const csrAttrsFile = join(fx.dir, 'csrattrs.der');
+  writeFileSync(csrAttrsFile, benchCsrAttrs());
+  const auth = await startAuthBackend();
+  const results: CaseResult[] = [];
+  let n = 0;
+
+  const runCases = async (ca: CaFixture, mode: Mode, wk: number, conns: number[], caseOps: Op[] = ops, lease = serialLease) => {
+    const serialFile = join(fx.dir, `serial-${ca.kind}-${mode}-${wk}-${lease}.srl`);
+    writeFileSync(serialFile, '1000\n');
+    const est = await startEstServer({ ca, dir: fx.dir, workers: wk, tls: mode === 'direct', authUrl: auth.url, serialFile, serialLease: lease, csrAttrs: csrAttrsFile, ...(compiled ? { compiled } : {}) });
+    let front: RunningServer | undefined;
+    try {
+      if (mode === 'nginx') front = await startNginx({ ca, dir: fx.dir, upstreamPort: est.port });
+      const base = front?.url ?? est.url;
+      const serverPids = () => [est.pid, ...childPids(est.pid)];
+      for (const op of caseOps) {
+        for (const c of conns) {
+          const spec: LoadSpec = { url: '', method: 'GET', connections: c, durationSec: duration, warmupSec: warmup, headers: {} };
+          switch (op) {
+            case 'cacerts':
+            case 'csrattrs':
+              spec.url = `${base}/${op}`;
+              break;
+            case 'enroll-cert':
+            case 'enroll-auth':
+            case 'serverkeygen':
+              spec.url = `${base}/${op === 'serverkeygen' ? 'serverkeygen' : 'simpleenroll'}`;
+              spec.method = 'POST';
+              spec.headers['content-type'] = 'application/pkcs10';
+              spec.bodies = fx.csrBodies;
+              if (op === 'enroll-auth') spec.headers.authorization = 'Basic ' + Buffer.from(`${BENCH_USER}:${BENCH_PASSWORD}`).toString('base64');
+              else spec.tls = { cert: ca.client.certPem, key: ca.client.keyPem };
+              break;
+          }
+          const pids = serverPids();
+          const frontPids = front ? [...front.pids(), ...front.pids().flatMap(childPids)] : [];
+          resetPeakRss(pids);
+          let cpu0 = 0;
+          let front0 = 0;
+          let mach0 = machineCpu();
+          let t0 = 0;
+          const r = await runLoad(spec, fx.dir, ++n, () => {
+            cpu0 = cpuSeconds(pids);
+            front0 = cpuSeconds(frontPids);
+            mach0 = machineCpu();
+            t0 = performance.now();
+          });
+          const wall = (performance.now() - t0) / 1000;
+          const mach1 = machineCpu();
+          const rss = peakRssMb(pids).filter(Number.isFinite);
+          const row: CaseResult = {
+            ca: ca.kind,
+            mode,
+            workers: wk,
+            serialLease: lease,
+            op,
+            connections: c,
+            ...r,
+            peakRssMb: rss.length ? Math.max(...rss) : NaN,
+            totalRssMb: rss.reduce((a, b) => a + b, 0),
+            serverCpu: (cpuSeconds(pids) - cpu0) / wall,
+            frontCpu: front ? (cpuSeconds(frontPids) - front0) / wall : 0,
+            machineBusy: (mach1.busy - mach0.busy) / (mach1.total - mach0.total),
+          };
+          const ceiling = ceilingFor(op, ca.kind, speed, cores);
+          if (ceiling) row.ceiling = ceiling;
+          results.push(row);
+          process.stdout.write(table([row]).split('\n')[2]! + '\n');
+        }
+      }
+    } finally {
+      await front?.close();
+      await est.close();
+    }
+  };
+
+  try {
+    process.stdout.write(`\n${duration} s per case after ${warmup} s of warm-up; autocannon runs in its own process on the same ${cores} cores\n`);
+    process.stdout.write(table([]).split('\n').slice(0, 2).join('\n') + '\n');
+    for (const mode of modes) for (const kind of cas) await runCases(fx.cas[kind], mode, workers, connections);
+    if (compareWorkers > 0 && compareWorkers !== workers && modes.includes('direct')) {
+      for (const kind of cas) await runCases(fx.cas[kind], 'direct', compareWorkers, [64]);
+    }
+    if (!quick && serialLease !== 1 && modes.includes('direct') && ops.includes('enroll-cert')) {
+      for (const kind of cas) await runCases(fx.cas[kind], 'direct', workers, [64], ['enroll-cert'], 1);
+    }
+  } finally {
+    await auth.close();
+    fx.cleanup();
+  }
+
+  process.stdout.write(`\n## Results\n\n${table(results)}\n`);
+  process.stdout.write(
+    '\nCeiling: openssl speed on this machine × cores; enrollment = one P-256 CSR verification + one CA signature; serverkeygen = one CA signature (key generation not counted).\n' +
+      'nginx-http-est on this machine (reference-behavior.md §4, wrk, 16 connections): /cacerts ~50,000 req/s; /simpleenroll 362 (RSA-2048 CA) / 446 (P-256 CA) req/s with 2 workers.\n',
+  );
+  mkdirSync(dirname(jsonPath), { recursive: true });
+  writeFileSync(
+    jsonPath,
+    JSON.stringify({ date: new Date().toISOString(), runtime: compiled ? 'node, lib compiled with tsc' : 'node --import tsx', command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(), machine: mach, opensslSpeed: { p256: speed.p256, rsa2048: speed.rsa2048 }, duration, warmup, results }, null, 2) + '\n',
+  );
+  process.stdout.write(`\nJSON: ${jsonPath}\n`);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench: ${(e as Error).stack ?? String(e)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,222 @@
+// Processes under test: est-server (node:cluster, --workers N), nginx in front of it, and an auth backend.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { accessSync, constants, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { CaFixture } from './fixtures.js';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+
+export const BENCH_USER = 'bench';
+export const BENCH_PASSWORD = 'bench-password';
+
+/** An auth backend like nginx's auth_request target: Basic bench:bench-password → 200, else 401. */
+export function startAuthBackend(): Promise<{ url: string; close(): Promise<void> }> {
+  const expected = 'Basic ' + Buffer.from(`${BENCH_USER}:${BENCH_PASSWORD}`).toString('base64');
+  const server: Server = createServer((req, res) => {
+    if (req.headers.authorization === expected) res.writeHead(200, { 'Content-Length': '0' }).end();
+    else res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="bench"', 'Content-Length': '0' }).end();
+  });
+  server.keepAliveTimeout = 30_000;
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      resolve({
+        url: `http://127.0.0.1:${port}/auth`,
+        close: () => {
+          server.closeAllConnections();
+          return new Promise<void>((r) => server.close(() => r()));
+        },
+      });
+    }),
+  );
+}
+
+export interface RunningServer {
+  /** Base URL of the EST API as clients see it. */
+  url: string;
+  /** Process ids that do the serving (est-server primary and workers, nginx master and workers). */
+  pids(): number[];
+  close(): Promise<void>;
+}
+
+function waitForLine(child: ChildProcess, re: RegExp, what: string, timeoutMs = 30_000): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => reject(new Error(`${what} did not start in ${timeoutMs} ms\n${out}\n${err}`)), timeoutMs);
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = re.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m);
+      }
+    });
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      if (err.length > 20_000) err = err.slice(-10_000);
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited (${code})\n${out}\n${err}`));
+    });
+  });
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/**
+ * Starts `est-server <config> --workers N -q` as a child process. `tls`: Node terminates TLS
+ * (direct); otherwise plain HTTP for a terminator on loopback (trusted, nginx header preset).
+ */
+export async function startEstServer(opts: { ca: CaFixture; dir: string; workers: number; tls: boolean; authUrl: string; serialFile: string; serialLease: number; csrAttrs?: string; compiled?: string }): Promise<RunningServer & { port: number; pid: number }> {
+  const { ca } = opts;
+  const config: Record<string, unknown> = {
+    host: '127.0.0.1',
+    port: 0,
+    caRootCertificate: ca.cert,
+    caPrivateKey: ca.key,
+    caSerialNumber: opts.serialFile,
+    serialLease: opts.serialLease,
+    caValidityDays: 30,
+    authRequest: opts.authUrl,
+    ...(opts.csrAttrs ? { csrAttrs: opts.csrAttrs } : {}),
+  };
+  if (opts.tls) config.tls = { cert: ca.server.cert, key: ca.server.key, clientCa: ca.cert };
+  else Object.assign(config, { trustProxy: 'loopback', proxyHeaders: 'nginx' });
+  const file = join(opts.dir, `est-server-${ca.kind}-${opts.tls ? 'tls' : 'http'}-${opts.workers}-${opts.serialLease}.json`);
+  writeFileSync(file, JSON.stringify(config, null, 2));
+  const entry = opts.compiled ? [join(opts.compiled, 'cli/est-server.js')] : ['--import', 'tsx', join(ROOT, 'lib/cli/est-server.ts')];
+  const child = spawn(process.execPath, [...entry, file, '--workers', String(opts.workers), '-q'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const m = await waitForLine(child, /listening on https?:\/\/[^:]+:(\d+)/, 'est-server');
+  const port = Number(m[1]);
+  const pid = child.pid!;
+  return {
+    url: `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}/.well-known/est`,
+    port,
+    pid,
+    pids: () => [pid],
+    close: () => stopChild(child),
+  };
+}
+
+/** nginx's path when installed (the nginx cases are skipped otherwise). */
+export const NGINX = ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/bin/nginx', '/usr/local/nginx/sbin/nginx'].find((p) => {
+  try {
+    accessSync(p, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createNetServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * nginx terminating TLS in front of a plain-HTTP est-server, configured like
+ * examples/behind-nginx/nginx.conf (client certificate passed in X-SSL-Client-Cert), with
+ * `worker_processes auto` and upstream keep-alive.
+ */
+export async function startNginx(opts: { ca: CaFixture; dir: string; upstreamPort: number }): Promise<RunningServer> {
+  if (!NGINX) throw new Error('nginx is not installed');
+  const port = await freePort();
+  const prefix = join(opts.dir, `nginx-${opts.ca.kind}-${port}`);
+  const conf = `${prefix}.conf`;
+  writeFileSync(
+    conf,
+    `worker_processes auto;
+error_log ${prefix}.error.log warn;
+pid ${prefix}.pid;
+daemon off;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path ${opts.dir};
+    proxy_temp_path ${opts.dir};
+    fastcgi_temp_path ${opts.dir};
+    uwsgi_temp_path ${opts.dir};
+    scgi_temp_path ${opts.dir};
+    upstream est_app {
+        server 127.0.0.1:${opts.upstreamPort};
+        keepalive 128;
+    }
+    server {
+        listen 127.0.0.1:${port} ssl;
+        ssl_certificate     ${opts.ca.server.cert};
+        ssl_certificate_key ${opts.ca.server.key};
+        ssl_protocols       TLSv1.2 TLSv1.3;
+        ssl_client_certificate ${opts.ca.cert};
+        ssl_verify_client      optional;
+        keepalive_requests 1000000;
+        location /.well-known/est/ {
+            proxy_pass http://est_app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-SSL-Client-Cert   $ssl_client_escaped_cert;
+            proxy_set_header X-SSL-Client-Verify $ssl_client_verify;
+            proxy_set_header X-TLS-Protocol      $ssl_protocol;
+            proxy_set_header X-TLS-Unique        "";
+            proxy_set_header X-Forwarded-For     $remote_addr;
+            client_max_body_size 64k;
+        }
+    }
+}
+`,
+  );
+  const child = spawn(NGINX, ['-e', `${prefix}.error.log`, '-c', conf, '-p', opts.dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // nginx prints nothing on success: wait until the port accepts connections.
+  const { connect } = await import('node:net');
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`nginx exited (${child.exitCode}); see ${prefix}.error.log`);
+    const ok = await new Promise<boolean>((r) => {
+      const s = connect(port, '127.0.0.1', () => {
+        s.destroy();
+        r(true);
+      });
+      s.once('error', () => r(false));
+    });
+    if (ok) break;
+    if (Date.now() > deadline) throw new Error('nginx did not start listening');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { url: `https://127.0.0.1:${port}/.well-known/est`, pids: () => [child.pid!], close: () => stopChild(child) };
+}
+
+/**
+ * Compiles lib/ with tsconfig.build.json into node_modules/.cache (so that the server runs as
+ * the published package does, without tsx's loader and its ~30 MB); returns the output folder.
+ */
+export function compileLib(): string {
+  const out = join(ROOT, 'node_modules/.cache/express-est-bench');
+  const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
+  const r = spawnSync(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', out, '--sourceMap', 'false', '--declaration', 'false'], { cwd: ROOT, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`tsc failed:\n${r.stdout}${r.stderr}`);
+  return out;
+}
