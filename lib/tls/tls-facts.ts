@@ -4,7 +4,7 @@ import { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { EstConfig } from '../middleware/options.js';
 import { strictBase64, strictHex, tlsExporterFromSecret, TLS_EXPORTER_LABEL, TLS_EXPORTER_LENGTH } from './channel-binding.js';
-import { certificatesFromHeaders } from './proxy-headers.js';
+import { certificatesFromHeaders, type ProxyHeaders } from './proxy-headers.js';
 import { verifyChain } from './verify-chain.js';
 
 /** TLS channel bindings the client may have put in its CSR (RFC 5929, RFC 9266). */
@@ -56,6 +56,50 @@ function verify(facts: TlsFacts, chain: X509Certificate[], config: EstConfig): v
   const result = verifyChain(leaf, rest, config.trustAnchors);
   facts.clientCertificateVerified = result.ok;
   if (!result.ok) facts.clientCertificateError = result.reason;
+}
+
+/** A forwarded certificate's verdict, kept so keep-alive requests through a proxy don't re-verify. */
+interface Verdict {
+  leaf?: X509Certificate;
+  verified: boolean;
+  error?: string;
+  expires: number;
+}
+const VERDICT_CACHE_SIZE = 1024;
+const verdicts = new WeakMap<EstConfig, Map<string, Verdict>>();
+
+/**
+ * Decodes and verifies the forwarded certificate, memoised per header value: a success for at most
+ * 5 minutes and never past the leaf's notAfter, a failure for 1 minute. Trust anchors are fixed
+ * per est() instance, so the verdict only changes with time.
+ */
+function verifyForwarded(facts: TlsFacts, h: ProxyHeaders, get: (name: string) => string | undefined, config: EstConfig): void {
+  const raw = h.clientCert ? get(h.clientCert) : undefined;
+  if (!raw) return;
+  const key = h.clientCertChain ? `${raw}\0${get(h.clientCertChain) ?? ''}` : raw;
+  let cache = verdicts.get(config);
+  if (!cache) verdicts.set(config, (cache = new Map()));
+  const now = Date.now();
+  let v = cache.get(key);
+  if (!v || v.expires <= now) {
+    const probe: TlsFacts = { source: 'proxy', clientCertificateVerified: false, bindings: {}, peerAddress: '' };
+    try {
+      verify(probe, certificatesFromHeaders(h, get), config);
+    } catch (e) {
+      probe.clientCertificateError = `malformed client certificate header: ${(e as Error).message}`;
+    }
+    const ttl = probe.clientCertificateVerified ? 300_000 : 60_000;
+    const notAfter = probe.clientCertificate ? Date.parse(probe.clientCertificate.validTo) : Infinity;
+    v = { verified: probe.clientCertificateVerified, expires: Math.min(now + ttl, notAfter) };
+    if (probe.clientCertificate) v.leaf = probe.clientCertificate;
+    if (probe.clientCertificateError) v.error = probe.clientCertificateError;
+    cache.delete(key);
+    if (cache.size >= VERDICT_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+    cache.set(key, v);
+  }
+  if (v.leaf) facts.clientCertificate = v.leaf;
+  facts.clientCertificateVerified = v.verified;
+  if (v.error) facts.clientCertificateError = v.error;
 }
 
 /** Facts from a Node TLS socket, computed once per connection (keep-alive requests share them). */
@@ -120,11 +164,7 @@ function fromProxy(req: IncomingMessage, config: EstConfig): TlsFacts {
   };
   const protocol = h.tlsProtocol ? get(h.tlsProtocol)?.trim() : undefined;
   if (protocol) facts.protocol = protocol;
-  try {
-    verify(facts, certificatesFromHeaders(h, get), config);
-  } catch (e) {
-    facts.clientCertificateError = `malformed client certificate header: ${(e as Error).message}`;
-  }
+  verifyForwarded(facts, h, get, config);
   if (h.clientVerify && facts.clientCertificateVerified) {
     const verdict = get(h.clientVerify)?.trim();
     // The proxy's "SUCCESS" is not enough on its own, but a proxy that says it failed is believed.
