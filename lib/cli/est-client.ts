@@ -423,7 +423,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+/** Runs the CLI as a process: real stdio, SIGTERM/SIGINT cancel, exit code set. */
+export function runAsProcess(): void {
   const ac = new AbortController();
   const stop = () => ac.abort(new Error('terminated'));
   process.once('SIGTERM', stop);
@@ -440,3 +441,5 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     },
   );
 }
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) runAsProcess();
