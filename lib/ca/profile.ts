@@ -129,7 +129,7 @@ export function keyIdentifier(spkiDer: Uint8Array): Uint8Array {
 }
 
 /** One Extension ::= SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING }. */
-function extension(extnId: string, critical: boolean, value: Uint8Array): Uint8Array {
+export function extension(extnId: string, critical: boolean, value: Uint8Array): Uint8Array {
   // DER: a DEFAULT value is omitted (X.690 §11.5), so critical appears only when TRUE.
   return critical ? seq(oid(extnId), bool(true), octetString(value)) : seq(oid(extnId), octetString(value));
 }

@@ -1,21 +1,14 @@
 // The demo PKI est-server creates on first run: a P-256 CA and a TLS certificate for localhost.
-import { createHash, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { isIP } from 'node:net';
+import { extension, keyIdentifier } from '../ca/profile.js';
 import { signData, signingAlgorithmFor } from '../protocol/algorithms.js';
 import { Oid } from '../protocol/constants.js';
-import { bitString, bool, explicit, integer, octetString, oid, readBitStringBytes, readWhole, children, seq, set, time, tlv, Tag, ctxTag } from '../protocol/der.js';
+import { bitString, bool, explicit, integer, octetString, oid, readWhole, children, seq, set, time, tlv, Tag, ctxTag } from '../protocol/der.js';
 
 function name(cn: string, o: string): Uint8Array {
   const rdn = (type: string, value: string) => set(seq(oid(type), tlv(Tag.utf8String, Buffer.from(value, 'utf8'))));
   return seq(rdn('2.5.4.10', o), rdn(Oid.commonName, cn));
-}
-
-function ext(id: string, critical: boolean, value: Uint8Array): Uint8Array {
-  return critical ? seq(oid(id), bool(true), octetString(value)) : seq(oid(id), octetString(value));
-}
-
-function keyId(spki: Uint8Array): Uint8Array {
-  const key = readBitStringBytes(children(readWhole(spki))[1]!);
-  return createHash('sha1').update(key).digest();
 }
 
 function spkiOf(key: KeyObject): Uint8Array {
@@ -28,6 +21,17 @@ async function sign(tbsFields: Uint8Array[], signer: KeyObject): Promise<Uint8Ar
   return seq(tbs, alg.algorithmIdentifier, bitString(await signData(alg.params, tbs, signer)));
 }
 
+/** The octets of an IPv4 or IPv6 address (`::` expanded). */
+function ipBytes(ip: string): Uint8Array {
+  if (isIP(ip) === 4) return Uint8Array.from(ip.split('.').map(Number));
+  const [head, tail = ''] = ip.split('::');
+  const groups = (s: string) => (s ? s.split(':').map((g) => parseInt(g, 16)) : []);
+  const h = groups(head!);
+  const t = groups(tail);
+  const all = ip.includes('::') ? [...h, ...Array<number>(8 - h.length - t.length).fill(0), ...t] : h;
+  return Uint8Array.from(all.flatMap((g) => [g >> 8, g & 0xff]));
+}
+
 const serial = () => integer(Buffer.concat([Buffer.from([0x40 | (randomBytes(1)[0]! & 0x3f)]), randomBytes(15)]));
 
 /** A self-signed P-256 CA certificate (CA:TRUE, keyCertSign/cRLSign, SKI). */
@@ -37,9 +41,9 @@ export async function createDemoCa(days = 3650): Promise<{ certDer: Uint8Array; 
   const subject = name('express-est Demo CA', 'express-est demo');
   const now = Date.now();
   const exts = seq(
-    ext(Oid.basicConstraints, true, seq(bool(true))),
-    ext(Oid.keyUsage, true, Uint8Array.of(0x03, 0x02, 0x01, 0x06)), // keyCertSign | cRLSign
-    ext(Oid.subjectKeyIdentifier, false, octetString(keyId(spki))),
+    extension(Oid.basicConstraints, true, seq(bool(true))),
+    extension(Oid.keyUsage, true, Uint8Array.of(0x03, 0x02, 0x01, 0x06)), // keyCertSign | cRLSign
+    extension(Oid.subjectKeyIdentifier, false, octetString(keyIdentifier(spki))),
   );
   const certDer = await sign(
     [serial(), subject, seq(time(new Date(now - 300_000)), time(new Date(now + days * 86_400_000))), subject, spki, explicit(3, exts)],
@@ -55,23 +59,16 @@ export async function createDemoServerCert(ca: { certDer: Uint8Array; key: KeyOb
   const caParts = children(children(readWhole(ca.certDer))[0]!);
   const caSubject = caParts[5]!;
   const caSpki = caParts[6]!;
-  const san = seq(
-    ...hosts.map((h) =>
-      /^[\d.]+$/.test(h)
-        ? tlv(ctxTag(7, false), Uint8Array.from(h.split('.').map(Number)))
-        : h.includes(':')
-          ? tlv(ctxTag(7, false), Uint8Array.from([...Array(15).fill(0), 1]))
-          : tlv(ctxTag(2, false), Buffer.from(h, 'latin1')),
-    ),
-  );
+  // GeneralName: iPAddress [7] (4 or 16 octets) or dNSName [2] (RFC 5280 §4.2.1.6).
+  const san = seq(...hosts.map((h) => (isIP(h) ? tlv(ctxTag(7, false), ipBytes(h)) : tlv(ctxTag(2, false), Buffer.from(h, 'latin1')))));
   const now = Date.now();
   const exts = seq(
-    ext(Oid.basicConstraints, true, seq()),
-    ext(Oid.keyUsage, true, Uint8Array.of(0x03, 0x02, 0x07, 0x80)), // digitalSignature
-    ext(Oid.extKeyUsage, false, seq(oid(Oid.kpServerAuth))),
-    ext(Oid.subjectAltName, false, san),
-    ext(Oid.subjectKeyIdentifier, false, octetString(keyId(spki))),
-    ext(Oid.authorityKeyIdentifier, false, seq(tlv(ctxTag(0, false), keyId(caSpki.buf.subarray(caSpki.start, caSpki.end))))),
+    extension(Oid.basicConstraints, true, seq()),
+    extension(Oid.keyUsage, true, Uint8Array.of(0x03, 0x02, 0x07, 0x80)), // digitalSignature
+    extension(Oid.extKeyUsage, false, seq(oid(Oid.kpServerAuth))),
+    extension(Oid.subjectAltName, false, san),
+    extension(Oid.subjectKeyIdentifier, false, octetString(keyIdentifier(spki))),
+    extension(Oid.authorityKeyIdentifier, false, seq(tlv(ctxTag(0, false), keyIdentifier(caSpki.buf.subarray(caSpki.start, caSpki.end))))),
   );
   const certDer = await sign(
     [serial(), caSubject.buf.subarray(caSubject.start, caSubject.end), seq(time(new Date(now - 300_000)), time(new Date(now + 825 * 86_400_000))), name('localhost', 'express-est demo'), spki, explicit(3, exts)],
