@@ -51,8 +51,8 @@ async function readCsr(ctx: RequestContext): Promise<ParsedCsr> {
 }
 
 /** Key types the CA certifies: RSA 2048–16384, EC P-256/384/521, Ed25519, Ed448. */
-function checkKeyPolicy(k: KeyType | undefined): void {
-  if (!k) throw new EstBadRequestError('unsupported or malformed public key in CSR', 'ERR_EST_CSR_KEY');
+function checkKeyPolicy(k: KeyType | undefined, why?: string): void {
+  if (!k) throw new EstBadRequestError(`unsupported or malformed public key in CSR${why ? `: ${why}` : ''}`, 'ERR_EST_CSR_KEY');
   if ((k.kind === 'rsa' || k.kind === 'rsa-pss') && (k.bits < 2048 || k.bits > 16384)) {
     throw new EstBadRequestError(`RSA key size ${k.bits} not allowed (2048 to 16384 bits)`, 'ERR_EST_CSR_KEY');
   }
@@ -65,7 +65,7 @@ function checkKeyPolicy(k: KeyType | undefined): void {
 async function checkCsr(ctx: RequestContext, csr: ParsedCsr, op: IssuingOperation): Promise<void> {
   const serverkeygen = op === 'serverkeygen';
   if (!serverkeygen) {
-    checkKeyPolicy(csr.keyType);
+    checkKeyPolicy(csr.keyType, csr.keyError);
     // The self-signature is the proof of possession (RFC 7030 §3.4); not for serverkeygen (§4.4.1).
     if (csr.signatureAlgorithmError) {
       throw new EstBadRequestError(`CSR signature algorithm not supported: ${csr.signatureAlgorithmError}`, 'ERR_EST_CSR_SIGNATURE');

@@ -19,7 +19,7 @@ import {
   type Tlv,
 } from './der.js';
 import { formatName } from './name.js';
-import { importSpki } from './public-key.js';
+import { importSpki, PublicKeyError } from './public-key.js';
 
 /** The key type of a public key, as policy and /serverkeygen see it. */
 export type KeyType =
@@ -65,9 +65,11 @@ export interface ParsedCsr {
   subject: string;
   /** DER SubjectPublicKeyInfo. */
   spkiDer: Uint8Array;
-  /** The public key, or undefined when Node cannot load it (tolerated only for /serverkeygen). */
+  /** The public key, or undefined when it was refused (tolerated only for /serverkeygen). */
   publicKey?: KeyObject;
   keyType?: KeyType;
+  /** Why the public key was refused (set exactly when `publicKey` is undefined). */
+  keyError?: string;
   /** The SPKI algorithm OID (and for EC its curve OID). */
   keyAlgorithmOid: string;
   keyCurveOid?: string;
@@ -82,7 +84,7 @@ export interface ParsedCsr {
   verifySignature(): Promise<boolean>;
 }
 
-/** Describes a Node public key. */
+/** Describes a Node key. Only for keys this process made or loaded from configuration: never ask Node about an unvalidated peer key. */
 export function keyTypeOf(key: KeyObject): KeyType | undefined {
   const d = key.asymmetricKeyDetails ?? {};
   switch (key.asymmetricKeyType) {
@@ -133,7 +135,7 @@ function parseExtensions(valueDer: Uint8Array, into: CsrExtension[]): void {
 
 /**
  * Parses a DER PKCS#10 request. Throws DerError (with a one-line reason) when malformed;
- * an unusable public key is reported through `publicKey === undefined`.
+ * a refused public key is reported through `publicKey === undefined` and `keyError`.
  */
 export function parseCsr(der: Uint8Array): ParsedCsr {
   const top = readWhole(der, Tag.sequence, 'certification request');
@@ -182,8 +184,15 @@ export function parseCsr(der: Uint8Array): ParsedCsr {
     paramsError = (e as Error).message;
   }
 
-  // One key import per CSR, without OpenSSL's DER decoder for the usual key types (see importSpki).
-  const imported = importSpki(raw(spki), spkiFields[0]!, keyBits, keyAlgorithmOid);
+  // One key import per CSR, validated before Node sees it (see importSpki).
+  let imported: ReturnType<typeof importSpki> | undefined;
+  let keyError: string | undefined;
+  try {
+    imported = importSpki(raw(spki), spkiFields[0]!, keyBits, keyAlgorithmOid);
+  } catch (e) {
+    if (!(e instanceof PublicKeyError)) throw e;
+    keyError = e.message;
+  }
   const publicKey = imported?.key;
   const infoDer = raw(info);
   const csr: ParsedCsr = {
@@ -202,11 +211,11 @@ export function parseCsr(der: Uint8Array): ParsedCsr {
     },
   };
   if (keyCurveOid) csr.keyCurveOid = keyCurveOid;
-  if (publicKey) {
-    csr.publicKey = publicKey;
-    const kt = imported!.type ?? keyTypeOf(publicKey);
-    if (kt) csr.keyType = kt;
+  if (imported) {
+    csr.publicKey = imported.key;
+    csr.keyType = imported.type;
   }
+  if (keyError !== undefined) csr.keyError = keyError;
   if (challengePassword !== undefined) csr.challengePassword = challengePassword;
   if (paramsError) csr.signatureAlgorithmError = paramsError;
   return csr;

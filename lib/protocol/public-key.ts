@@ -1,11 +1,12 @@
 // SubjectPublicKeyInfo → Node KeyObject without OpenSSL's DER decoder on the common key types (RFC 5280 §4.1.2.7).
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, ECDH, type KeyObject } from 'node:crypto';
 import { Oid } from './constants.js';
 import { children, content, readOid, readWhole, Tag, type Tlv } from './der.js';
 
 /** What Node reports as `asymmetricKeyDetails`, for the key types read here. */
 export type SpkiKeyType =
   | { kind: 'rsa'; bits: number }
+  | { kind: 'rsa-pss'; bits: number }
   | { kind: 'ec'; curve: 'prime256v1' | 'secp384r1' | 'secp521r1' }
   | { kind: 'ed25519' }
   | { kind: 'ed448' };
@@ -14,6 +15,14 @@ const CURVES: Record<string, { name: 'prime256v1' | 'secp384r1' | 'secp521r1'; j
   [Oid.secp256r1]: { name: 'prime256v1', jwk: 'P-256', size: 32 },
   [Oid.secp384r1]: { name: 'secp384r1', jwk: 'P-384', size: 48 },
   [Oid.secp521r1]: { name: 'secp521r1', jwk: 'P-521', size: 66 },
+};
+
+/** Names of curves seen in the field that are refused, for the error message. */
+const OTHER_CURVES: Record<string, string> = {
+  '1.3.132.0.10': 'secp256k1',
+  '1.2.840.10045.3.1.1': 'prime192v1',
+  '1.3.132.0.33': 'secp224r1',
+  '1.3.36.3.3.2.8.1.1.7': 'brainpoolP256r1',
 };
 
 const b64url = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64url');
@@ -34,30 +43,69 @@ function bitLength(magnitude: Uint8Array): number {
   return (magnitude.length - 1) * 8 + (32 - Math.clz32(magnitude[0]!));
 }
 
+/** Why a SubjectPublicKeyInfo was refused: a one-line reason naming the rule. */
+export class PublicKeyError extends Error {}
+
 /**
- * The JWK for a canonical RSA, EC (named curve, uncompressed point) or EdDSA SPKI, with the key
- * type Node would report; undefined for anything else (the caller then uses the DER decoder).
+ * Checks RSAPublicKey ::= SEQUENCE { modulus, publicExponent } (RFC 8017 §A.1.1) and returns its
+ * magnitudes. The modulus is odd and 512–16384 bits; the exponent odd, ≥ 3 and at most 64 bits
+ * (an exponent of 1 makes every "signature" verify: anyone could sign for such a key).
+ */
+function rsaComponents(keyBits: Uint8Array): { n: Uint8Array; e: Uint8Array } {
+  const seq = readWhole(keyBits, Tag.sequence, 'RSAPublicKey');
+  const [nTlv, eTlv, extra] = children(seq);
+  const n = positiveInteger(nTlv);
+  const e = positiveInteger(eTlv);
+  if (!n || !e || extra) throw new PublicKeyError('RSA key: modulus and exponent must be minimal positive INTEGERs');
+  const bits = bitLength(n);
+  if (bits < 512 || bits > 16384 || !(n[n.length - 1]! & 1)) throw new PublicKeyError(`RSA key: modulus of ${bits} bits is not an odd number of 512–16384 bits`);
+  if (e.length > 8 || !(e[e.length - 1]! & 1) || (e.length === 1 && e[0]! < 3)) throw new PublicKeyError('RSA key: public exponent must be odd, at least 3 and at most 64 bits');
+  return { n, e };
+}
+
+/**
+ * The EC point as 04‖X‖Y on the named curve: uncompressed points are taken as they are (Node
+ * checks them on import), compressed ones (02|03‖X) are expanded by OpenSSL, which refuses
+ * points off the curve. The point at infinity and every other length are refused here, before
+ * Node sees them (Node aborts the process when asked the details of such a key).
+ */
+function ecPoint(keyBits: Uint8Array, size: number, curveName: string): Uint8Array {
+  const form = keyBits[0];
+  if (form === 0x04 && keyBits.length === 1 + 2 * size) return keyBits;
+  if ((form === 0x02 || form === 0x03) && keyBits.length === 1 + size) {
+    try {
+      return new Uint8Array(ECDH.convertKey(Buffer.from(keyBits), curveName, undefined, undefined, 'uncompressed') as Buffer);
+    } catch {
+      throw new PublicKeyError('EC key: compressed point is not on the curve');
+    }
+  }
+  throw new PublicKeyError(`EC key: the point must be 04‖X‖Y or 02|03‖X for a ${size * 8}-bit curve (RFC 5480 §2.2)`);
+}
+
+/**
+ * The JWK for an RSA, EC (named curve) or EdDSA SPKI, with the key type. Throws PublicKeyError
+ * for anything else: every key is validated here before Node is asked about it.
  * `algOid` and `keyBits` (the subjectPublicKey BIT STRING's bytes) come from the caller's strict parse.
  */
-function jwkOf(algOid: string, params: Tlv | undefined, keyBits: Uint8Array): { jwk: Record<string, string>; type: SpkiKeyType } | undefined {
+function jwkOf(algOid: string, params: Tlv | undefined, keyBits: Uint8Array): { jwk: Record<string, string>; type: SpkiKeyType } {
   switch (algOid) {
     case Oid.rsaEncryption: {
-      // RFC 3279 §2.3.1: parameters NULL; RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }
-      if (!params || params.tag !== Tag.null || params.end !== params.contentStart) return undefined;
-      const seq = readWhole(keyBits, Tag.sequence, 'RSAPublicKey');
-      const [nTlv, eTlv, extra] = children(seq);
-      const n = positiveInteger(nTlv);
-      const e = positiveInteger(eTlv);
-      if (!n || !e || extra || e.length > 8) return undefined;
+      // RFC 3279 §2.3.1: parameters NULL.
+      if (!params || params.tag !== Tag.null || params.end !== params.contentStart) throw new PublicKeyError('RSA key: parameters must be NULL (RFC 3279 §2.3.1)');
+      const { n, e } = rsaComponents(keyBits);
       return { jwk: { kty: 'RSA', n: b64url(n), e: b64url(e) }, type: { kind: 'rsa', bits: bitLength(n) } };
     }
     case Oid.ecPublicKey: {
-      // RFC 5480 §2.1.1: namedCurve; ECPoint, uncompressed form 04 || X || Y (compressed points go to the DER decoder).
-      if (!params || params.tag !== Tag.oid) return undefined;
+      // RFC 5480 §2.1.1: namedCurve only; specifiedCurve (explicit parameters) and implicitCurve are refused.
+      if (!params || params.tag !== Tag.oid) throw new PublicKeyError('EC key: parameters must name a curve (RFC 5480 §2.1.1: no explicit curve parameters)');
       const curve = CURVES[readOid(params)];
-      if (!curve || keyBits.length !== 1 + 2 * curve.size || keyBits[0] !== 0x04) return undefined;
+      if (!curve) {
+        const oid = readOid(params);
+        throw new PublicKeyError(`EC key: curve ${OTHER_CURVES[oid] ?? oid.slice(0, 100)} not supported (P-256, P-384, P-521)`);
+      }
+      const point = ecPoint(keyBits, curve.size, curve.name);
       return {
-        jwk: { kty: 'EC', crv: curve.jwk, x: b64url(keyBits.subarray(1, 1 + curve.size)), y: b64url(keyBits.subarray(1 + curve.size)) },
+        jwk: { kty: 'EC', crv: curve.jwk, x: b64url(point.subarray(1, 1 + curve.size)), y: b64url(point.subarray(1 + curve.size)) },
         type: { kind: 'ec', curve: curve.name },
       };
     }
@@ -65,41 +113,47 @@ function jwkOf(algOid: string, params: Tlv | undefined, keyBits: Uint8Array): { 
     case Oid.ed448: {
       // RFC 8410 §3: parameters absent.
       const ed25519 = algOid === Oid.ed25519;
-      if (params || keyBits.length !== (ed25519 ? 32 : 57)) return undefined;
+      if (params || keyBits.length !== (ed25519 ? 32 : 57)) throw new PublicKeyError(`${ed25519 ? 'Ed25519' : 'Ed448'} key: wrong length or parameters present (RFC 8410 §3)`);
       return { jwk: { kty: 'OKP', crv: ed25519 ? 'Ed25519' : 'Ed448', x: b64url(keyBits) }, type: { kind: ed25519 ? 'ed25519' : 'ed448' } };
     }
     default:
-      return undefined;
+      throw new PublicKeyError(`key algorithm ${algOid.slice(0, 100)} not supported`);
+  }
+}
+
+/** Runs a structural check, reporting a DER error in it as a PublicKeyError. */
+function asPublicKeyError<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (e) {
+    if (e instanceof PublicKeyError) throw e;
+    throw new PublicKeyError(`malformed public key: ${(e as Error).message}`);
   }
 }
 
 /**
- * Loads a DER SubjectPublicKeyInfo. RSA, EC P-256/384/521 (uncompressed) and Ed25519/Ed448 keys
- * in canonical form are imported from their components as a JWK: OpenSSL 3's DER decoder costs
- * ~2–25× more (about 200 µs for a P-256 key here, on the event loop). The key is the same, and
- * Node checks it the same way (an EC point must be on the curve). Anything else, or a key the
- * fast path refuses, goes through the DER decoder as before.
+ * Loads a DER SubjectPublicKeyInfo after validating its encoding (see jwkOf). Keys are imported
+ * from their components as a JWK: OpenSSL 3's DER decoder costs ~2–25× more (about 200 µs for
+ * a P-256 key here, on the event loop), and it accepts keys (the point at infinity) whose details
+ * abort Node. There is deliberately no DER fallback.
  *
- * Returns undefined when Node cannot load the key at all. `type` is set when the fast path
- * was taken (equal to what `asymmetricKeyDetails` would report).
+ * Throws PublicKeyError with a one-line reason when the key is malformed or not supported.
  */
-export function importSpki(spkiDer: Uint8Array, algorithm: Tlv, keyBits: Uint8Array, algOid: string): { key: KeyObject; type?: SpkiKeyType } | undefined {
-  let fast: ReturnType<typeof jwkOf>;
-  try {
-    fast = jwkOf(algOid, children(algorithm)[1], keyBits);
-  } catch {
-    fast = undefined;
-  }
-  if (fast) {
+export function importSpki(spkiDer: Uint8Array, algorithm: Tlv, keyBits: Uint8Array, algOid: string): { key: KeyObject; type: SpkiKeyType } {
+  if (algOid === Oid.rsassaPss) {
+    // RFC 4055 §1.2: the same RSAPublicKey, validated here; JWK cannot carry the PSS restrictions,
+    // so this (rare) form alone goes through the DER decoder, which checks the parameters.
+    const { n } = asPublicKeyError(() => rsaComponents(keyBits));
     try {
-      return { key: createPublicKey({ key: fast.jwk, format: 'jwk' }), type: fast.type };
+      return { key: createPublicKey({ key: Buffer.from(spkiDer), format: 'der', type: 'spki' }), type: { kind: 'rsa-pss', bits: bitLength(n) } };
     } catch {
-      /* let the DER decoder have the last word */
+      throw new PublicKeyError('RSA-PSS key: malformed parameters (RFC 4055 §3.1)');
     }
   }
+  const fast = asPublicKeyError(() => jwkOf(algOid, children(algorithm)[1], keyBits));
   try {
-    return { key: createPublicKey({ key: Buffer.from(spkiDer.buffer, spkiDer.byteOffset, spkiDer.byteLength), format: 'der', type: 'spki' }) };
+    return { key: createPublicKey({ key: fast.jwk, format: 'jwk' }), type: fast.type };
   } catch {
-    return undefined;
+    throw new PublicKeyError(fast.type.kind === 'ec' ? 'EC key: point is not on the curve' : 'public key refused by the crypto library');
   }
 }

@@ -73,6 +73,44 @@ describe('malformed request bodies', () => {
   });
 });
 
+describe('degenerate public keys (one such request used to abort the process)', () => {
+  // A CSR built by hand around a SubjectPublicKeyInfo; the signature is junk (the key has no private half).
+  const tlv = (tag: number, ...body: Buffer[]) => {
+    const b = Buffer.concat(body);
+    const len = b.length < 0x80 ? Buffer.of(b.length) : b.length < 0x100 ? Buffer.of(0x81, b.length) : Buffer.of(0x82, b.length >> 8, b.length & 255);
+    return Buffer.concat([Buffer.of(tag), len, b]);
+  };
+  const csrAround = (spki: Buffer) => {
+    const cn = tlv(0x30, tlv(0x31, tlv(0x30, Buffer.from('0603550403', 'hex'), tlv(0x0c, Buffer.from('degenerate')))));
+    const info = tlv(0x30, Buffer.from('020100', 'hex'), cn, spki, Buffer.from('a000', 'hex'));
+    return tlv(0x30, info, Buffer.from('300a06082a8648ce3d040302', 'hex'), tlv(0x03, Buffer.of(0), randomBytes(70)));
+  };
+  const spkis: Array<[string, Buffer]> = [
+    ['EC point at infinity', Buffer.from('3019301306072a8648ce3d020106082a8648ce3d03010703020000', 'hex')],
+    ['EC empty point', Buffer.from('3018301306072a8648ce3d020106082a8648ce3d030107030100', 'hex')],
+    ['EC compressed x off the curve', Buffer.concat([Buffer.from('3039301306072a8648ce3d020106082a8648ce3d030107032200', 'hex'), Buffer.of(2), Buffer.alloc(32, 1)])],
+  ];
+  for (const [name, spki] of spkis) {
+    for (const op of ['simpleenroll', 'simplereenroll', 'serverkeygen']) {
+      it(`${name} to /${op} → 400, and the server keeps answering`, async () => {
+        const n = issued.length;
+        const r = await post(op, b64lines(csrAround(spki)));
+        if (op === 'serverkeygen') {
+          // RFC 7030 §4.4.1: the CSR's key may be a placeholder; the server makes a P-256 key of its own.
+          assert.equal(r.status, 200, r.text);
+          assert.equal(issued.length, n + 1);
+        } else {
+          assert.equal(r.status, 400, `${op}: ${r.status} ${r.text}`);
+          assert.match(r.text, /EC key/);
+          assert.equal(issued.length, n);
+        }
+        const alive = await fetchRaw(`${srv.url}/cacerts`, { method: 'GET' });
+        assert.equal(alive.status, 200);
+      });
+    }
+  }
+});
+
 describe('hostile headers', () => {
   it('absurd Content-Length, duplicate and odd content types do not crash the server', async () => {
     const r1 = await post('simpleenroll', 'x', { 'Content-Type': 'application/pkcs10; boundary="x;y"; =; ;;' });
