@@ -67,3 +67,13 @@ export class EstPolicyError extends EstError {
     super(status, code, message);
   }
 }
+
+/**
+ * The record store refused or failed (ERR_EST_STORE_*). Unavailable stores are 503 with
+ * Retry-After: a certificate whose record could not be written is never returned.
+ */
+export class EstStoreError extends EstError {
+  constructor(code: string, message: string, options: { status?: number; retryAfter?: number; cause?: unknown } = {}) {
+    super(options.status ?? 503, code, message, { cause: options.cause, ...(options.retryAfter !== undefined ? { retryAfter: options.retryAfter } : {}) });
+  }
+}
