@@ -5,6 +5,7 @@ import { Oid } from '../protocol/constants.js';
 import { bitString, content, readWhole, seq, Tag } from '../protocol/der.js';
 import { findExtension, isCaBasicConstraints, parseCertificate, type CertificateParts } from '../protocol/x509.js';
 import { buildTbsCertificate, createIssuerProfile, type IssuerProfile } from './profile.js';
+import { keygenAndEnroll, type ServerKeygenResult } from './keygen.js';
 import type { CertificateAuthority, EnrollRequest, SerialStore } from './types.js';
 
 /** The logger the file CA reports issuances to (pino-compatible). */
@@ -43,23 +44,26 @@ function allowsCertSign(kuValue: Uint8Array): boolean {
   return c.length >= 2 && (c[1]! & 0x04) !== 0;
 }
 
-/**
- * Checks that a CA certificate and private key can issue certificates. Returns a one-line
- * reason when they cannot, or undefined. Reasons about the key mention "key"; reasons about
- * the certificate do not.
- *
- * - the certificate parses and is a CA: basicConstraints cA=TRUE (RFC 5280 §4.2.1.9) and, when a
- *   keyUsage is present, certificate signing allowed (RFC 5280 §4.2.1.3);
- * - it has not expired (`now` defaults to the current time);
- * - the key is a private key of a supported type whose public half is the certificate's.
- */
-export function checkCaMaterial(certDer: Uint8Array, key: KeyObject, now: Date = new Date()): string | undefined {
-  let cert: CertificateParts;
-  try {
-    cert = parseCertificate(certDer);
-  } catch (e) {
-    return `the CA certificate cannot be parsed (${(e as Error).message})`;
+/** Which half of the CA material a problem is about: the certificate or the private key. */
+export type CaMaterialPart = 'certificate' | 'key';
+
+/** Why a CA certificate and key cannot issue, and which of the two is at fault. */
+export interface CaMaterialProblem {
+  part: CaMaterialPart;
+  reason: string;
+}
+
+/** Thrown by the {@link FileCertificateAuthority} constructor; `part` says which input is at fault. */
+export class CaMaterialError extends TypeError {
+  readonly part: CaMaterialPart;
+  constructor(problem: CaMaterialProblem) {
+    super(problem.reason);
+    this.name = 'CaMaterialError';
+    this.part = problem.part;
   }
+}
+
+function certificateProblem(cert: CertificateParts, now: Date): string | undefined {
   const bc = findExtension(cert.extensions, Oid.basicConstraints);
   let isCa = false;
   try {
@@ -79,20 +83,49 @@ export function checkCaMaterial(certDer: Uint8Array, key: KeyObject, now: Date =
     if (!ok) return 'the CA certificate does not permit certificate signing (its usage extension lacks the certificate-signing bit, RFC 5280 §4.2.1.3)';
   }
   if (now.getTime() >= cert.notAfter.getTime()) return `the CA certificate expired on ${cert.notAfter.toISOString()}`;
-  if (key.type !== 'private') return `the CA key must be a private key (got a ${key.type} key)`;
+  return undefined;
+}
+
+function keyProblem(cert: CertificateParts, key: KeyObject): CaMaterialProblem | undefined {
+  if (key.type !== 'private') return { part: 'key', reason: `the CA key must be a private key (got a ${key.type} key)` };
   try {
     signingAlgorithmFor(key);
   } catch {
-    return `the CA private key type ${key.asymmetricKeyType} is not supported (use RSA, EC P-256/P-384/P-521, Ed25519 or Ed448)`;
+    return { part: 'key', reason: `the CA private key type ${key.asymmetricKeyType} is not supported (use RSA, EC P-256/P-384/P-521, Ed25519 or Ed448)` };
   }
   let certSpki: Buffer;
   try {
     certSpki = createPublicKey({ key: Buffer.from(cert.spkiDer), format: 'der', type: 'spki' }).export({ type: 'spki', format: 'der' });
   } catch (e) {
-    return `the CA certificate's algorithm is not supported by Node (${(e as Error).message})`;
+    return { part: 'certificate', reason: `the CA certificate's algorithm is not supported by Node (${(e as Error).message})` };
   }
-  if (!publicSpki(key).equals(certSpki)) return "the CA private key does not match the CA certificate's public key";
+  if (!publicSpki(key).equals(certSpki)) return { part: 'key', reason: "the CA private key does not match the CA certificate's public key" };
   return undefined;
+}
+
+/**
+ * Checks that a CA certificate and private key can issue certificates. Returns the problem and
+ * which of the two it is about, or undefined.
+ *
+ * - the certificate parses and is a CA: basicConstraints cA=TRUE (RFC 5280 §4.2.1.9) and, when a
+ *   keyUsage is present, certificate signing allowed (RFC 5280 §4.2.1.3);
+ * - it has not expired (`now` defaults to the current time);
+ * - the key is a private key of a supported type whose public half is the certificate's.
+ */
+export function findCaMaterialProblem(certDer: Uint8Array, key: KeyObject, now: Date = new Date()): CaMaterialProblem | undefined {
+  let cert: CertificateParts;
+  try {
+    cert = parseCertificate(certDer);
+  } catch (e) {
+    return { part: 'certificate', reason: `the CA certificate cannot be parsed (${(e as Error).message})` };
+  }
+  const reason = certificateProblem(cert, now);
+  return reason ? { part: 'certificate', reason } : keyProblem(cert, key);
+}
+
+/** {@link findCaMaterialProblem}'s reason alone: a one-line string, or undefined. */
+export function checkCaMaterial(certDer: Uint8Array, key: KeyObject, now: Date = new Date()): string | undefined {
+  return findCaMaterialProblem(certDer, key, now)?.reason;
 }
 
 /**
@@ -111,10 +144,10 @@ export class FileCertificateAuthority implements CertificateAuthority {
   private readonly profile: IssuerProfile;
   private readonly logger: FileCaLogger | undefined;
 
-  /** Throws TypeError when the certificate and key cannot issue (see {@link checkCaMaterial}). */
+  /** Throws {@link CaMaterialError} (a TypeError) when the certificate and key cannot issue. */
   constructor(options: FileCertificateAuthorityOptions) {
-    const problem = checkCaMaterial(options.certificate, options.privateKey);
-    if (problem) throw new TypeError(problem);
+    const problem = findCaMaterialProblem(options.certificate, options.privateKey);
+    if (problem) throw new CaMaterialError(problem);
     this.chain = options.chain.length ? [...options.chain] : [options.certificate];
     this.privateKey = options.privateKey;
     this.serialStore = options.serialStore;
@@ -131,6 +164,16 @@ export class FileCertificateAuthority implements CertificateAuthority {
   /** The configured /cacerts certificates. @see RFC 7030 §4.1.3 */
   cacerts(): Uint8Array[] {
     return this.chain;
+  }
+
+  /** /serverkeygen: a new key like the CSR's, certified by {@link enroll} (RFC 7030 §4.4). */
+  serverkeygen(request: EnrollRequest): Promise<ServerKeygenResult> {
+    return keygenAndEnroll((r) => this.enroll(r), request);
+  }
+
+  /** Closes the serial store (its lock and file). */
+  async close(): Promise<void> {
+    await this.serialStore.close?.();
   }
 
   /** Issues a certificate for `request.spkiDer` under the profile; returns its DER. */

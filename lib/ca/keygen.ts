@@ -1,24 +1,14 @@
 // Server-side key generation for /serverkeygen, following the key type of the client's CSR.
 import { generateKeyPair } from 'node:crypto';
-import { EstBadRequestError } from '../errors.js';
-import type { KeyType } from '../protocol/pkcs10.js';
+import { estError } from '../errors.js';
+import { curveByName, CURVE_LIST, describeKeyType, keyTypeProblem, type KeyType } from '../protocol/key-types.js';
+import type { EnrollRequest, MaybePromise } from './types.js';
 
 /** A generated key pair: private key as DER PKCS#8 (RFC 5958), public key as DER SPKI. */
 export interface GeneratedKey {
   privateKeyPkcs8: Uint8Array;
   spkiDer: Uint8Array;
 }
-
-/** EC curves we generate, by Node/OpenSSL name and NIST alias. */
-const CURVES: Record<string, string> = {
-  prime256v1: 'prime256v1',
-  'P-256': 'prime256v1',
-  secp256r1: 'prime256v1',
-  secp384r1: 'secp384r1',
-  'P-384': 'secp384r1',
-  secp521r1: 'secp521r1',
-  'P-521': 'secp521r1',
-};
 
 /** RSA modulus size for a requested size: clamped to 2048–4096, rounded up to 2048/3072/4096. */
 export function rsaBitsFor(requested: number): number {
@@ -54,9 +44,9 @@ export function generateKeyLike(keyType: KeyType): Promise<GeneratedKey> {
         generateKeyPair('rsa', { modulusLength: rsaBitsFor(keyType.bits), publicExponent: 0x10001, ...DER }, cb);
         return;
       case 'ec': {
-        const namedCurve = CURVES[keyType.curve];
+        const namedCurve = curveByName(keyType.curve)?.name;
         if (!namedCurve) {
-          reject(new EstBadRequestError(`cannot generate an EC key on curve ${keyType.curve} (P-256, P-384 and P-521 are supported)`, 'ERR_EST_CSR_KEY'));
+          reject(estError('ERR_EST_CSR_KEY', `cannot generate an EC key on curve ${keyType.curve} (${CURVE_LIST} are supported)`));
           return;
         }
         generateKeyPair('ec', { namedCurve, ...DER }, cb);
@@ -69,7 +59,28 @@ export function generateKeyLike(keyType: KeyType): Promise<GeneratedKey> {
         generateKeyPair('ed448', DER, cb);
         return;
       default:
-        reject(new EstBadRequestError(`cannot generate a key of type ${(keyType as { kind: string }).kind}`, 'ERR_EST_CSR_KEY'));
+        reject(estError('ERR_EST_CSR_KEY', `cannot generate a key of type ${(keyType as { kind: string }).kind}`));
     }
   });
+}
+
+/** What /serverkeygen returns: the new private key and its certificate. */
+export interface ServerKeygenResult {
+  privateKeyPkcs8: Uint8Array;
+  certificate: Uint8Array;
+}
+
+/**
+ * Server-side key generation for a CA that can enroll: a new key like the CSR's (an unreadable CSR
+ * key falls back to EC P-256), certified by `enroll` (RFC 7030 §4.4: the CSR's own key is ignored).
+ */
+export async function keygenAndEnroll(
+  enroll: (request: EnrollRequest) => MaybePromise<Uint8Array>,
+  request: EnrollRequest,
+): Promise<ServerKeygenResult> {
+  const wanted: KeyType = request.csr.keyType ?? { kind: 'ec', curve: 'prime256v1' };
+  if (keyTypeProblem(wanted)) throw estError('ERR_EST_CSR_KEY', `cannot generate a key like the CSR's (${describeKeyType(wanted)})`);
+  const key = await generateKeyLike(wanted);
+  const certificate = await enroll({ ...request, spkiDer: key.spkiDer });
+  return { privateKeyPkcs8: key.privateKeyPkcs8, certificate };
 }

@@ -22,9 +22,10 @@ import {
 } from '../protocol/der.js';
 import type { CsrExtension } from '../protocol/pkcs10.js';
 import { findExtension, parseCertificate, type CertificateParts } from '../protocol/x509.js';
+import { MAX_SERIAL } from './types.js';
 
-/** Largest serial number allowed: positive and at most 20 DER content octets (RFC 5280 §4.1.2.2). */
-export const MAX_SERIAL = (1n << 159n) - 1n;
+export { MAX_SERIAL };
+
 
 /** How far notBefore is set back from "now", for clients whose clocks run a little behind. */
 export const BACKDATE_MS = 5 * 60 * 1000;

@@ -5,7 +5,7 @@ import { link, open, readFile, rename, stat, unlink, writeFile, type FileHandle 
 import { hostname } from 'node:os';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { EstError } from '../errors.js';
-import { MAX_SERIAL } from './profile.js';
+import { MAX_SERIAL } from './types.js';
 import type { SerialStore } from './types.js';
 
 /** Options of {@link FileSerialStore}. */

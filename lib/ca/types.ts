@@ -2,6 +2,9 @@
 import type { X509Certificate } from 'node:crypto';
 import type { ParsedCsr } from '../protocol/pkcs10.js';
 
+/** Largest serial number allowed: positive and at most 20 DER content octets (RFC 5280 §4.1.2.2). */
+export const MAX_SERIAL = (1n << 159n) - 1n;
+
 /** The EST operations that issue certificates. */
 export type IssuingOperation = 'simpleenroll' | 'simplereenroll' | 'serverkeygen' | 'fullcmc';
 
@@ -47,12 +50,17 @@ export interface CertificateAuthority {
   /** Re-enrollment; when absent, `enroll` is used for /simplereenroll too. */
   reenroll?(request: EnrollRequest): MaybePromise<Uint8Array>;
   /**
-   * Server-side key generation. When absent the middleware generates the key itself (type following
-   * the CSR's key) and calls `enroll` with the new SPKI.
+   * Server-side key generation. When absent, a key following the CSR's key type is generated
+   * (see `keygenAndEnroll` in ca/keygen.ts) and `enroll` is called with the new SPKI.
    */
   serverkeygen?(request: EnrollRequest): MaybePromise<{ privateKeyPkcs8: Uint8Array; certificate: Uint8Array }>;
   /** DER CsrAttrs for /csrattrs; undefined for none (204). When absent, the `csrAttrs` option applies. */
   csrattrs?(label?: string): MaybePromise<Uint8Array | undefined>;
+  /**
+   * Releases what the CA holds (its serial store's lock and file). `est()`'s `close()` calls it for
+   * the CA that est() built itself; a custom CA passed as `ca` is closed by its owner.
+   */
+  close?(): MaybePromise<void>;
 }
 
 /**

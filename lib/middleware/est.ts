@@ -1,17 +1,23 @@
-// est(): the Express/Connect middleware. Route → TLS facts → authorize → operation handler.
+// est(): the Express/Connect middleware. Route → TLS facts → authorize → the operation's handler.
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createAuthRequest, OTP_HEADER } from '../auth/auth-request.js';
-import { EstError, EstUnauthorizedError } from '../errors.js';
+import { authorize } from '../auth/authorize.js';
+import { compileRequiredAttrs } from '../check/index.js';
+import { EstError, estError } from '../errors.js';
 import { MediaType } from '../protocol/constants.js';
 import { withChallengePassword } from '../protocol/csrattrs.js';
 import { encodeCertsOnly } from '../protocol/pkcs7.js';
 import { proxyHeaderNames } from '../tls/proxy-headers.js';
 import { tlsFacts } from '../tls/tls-facts.js';
-import { cacerts, csrattrs, enroll, serverkeygen, type RequestContext } from './handlers.js';
+import { assemble, type EstConfig } from './assemble.js';
+import type { Constants, RequestContext } from './context.js';
 import { allowHeader, lookupOperation } from './operations.js';
 import { parseOptions, type EstOptions } from './options.js';
-import { compileRequiredAttrs } from './required-attrs.js';
-import { prepareBase64, send, sendError, type Prepared } from './respond.js';
+import { prepareBase64, sendError } from './respond.js';
+
+/** An incoming X-Request-Id we reuse: 1–64 visible ASCII characters, no spaces or quotes. */
+const REQUEST_ID = /^[A-Za-z0-9._:@\/+=-]{1,64}$/;
 
 const WELL_KNOWN = '/.well-known/est';
 
@@ -54,69 +60,72 @@ function labelOf(mount: string): string | undefined {
  *
  * @see RFC 7030 §3.2.2 (operation paths), §4 (operations)
  */
+/** X-Request-Id when it is a sane token (≤ 64 visible characters), else a fresh UUID. */
+function requestIdOf(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+/** Constant responses and compiled checks, encoded once per est(). */
+function prepare(config: EstConfig): Constants {
+  const popCsrAttrs = (der: Uint8Array | undefined) => (config.pop ? withChallengePassword(der) : der);
+  const configured = config.csrAttrs;
+  const constantCsrAttrs = config.pop ? withChallengePassword(configured?.der, configured?.items) : configured?.der;
+  const constants: Constants = {
+    csrattrsFromCa: typeof config.ca.csrattrs === 'function' && config.csrAttrs === undefined,
+    popCsrAttrs,
+  };
+  if (config.cacertsDer) constants.cacerts = prepareBase64(MediaType.pkcs7, encodeCertsOnly(config.cacertsDer));
+  if (constantCsrAttrs) constants.csrattrs = prepareBase64(MediaType.csrattrs, constantCsrAttrs);
+  return constants;
+}
+
+/**
+ * Creates the EST middleware. Options mirror the nginx-http-est directives; they are validated
+ * now, and a bad one throws `EstConfigError` naming the option and its directive.
+ *
+ * @see RFC 7030 §3.2.2 (operation paths), §4 (operations)
+ */
 export function est(options: EstOptions): EstMiddleware {
-  const config = parseOptions(options);
+  const config = assemble(parseOptions(options));
   const authRequest = config.authRequest
     ? createAuthRequest({ url: config.authRequest, timeout: config.authRequestTimeout, stripHeaders: proxyHeaderNames(config.proxyHeaders) })
     : undefined;
-  const requiredAttrs = compileRequiredAttrs(config.csrAttrsDer);
+  const requiredAttrs = compileRequiredAttrs(config.csrAttrs?.items);
+  const prepared = prepare(config);
 
-  // Constant responses, encoded once.
-  const cacertsPrepared: Prepared | undefined = config.cacertsDer ? prepareBase64(MediaType.pkcs7, encodeCertsOnly(config.cacertsDer)) : undefined;
-  const popCsrAttrs = (der: Uint8Array | undefined) => (config.pop ? withChallengePassword(der) : der);
-  const csrAttrsFromCa = typeof config.ca.csrattrs === 'function' && config.csrAttrsDer === undefined;
-  const constantCsrAttrs = popCsrAttrs(config.csrAttrsDer);
-  const csrAttrsPrepared = constantCsrAttrs ? prepareBase64(MediaType.csrattrs, constantCsrAttrs) : undefined;
-
+  /** Route → TLS facts → authorize → the operation's handler (check, issue, respond). */
   async function handle(req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): Promise<void> {
     const where = splitPath(req);
     if (!where) return next();
     const name = where.rest.startsWith('/') ? where.rest.slice(1) : where.rest;
     const op = lookupOperation(name);
-    if (!op) throw new EstError(404, 'ERR_EST_NOT_FOUND', name ? `unknown EST operation: ${name.slice(0, 64)}` : 'no EST operation in path');
+    if (!op) throw estError('ERR_EST_NOT_FOUND', name ? `unknown EST operation: ${name.slice(0, 64)}` : 'no EST operation in path');
     const method = req.method ?? 'GET';
     if (!(method === op.method || (op.method === 'GET' && method === 'HEAD'))) {
-      throw new EstError(405, 'ERR_EST_METHOD', `${op.name} accepts ${allowHeader(op)} only`, { headers: { Allow: allowHeader(op) } });
+      throw estError('ERR_EST_METHOD', `${op.name} accepts ${allowHeader(op)} only`, { headers: { Allow: allowHeader(op) } });
     }
     const facts = tlsFacts(req, config);
-    const label = labelOf(where.mount);
-    const ctx: RequestContext = { req, res, config, facts, authenticatedBy: 'none', requiredAttrs };
-    if (label !== undefined) ctx.label = label;
     const originalUri = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '';
+    const ctx: RequestContext = {
+      req, res, config, prepared, facts, requiredAttrs,
+      requestId: requestIdOf(req),
+      authenticatedBy: op.auth ? await authorize(req, facts, authRequest?.check, originalUri) : 'none',
+      pop: config.pop,
+      popAcceptTls13Finished: config.popAcceptTls13Finished,
+      customCa: config.customCa,
+    };
+    const label = labelOf(where.mount);
+    if (label !== undefined) ctx.label = label;
     if (authRequest) ctx.verifyOtp = (otp) => authRequest.check(req, originalUri, { [OTP_HEADER]: otp });
-
-    if (op.auth) {
-      // nginx-http-est's rule: a verified client certificate is enough; else ask est_auth_request.
-      if (facts.clientCertificateVerified) {
-        ctx.authenticatedBy = 'certificate';
-      } else if (authRequest) {
-        await authRequest.check(req, originalUri);
-        ctx.authenticatedBy = 'auth-request';
-      } else {
-        throw new EstUnauthorizedError(facts.clientCertificate ? `client certificate not accepted: ${facts.clientCertificateError ?? 'unverified'}` : 'authentication required: present a TLS client certificate');
-      }
-    }
-
-    switch (op.name) {
-      case 'cacerts':
-        return cacerts(ctx, cacertsPrepared);
-      case 'csrattrs':
-        return csrattrs(ctx, csrAttrsPrepared, csrAttrsFromCa, popCsrAttrs);
-      case 'simpleenroll':
-      case 'simplereenroll':
-        return enroll(ctx, op.name);
-      case 'serverkeygen':
-        return serverkeygen(ctx);
-      case 'fullcmc':
-        throw new EstError(501, 'ERR_EST_NOT_IMPLEMENTED', 'fullcmc is not implemented (RFC 7030 §4.3: 501 means not supported)');
-    }
+    return op.handler(ctx);
   }
 
   const middleware = ((req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => {
     const fallthrough =
       next ??
       (() => {
-        sendError(req, res, new EstError(404, 'ERR_EST_NOT_FOUND', 'not found'));
+        sendError(req, res, estError('ERR_EST_NOT_FOUND', 'not found'));
       });
     handle(req, res, fallthrough).catch((err: unknown) => {
       if (err instanceof EstError) {
@@ -126,12 +135,13 @@ export function est(options: EstOptions): EstMiddleware {
         return;
       }
       config.logger.error({ err, url: req.url }, 'unexpected error in est()');
-      sendError(req, res, new EstError(500, 'ERR_EST_INTERNAL', 'internal server error'));
+      sendError(req, res, estError('ERR_EST_INTERNAL', 'internal server error'));
     });
   }) as EstMiddleware;
   middleware.close = async () => {
     await authRequest?.close();
-    await config.serialStore?.close?.();
+    // The CA est() built (and its serial store) is ours to close; a custom CA belongs to its owner.
+    if (!config.customCa) await config.ca.close?.();
   };
   return middleware;
 }

@@ -1,4 +1,9 @@
-// The EST operation table (RFC 7030 §3.2.2): the one place that says which method and auth each needs.
+// The EST operation table (RFC 7030 §3.2.2): the one place that says, for each operation, its
+// method, whether it needs an authenticated client, the request body's media type and its handler.
+import { MediaType } from '../protocol/constants.js';
+import type { RequestContext } from './context.js';
+import { cacerts, csrattrs, fullcmc } from './handlers.js';
+import { issueAndRespond } from './issue.js';
 
 export type OperationName = 'cacerts' | 'csrattrs' | 'simpleenroll' | 'simplereenroll' | 'serverkeygen' | 'fullcmc';
 
@@ -7,15 +12,20 @@ export interface Operation {
   method: 'GET' | 'POST';
   /** Needs an authenticated client (RFC 7030 §4.2, §4.4); /cacerts and /csrattrs never do (§4.1.2, §4.5). */
   auth: boolean;
+  /** Media type of the request body (POST), checked before it is read (415 otherwise). */
+  contentType?: string;
+  /** Answers the request once it is routed and authorized. */
+  handler(ctx: RequestContext): Promise<void>;
 }
 
 export const OPERATIONS: Readonly<Record<OperationName, Operation>> = Object.freeze({
-  cacerts: { name: 'cacerts', method: 'GET', auth: false },
-  csrattrs: { name: 'csrattrs', method: 'GET', auth: false },
-  simpleenroll: { name: 'simpleenroll', method: 'POST', auth: true },
-  simplereenroll: { name: 'simplereenroll', method: 'POST', auth: true },
-  serverkeygen: { name: 'serverkeygen', method: 'POST', auth: true },
-  fullcmc: { name: 'fullcmc', method: 'POST', auth: true },
+  cacerts: { name: 'cacerts', method: 'GET', auth: false, handler: cacerts },
+  csrattrs: { name: 'csrattrs', method: 'GET', auth: false, handler: csrattrs },
+  simpleenroll: { name: 'simpleenroll', method: 'POST', auth: true, contentType: MediaType.pkcs10, handler: (ctx) => issueAndRespond(ctx, 'simpleenroll', MediaType.pkcs10) },
+  simplereenroll: { name: 'simplereenroll', method: 'POST', auth: true, contentType: MediaType.pkcs10, handler: (ctx) => issueAndRespond(ctx, 'simplereenroll', MediaType.pkcs10) },
+  serverkeygen: { name: 'serverkeygen', method: 'POST', auth: true, contentType: MediaType.pkcs10, handler: (ctx) => issueAndRespond(ctx, 'serverkeygen', MediaType.pkcs10) },
+  // RFC 7030 §4.3: the body is application/pkcs7-mime (a CMC Full PKI Request).
+  fullcmc: { name: 'fullcmc', method: 'POST', auth: true, contentType: MediaType.pkcs7, handler: fullcmc },
 });
 
 /**

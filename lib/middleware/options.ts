@@ -1,15 +1,11 @@
-// est() options: the public, documented shape, and its validation into a frozen config at start-up.
-import { type KeyObject, X509Certificate } from 'node:crypto';
-import { dirname, basename, extname, join } from 'node:path';
+// est() options: the public, documented shape, and one small parser per option into plain values.
+// Building the CA and serial store from them is assemble.ts's job.
+import type { KeyObject, X509Certificate } from 'node:crypto';
 import { EstConfigError } from '../errors.js';
-import type { CertificateAuthority, SerialStore } from '../ca/types.js';
-import { FileCertificateAuthority, checkCaMaterial } from '../ca/file-ca.js';
-import { FileSerialStore } from '../ca/serial-file-store.js';
-import { RandomSerialStore } from '../ca/random-serial-store.js';
-import { LeasedSerialStore } from '../ca/leased-serial-store.js';
-import { EST_DIRECTIVES } from '../migrate/directives.js';
-import { parseCsrAttrs } from '../protocol/csrattrs.js';
-import { DerError } from '../protocol/der.js';
+import type { CertificateAuthority } from '../ca/types.js';
+import { parseCsrAttrs, type CsrAttrsItem } from '../protocol/csrattrs.js';
+import type { DerError } from '../protocol/der.js';
+import { DIRECTIVE_OF } from './directives.js';
 import { loadBytes, loadCertificates, loadPrivateKey, optionLabel, type PathOrContent } from './load.js';
 import { parseTrustProxy, type TrustProxy } from '../tls/trust-proxy.js';
 import { resolveProxyHeaders, type ProxyHeaders, type ProxyHeadersPreset } from '../tls/proxy-headers.js';
@@ -98,43 +94,174 @@ export interface EstOptions {
   popAcceptTls13Finished?: boolean;
 }
 
-/** Option name → the nginx directive it mirrors (for messages), from the one directive table. */
-export const DIRECTIVE_OF: Readonly<Record<string, string>> = Object.freeze({
-  ...Object.fromEntries(EST_DIRECTIVES.filter((d) => d.option).map((d) => [d.option!, d.directive])),
-  trustAnchors: 'ssl_client_certificate',
-});
-
-const KNOWN = [
-  ...Object.keys(DIRECTIVE_OF).filter((k) => k !== 'trustAnchors'),
-  'ca', 'trustAnchors', 'trustProxy', 'proxyHeaders', 'authRequestTimeout', 'maxBodySize', 'logger',
-  'serialMode', 'serialLease', 'allowServerAuth', 'popAcceptTls13Finished',
-];
-
-/** The validated configuration the middleware runs on. */
-export interface EstConfig {
-  ca: CertificateAuthority;
-  /** True when `ca` was supplied by the user (it then decides on otpChallenge itself). */
-  customCa: boolean;
-  /** Pre-encoded /cacerts certificates when the CA is file-backed (constant). */
-  cacertsDer?: Uint8Array[];
-  csrAttrsDer?: Uint8Array;
+/** Options as plain values: every file read and parsed once, every default applied. */
+export interface ParsedOptions {
+  rootCertificate: X509Certificate[] | undefined;
+  /** The signing CA certificate(s) and the path they came from (for the default serial file). */
+  caRootCertificate: { certs: X509Certificate[]; path: string | undefined } | undefined;
+  caPrivateKey: KeyObject | undefined;
+  caSerialNumber: string | undefined;
+  caValidityDays: number;
+  /** The configured DER, and its items parsed once (for /csrattrs, PoP and the required-attribute check). */
+  csrAttrs: ParsedCsrAttrs | undefined;
   pop: boolean;
-  popAcceptTls13Finished: boolean;
-  authRequest?: URL;
-  authRequestTimeout: number;
-  trustAnchors: X509Certificate[];
+  authRequest: URL | undefined;
+  ca: CertificateAuthority | undefined;
+  trustAnchors: X509Certificate[] | undefined;
   trustProxy: (address: string) => boolean;
   proxyHeaders: ProxyHeaders;
+  authRequestTimeout: number;
   maxBodySize: number;
   logger: EstLogger;
-  serialStore?: SerialStore;
+  serialMode: 'sequential' | 'random';
+  serialLease: number;
+  allowServerAuth: boolean;
+  popAcceptTls13Finished: boolean;
 }
+
+/** est_csr_attrs, read once. */
+export interface ParsedCsrAttrs {
+  der: Uint8Array;
+  items: CsrAttrsItem[];
+}
+
+/**
+ * One parser per option, keyed by every option name: adding an option to EstOptions without its
+ * parser here fails to compile (the known-option list is this table's keys).
+ */
+type Parsers = { readonly [K in keyof EstOptions]-?: (value: unknown) => ParsedOptions[K] };
 
 const silent: EstLogger = { info() {}, warn() {}, error() {}, debug() {} };
 
-function label(name: string): string {
+/** est: `name` (directive), the start of every option error. */
+export function label(name: string): string {
   return optionLabel(name, DIRECTIVE_OF[name]);
 }
+
+function positiveInt(name: string, def: number, max: number) {
+  return (v: unknown): number => {
+    if (v === undefined) return def;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0 || v > max) {
+      throw new EstConfigError(`${label(name)} must be a positive integer${max < Number.MAX_SAFE_INTEGER ? ` up to ${max}` : ''} (got ${JSON.stringify(v)})`);
+    }
+    return v;
+  };
+}
+
+function flag(name: string, def: boolean) {
+  return (v: unknown): boolean => {
+    if (v === undefined) return def;
+    if (typeof v !== 'boolean') throw new EstConfigError(`${label(name)} must be true or false (got ${JSON.stringify(v)})`);
+    return v;
+  };
+}
+
+function certificates(name: string) {
+  return (v: unknown): X509Certificate[] | undefined => (v === undefined ? undefined : loadCertificates(v as PathOrContent, label(name)));
+}
+
+function parseLogger(v: unknown): EstLogger {
+  const logger = (v as EstLogger | undefined) ?? silent;
+  if (typeof logger.info !== 'function' || typeof logger.warn !== 'function' || typeof logger.error !== 'function') {
+    throw new EstConfigError('est: `logger` must have info, warn and error methods (pino-compatible)');
+  }
+  return logger;
+}
+
+function parseSerialMode(v: unknown): 'sequential' | 'random' {
+  const mode = v ?? 'sequential';
+  if (mode !== 'sequential' && mode !== 'random') {
+    throw new EstConfigError(`est: \`serialMode\` must be 'sequential' or 'random' (got ${JSON.stringify(mode)})`);
+  }
+  return mode;
+}
+
+function parseSerialLease(v: unknown): number {
+  const lease = (v ?? 1) as number;
+  if (!Number.isInteger(lease) || lease < 1 || lease > 1_000_000) {
+    throw new EstConfigError(`est: \`serialLease\` must be an integer from 1 to 1000000 (got ${JSON.stringify(v)})`);
+  }
+  return lease;
+}
+
+function parseAuthRequest(v: unknown): URL | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') throw new EstConfigError(`${label('authRequest')} must be a URL string`);
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    throw new EstConfigError(`${label('authRequest')} must be an absolute http(s) URL (got ${JSON.stringify(v)}); an nginx location such as /auth becomes the URL it proxies to`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new EstConfigError(`${label('authRequest')} must be an http or https URL (got ${url.protocol})`);
+  }
+  return url;
+}
+
+function parseCsrAttrsOption(v: unknown): ParsedCsrAttrs | undefined {
+  if (v === undefined) return undefined;
+  const { bytes, path } = loadBytes(v as PathOrContent, label('csrAttrs'));
+  try {
+    return { der: bytes, items: parseCsrAttrs(bytes) };
+  } catch (e) {
+    throw new EstConfigError(`${label('csrAttrs')} is not a DER CsrAttrs SEQUENCE${path ? ` (${path})` : ''}: ${(e as DerError).message}`, { cause: e });
+  }
+}
+
+function parseCustomCa(v: unknown): CertificateAuthority | undefined {
+  if (v === undefined) return undefined;
+  const c = v as CertificateAuthority;
+  if (!c || typeof c.cacerts !== 'function' || typeof c.enroll !== 'function') {
+    throw new EstConfigError('est: `ca` must implement cacerts() and enroll() (CertificateAuthority)');
+  }
+  for (const m of ['reenroll', 'serverkeygen', 'csrattrs', 'close'] as const) {
+    if (c[m] !== undefined && typeof c[m] !== 'function') throw new EstConfigError(`est: \`ca.${m}\` must be a function when present`);
+  }
+  return c;
+}
+
+function parseCaCertificate(v: unknown): ParsedOptions['caRootCertificate'] {
+  if (v === undefined) return undefined;
+  const path = typeof v === 'string' && !v.includes('-----BEGIN') ? v : undefined;
+  return { certs: loadCertificates(v as PathOrContent, label('caRootCertificate')), path };
+}
+
+function parseSerialPath(v: unknown): string | undefined {
+  if (v !== undefined && (typeof v !== 'string' || v.length === 0)) throw new EstConfigError(`${label('caSerialNumber')} must be a file path`);
+  return v;
+}
+
+function parseTrustAnchors(v: unknown): X509Certificate[] | undefined {
+  if (v === undefined) return undefined;
+  const list = Array.isArray(v) ? v : [v];
+  return list.flatMap((x) => loadCertificates(x as PathOrContent, label('trustAnchors')));
+}
+
+// Listed in the order they are validated: cheap values first, then files.
+const PARSERS: Parsers = {
+  logger: parseLogger,
+  caValidityDays: positiveInt('caValidityDays', 30, 36500),
+  pop: flag('pop', false),
+  popAcceptTls13Finished: flag('popAcceptTls13Finished', false),
+  allowServerAuth: flag('allowServerAuth', true),
+  maxBodySize: positiveInt('maxBodySize', 64 * 1024, 16 * 1024 * 1024),
+  authRequestTimeout: positiveInt('authRequestTimeout', 5000, 600_000),
+  serialMode: parseSerialMode,
+  serialLease: parseSerialLease,
+  authRequest: parseAuthRequest,
+  csrAttrs: parseCsrAttrsOption,
+  ca: parseCustomCa,
+  caSerialNumber: parseSerialPath,
+  caRootCertificate: parseCaCertificate,
+  caPrivateKey: (v) => (v === undefined ? undefined : loadPrivateKey(v as PathOrContent | KeyObject, label('caPrivateKey'))),
+  rootCertificate: certificates('rootCertificate'),
+  trustAnchors: parseTrustAnchors,
+  trustProxy: parseTrustProxy,
+  proxyHeaders: resolveProxyHeaders,
+};
+
+const KNOWN = Object.keys(PARSERS) as (keyof EstOptions)[];
 
 function editDistance(a: string, b: string): number {
   const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
@@ -154,171 +281,39 @@ function didYouMean(key: string): string {
   return best && best[1] <= Math.max(2, Math.floor(key.length / 3)) ? ` (did you mean \`${best[0]}\`?)` : '';
 }
 
-function positiveInt(name: string, v: unknown, def: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (v === undefined) return def;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0 || v > max) {
-    throw new EstConfigError(`${label(name)} must be a positive integer${max < Number.MAX_SAFE_INTEGER ? ` up to ${max}` : ''} (got ${JSON.stringify(v)})`);
+/** Options that only make sense together, or never together. */
+function checkCombinations(o: EstOptions): void {
+  if (o.ca !== undefined) {
+    for (const k of ['caRootCertificate', 'caPrivateKey', 'caSerialNumber'] as const) {
+      if (o[k] !== undefined) throw new EstConfigError(`${label(k)} cannot be combined with \`ca\` (the custom CA signs)`);
+    }
+    if (o.caValidityDays !== undefined) throw new EstConfigError(`${label('caValidityDays')} cannot be combined with \`ca\` (the custom CA decides validity)`);
+    return;
   }
-  return v;
+  if (o.caRootCertificate === undefined) throw new EstConfigError(`${label('caRootCertificate')} is required (or pass a custom \`ca\`)`);
+  if (o.caPrivateKey === undefined) throw new EstConfigError(`${label('caPrivateKey')} is required (or pass a custom \`ca\`)`);
+  if (o.serialMode === 'random' && o.caSerialNumber !== undefined) {
+    throw new EstConfigError(`${label('caSerialNumber')} cannot be combined with serialMode 'random'`);
+  }
 }
 
-function boolOption(name: string, v: unknown, def: boolean): boolean {
-  if (v === undefined) return def;
-  if (typeof v !== 'boolean') throw new EstConfigError(`${label(name)} must be true or false (got ${JSON.stringify(v)})`);
-  return v;
-}
-
-/** The default serial file: next to the CA certificate, extension replaced by `.srl`. */
-export function defaultSerialPath(caCertPath: string): string {
-  return join(dirname(caCertPath), basename(caCertPath, extname(caCertPath)) + '.srl');
-}
-
-/** Validates `options` synchronously; throws EstConfigError naming the option and directive. */
-export function parseOptions(options: EstOptions | undefined): EstConfig {
+/**
+ * Validates `options` synchronously into plain values; throws EstConfigError naming the option
+ * and its nginx directive. Builds nothing: see `assemble()` for the CA and serial store.
+ */
+export function parseOptions(options: EstOptions | undefined): ParsedOptions {
   if (options === undefined || options === null || typeof options !== 'object') {
     throw new EstConfigError('est: options must be an object');
   }
   for (const key of Object.keys(options)) {
-    if (!KNOWN.includes(key)) throw new EstConfigError(`est: unknown option \`${key}\`${didYouMean(key)}`);
+    if (!(KNOWN as string[]).includes(key)) throw new EstConfigError(`est: unknown option \`${key}\`${didYouMean(key)}`);
   }
-  const o = options as Record<string, unknown>;
-  const logger = (o.logger as EstLogger | undefined) ?? silent;
-  if (typeof logger.info !== 'function' || typeof logger.warn !== 'function' || typeof logger.error !== 'function') {
-    throw new EstConfigError('est: `logger` must have info, warn and error methods (pino-compatible)');
+  const raw = options as Record<keyof EstOptions, unknown>;
+  const parsed: Partial<Record<keyof EstOptions, unknown>> = {};
+  for (const key of KNOWN) {
+    // Combinations are checked once the plain values are valid, before any CA file is read.
+    if (key === 'ca') checkCombinations(options);
+    parsed[key] = PARSERS[key](raw[key]);
   }
-  const validityDays = positiveInt('caValidityDays', o.caValidityDays, 30, 36500);
-  const pop = boolOption('pop', o.pop, false);
-  const popAcceptTls13Finished = boolOption('popAcceptTls13Finished', o.popAcceptTls13Finished, false);
-  const allowServerAuth = boolOption('allowServerAuth', o.allowServerAuth, true);
-  const maxBodySize = positiveInt('maxBodySize', o.maxBodySize, 64 * 1024, 16 * 1024 * 1024);
-  const authRequestTimeout = positiveInt('authRequestTimeout', o.authRequestTimeout, 5000, 600_000);
-  const serialMode = o.serialMode ?? 'sequential';
-  if (serialMode !== 'sequential' && serialMode !== 'random') {
-    throw new EstConfigError(`est: \`serialMode\` must be 'sequential' or 'random' (got ${JSON.stringify(serialMode)})`);
-  }
-  const serialLease = (o.serialLease ?? 1) as number;
-  if (!Number.isInteger(serialLease) || serialLease < 1 || serialLease > 1_000_000) {
-    throw new EstConfigError(`est: \`serialLease\` must be an integer from 1 to 1000000 (got ${JSON.stringify(o.serialLease)})`);
-  }
-
-  let authRequest: URL | undefined;
-  if (o.authRequest !== undefined) {
-    if (typeof o.authRequest !== 'string') throw new EstConfigError(`${label('authRequest')} must be a URL string`);
-    try {
-      authRequest = new URL(o.authRequest);
-    } catch {
-      throw new EstConfigError(`${label('authRequest')} must be an absolute http(s) URL (got ${JSON.stringify(o.authRequest)}); an nginx location such as /auth becomes the URL it proxies to`);
-    }
-    if (authRequest.protocol !== 'http:' && authRequest.protocol !== 'https:') {
-      throw new EstConfigError(`${label('authRequest')} must be an http or https URL (got ${authRequest.protocol})`);
-    }
-  }
-
-  let csrAttrsDer: Uint8Array | undefined;
-  if (o.csrAttrs !== undefined) {
-    const { bytes, path } = loadBytes(o.csrAttrs as PathOrContent, label('csrAttrs'));
-    try {
-      parseCsrAttrs(bytes);
-    } catch (e) {
-      throw new EstConfigError(`${label('csrAttrs')} is not a DER CsrAttrs SEQUENCE${path ? ` (${path})` : ''}: ${(e as DerError).message}`, { cause: e });
-    }
-    csrAttrsDer = bytes;
-  }
-
-  // The CA: custom, or file-backed from the ca* options.
-  let ca: CertificateAuthority;
-  let cacertsDer: Uint8Array[] | undefined;
-  let defaultAnchors: X509Certificate[] = [];
-  let serialStore: SerialStore | undefined;
-  if (o.ca !== undefined) {
-    const c = o.ca as CertificateAuthority;
-    if (!c || typeof c.cacerts !== 'function' || typeof c.enroll !== 'function') {
-      throw new EstConfigError('est: `ca` must implement cacerts() and enroll() (CertificateAuthority)');
-    }
-    for (const m of ['reenroll', 'serverkeygen', 'csrattrs'] as const) {
-      if (c[m] !== undefined && typeof c[m] !== 'function') throw new EstConfigError(`est: \`ca.${m}\` must be a function when present`);
-    }
-    for (const k of ['caRootCertificate', 'caPrivateKey', 'caSerialNumber'] as const) {
-      if (o[k] !== undefined) throw new EstConfigError(`${label(k)} cannot be combined with \`ca\` (the custom CA signs)`);
-    }
-    ca = c;
-    if (o.rootCertificate !== undefined) {
-      const root = loadCertificates(o.rootCertificate as PathOrContent, label('rootCertificate'));
-      cacertsDer = root.map((c2) => new Uint8Array(c2.raw));
-      defaultAnchors = root;
-    }
-  } else {
-    if (o.caRootCertificate === undefined) throw new EstConfigError(`${label('caRootCertificate')} is required (or pass a custom \`ca\`)`);
-    if (o.caPrivateKey === undefined) throw new EstConfigError(`${label('caPrivateKey')} is required (or pass a custom \`ca\`)`);
-    const caCerts = loadCertificates(o.caRootCertificate as PathOrContent, label('caRootCertificate'));
-    const caCert = caCerts[0]!;
-    const key = loadPrivateKey(o.caPrivateKey as PathOrContent | KeyObject, label('caPrivateKey'));
-    const problem = checkCaMaterial(new Uint8Array(caCert.raw), key);
-    if (problem) {
-      const which = /key/i.test(problem) ? 'caPrivateKey' : 'caRootCertificate';
-      throw new EstConfigError(`${label(which)}: ${problem}`);
-    }
-    const root = o.rootCertificate !== undefined ? loadCertificates(o.rootCertificate as PathOrContent, label('rootCertificate')) : caCerts;
-    cacertsDer = root.map((c2) => new Uint8Array(c2.raw));
-    defaultAnchors = [...root, ...caCerts.filter((c2) => !root.some((r) => r.fingerprint256 === c2.fingerprint256))];
-    if (serialMode === 'random') {
-      if (o.caSerialNumber !== undefined) throw new EstConfigError(`${label('caSerialNumber')} cannot be combined with serialMode 'random'`);
-      serialStore = new RandomSerialStore();
-    } else {
-      let serialPath = o.caSerialNumber as string | undefined;
-      if (serialPath !== undefined && (typeof serialPath !== 'string' || serialPath.length === 0)) {
-        throw new EstConfigError(`${label('caSerialNumber')} must be a file path`);
-      }
-      if (serialPath === undefined) {
-        if (typeof o.caRootCertificate !== 'string' || o.caRootCertificate.includes('-----BEGIN')) {
-          throw new EstConfigError(`${label('caSerialNumber')} is required when caRootCertificate is given as content, not a path (or use serialMode 'random')`);
-        }
-        serialPath = defaultSerialPath(o.caRootCertificate);
-      }
-      try {
-        const file = new FileSerialStore(serialPath);
-        serialStore = serialLease > 1 ? new LeasedSerialStore(file, { lease: serialLease }) : file;
-      } catch (e) {
-        throw new EstConfigError(`${label('caSerialNumber')}: ${(e as Error).message}`, { cause: e });
-      }
-    }
-    ca = new FileCertificateAuthority({
-      certificate: new Uint8Array(caCert.raw),
-      chain: cacertsDer,
-      privateKey: key,
-      serialStore,
-      validityDays,
-      allowServerAuth,
-    });
-  }
-  if (o.caValidityDays !== undefined && o.ca !== undefined) {
-    throw new EstConfigError(`${label('caValidityDays')} cannot be combined with \`ca\` (the custom CA decides validity)`);
-  }
-
-  let trustAnchors = defaultAnchors;
-  if (o.trustAnchors !== undefined) {
-    const list = Array.isArray(o.trustAnchors) ? o.trustAnchors : [o.trustAnchors];
-    trustAnchors = list.flatMap((v) => loadCertificates(v as PathOrContent, optionLabel('trustAnchors', 'ssl_client_certificate')));
-  }
-
-  const trustProxy = parseTrustProxy(o.trustProxy);
-  const proxyHeaders = resolveProxyHeaders(o.proxyHeaders);
-
-  const config: EstConfig = {
-    ca,
-    customCa: o.ca !== undefined,
-    pop,
-    popAcceptTls13Finished,
-    authRequestTimeout,
-    trustAnchors,
-    trustProxy,
-    proxyHeaders,
-    maxBodySize,
-    logger,
-  };
-  if (cacertsDer) config.cacertsDer = cacertsDer;
-  if (csrAttrsDer) config.csrAttrsDer = csrAttrsDer;
-  if (authRequest) config.authRequest = authRequest;
-  if (serialStore) config.serialStore = serialStore;
-  return Object.freeze(config);
+  return parsed as ParsedOptions;
 }

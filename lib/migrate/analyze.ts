@@ -1,7 +1,7 @@
 // Reads a parsed nginx config into a migration plan: EST endpoints, their est() options, the TLS front ends, a report.
-import { dirname, basename, extname, isAbsolute, join } from 'node:path';
+import { basename, isAbsolute, join } from 'node:path';
 import { NginxConfigError, type NginxConfig, type NginxDirective } from './nginx-config.js';
-import { EST_DIRECTIVES, directiveByName } from './directives.js';
+import { EST_DIRECTIVES, defaultSerialPath, directiveByName } from '../middleware/directives.js';
 import { behaviourChangesFor, type BehaviourChange, type EndpointTraits } from './behaviour-changes.js';
 
 export interface Where {
@@ -114,10 +114,8 @@ function loc(w: Where): string {
   return `${w.file}:${w.line}`;
 }
 
-/** Where the module's default serial file is: the CA certificate's path with its extension replaced by `.srl`. */
-export function moduleSerialPath(caCertPath: string): string {
-  return join(dirname(caCertPath), basename(caCertPath, extname(caCertPath)) + '.srl');
-}
+/** Where the module's default serial file is (the middleware's one definition). */
+export const moduleSerialPath = defaultSerialPath;
 
 /** nginx time (`5s`, `1m`, `500ms`, `60`) in milliseconds, or undefined. */
 export function nginxTimeMs(v: string): number | undefined {

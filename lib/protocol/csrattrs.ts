@@ -35,11 +35,13 @@ export function mentions(items: readonly CsrAttrsItem[], wanted: string): boolea
   return items.some((i) => ('oid' in i ? i.oid : i.attribute) === wanted);
 }
 
-/** The configured CsrAttrs with challengePassword added when `pop` is on (RFC 7030 §4.5.2). */
-export function withChallengePassword(der: Uint8Array | undefined): Uint8Array {
+/**
+ * The configured CsrAttrs with challengePassword added when `pop` is on (RFC 7030 §4.5.2).
+ * `items` are `der` already parsed, when the caller has them.
+ */
+export function withChallengePassword(der: Uint8Array | undefined, items?: readonly CsrAttrsItem[]): Uint8Array {
   if (!der) return encodeCsrAttrs([{ oid: Oid.challengePassword }]);
-  const items = parseCsrAttrs(der);
-  if (mentions(items, Oid.challengePassword)) return der;
+  if (mentions(items ?? parseCsrAttrs(der), Oid.challengePassword)) return der;
   // Append the bare OID to the original SEQUENCE's content so the configured bytes stay as they are.
   const top = readWhole(der, Tag.sequence);
   return seq(der.subarray(top.contentStart, top.end), oid(Oid.challengePassword));

@@ -20,14 +20,9 @@ import {
 } from './der.js';
 import { formatName } from './name.js';
 import { importSpki, PublicKeyError } from './public-key.js';
+import { describeKeyType, type KeyType } from './key-types.js';
 
-/** The key type of a public key, as policy and /serverkeygen see it. */
-export type KeyType =
-  | { kind: 'rsa'; bits: number }
-  | { kind: 'rsa-pss'; bits: number }
-  | { kind: 'ec'; curve: string }
-  | { kind: 'ed25519' }
-  | { kind: 'ed448' };
+export { describeKeyType, type KeyType };
 
 /** One CSR attribute: its type and the DER of each value in its SET. */
 export interface CsrAttribute {
@@ -100,22 +95,6 @@ export function keyTypeOf(key: KeyObject): KeyType | undefined {
       return { kind: 'ed448' };
     default:
       return undefined;
-  }
-}
-
-/** Human text for a key type: `RSA-2048`, `EC P-256`, `Ed25519`. */
-export function describeKeyType(k: KeyType | undefined): string {
-  if (!k) return 'unsupported key';
-  switch (k.kind) {
-    case 'rsa':
-    case 'rsa-pss':
-      return `RSA-${k.bits}`;
-    case 'ec':
-      return `EC ${{ prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' }[k.curve] ?? k.curve}`;
-    case 'ed25519':
-      return 'Ed25519';
-    case 'ed448':
-      return 'Ed448';
   }
 }
 

@@ -2,20 +2,15 @@
 import { createPublicKey, ECDH, type KeyObject } from 'node:crypto';
 import { Oid } from './constants.js';
 import { children, content, readOid, readWhole, Tag, type Tlv } from './der.js';
+import { curveByOid, CURVE_LIST, type SupportedCurve } from './key-types.js';
 
 /** What Node reports as `asymmetricKeyDetails`, for the key types read here. */
 export type SpkiKeyType =
   | { kind: 'rsa'; bits: number }
   | { kind: 'rsa-pss'; bits: number }
-  | { kind: 'ec'; curve: 'prime256v1' | 'secp384r1' | 'secp521r1' }
+  | { kind: 'ec'; curve: SupportedCurve['name'] }
   | { kind: 'ed25519' }
   | { kind: 'ed448' };
-
-const CURVES: Record<string, { name: 'prime256v1' | 'secp384r1' | 'secp521r1'; jwk: string; size: number }> = {
-  [Oid.secp256r1]: { name: 'prime256v1', jwk: 'P-256', size: 32 },
-  [Oid.secp384r1]: { name: 'secp384r1', jwk: 'P-384', size: 48 },
-  [Oid.secp521r1]: { name: 'secp521r1', jwk: 'P-521', size: 66 },
-};
 
 /** Names of curves seen in the field that are refused, for the error message. */
 const OTHER_CURVES: Record<string, string> = {
@@ -98,14 +93,14 @@ function jwkOf(algOid: string, params: Tlv | undefined, keyBits: Uint8Array): { 
     case Oid.ecPublicKey: {
       // RFC 5480 §2.1.1: namedCurve only; specifiedCurve (explicit parameters) and implicitCurve are refused.
       if (!params || params.tag !== Tag.oid) throw new PublicKeyError('EC key: parameters must name a curve (RFC 5480 §2.1.1: no explicit curve parameters)');
-      const curve = CURVES[readOid(params)];
+      const curve = curveByOid(readOid(params));
       if (!curve) {
         const oid = readOid(params);
-        throw new PublicKeyError(`EC key: curve ${OTHER_CURVES[oid] ?? oid.slice(0, 100)} not supported (P-256, P-384, P-521)`);
+        throw new PublicKeyError(`EC key: curve ${OTHER_CURVES[oid] ?? oid.slice(0, 100)} not supported (${CURVE_LIST})`);
       }
       const point = ecPoint(keyBits, curve.size, curve.name);
       return {
-        jwk: { kty: 'EC', crv: curve.jwk, x: b64url(point.subarray(1, 1 + curve.size)), y: b64url(point.subarray(1 + curve.size)) },
+        jwk: { kty: 'EC', crv: curve.nist, x: b64url(point.subarray(1, 1 + curve.size)), y: b64url(point.subarray(1 + curve.size)) },
         type: { kind: 'ec', curve: curve.name },
       };
     }

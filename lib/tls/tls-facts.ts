@@ -2,7 +2,6 @@
 import type { IncomingMessage } from 'node:http';
 import { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
-import type { EstConfig } from '../middleware/options.js';
 import { strictBase64, strictHex, tlsExporterFromSecret, TLS_EXPORTER_LABEL, TLS_EXPORTER_LENGTH } from './channel-binding.js';
 import { certificatesFromHeaders, type ProxyHeaders } from './proxy-headers.js';
 import { verifyChain } from './verify-chain.js';
@@ -35,6 +34,16 @@ export interface TlsFacts {
   proxyAddress?: string;
 }
 
+/** What the TLS-facts stage needs to know: its own narrow view of the configuration. */
+export interface TlsFactsConfig {
+  /** Trust anchors a client certificate chain must verify against. */
+  readonly trustAnchors: readonly X509Certificate[];
+  /** Whether a peer address is a trusted TLS terminator (RFC 9440 §4). */
+  readonly trustProxy: (address: string) => boolean;
+  /** Which headers the trusted terminator sets. */
+  readonly proxyHeaders: ProxyHeaders;
+}
+
 const socketFacts = new WeakMap<object, TlsFacts>();
 
 function chainFromSocket(socket: TLSSocket): X509Certificate[] {
@@ -49,7 +58,7 @@ function chainFromSocket(socket: TLSSocket): X509Certificate[] {
   return out;
 }
 
-function verify(facts: TlsFacts, chain: X509Certificate[], config: EstConfig): void {
+function verify(facts: TlsFacts, chain: X509Certificate[], config: TlsFactsConfig): void {
   const [leaf, ...rest] = chain;
   if (!leaf) return;
   facts.clientCertificate = leaf;
@@ -66,14 +75,14 @@ interface Verdict {
   expires: number;
 }
 const VERDICT_CACHE_SIZE = 1024;
-const verdicts = new WeakMap<EstConfig, Map<string, Verdict>>();
+const verdicts = new WeakMap<TlsFactsConfig, Map<string, Verdict>>();
 
 /**
  * Decodes and verifies the forwarded certificate, memoised per header value: a success for at most
  * 5 minutes and never past the leaf's notAfter, a failure for 1 minute. Trust anchors are fixed
  * per est() instance, so the verdict only changes with time.
  */
-function verifyForwarded(facts: TlsFacts, h: ProxyHeaders, get: (name: string) => string | undefined, config: EstConfig): void {
+function verifyForwarded(facts: TlsFacts, h: ProxyHeaders, get: (name: string) => string | undefined, config: TlsFactsConfig): void {
   const raw = h.clientCert ? get(h.clientCert) : undefined;
   if (!raw) return;
   const key = h.clientCertChain ? `${raw}\0${get(h.clientCertChain) ?? ''}` : raw;
@@ -103,7 +112,7 @@ function verifyForwarded(facts: TlsFacts, h: ProxyHeaders, get: (name: string) =
 }
 
 /** Facts from a Node TLS socket, computed once per connection (keep-alive requests share them). */
-function fromSocket(socket: TLSSocket, config: EstConfig): TlsFacts {
+function fromSocket(socket: TLSSocket, config: TlsFactsConfig): TlsFacts {
   const cached = socketFacts.get(socket);
   if (cached) return cached;
   const protocol = socket.getProtocol() ?? undefined;
@@ -151,7 +160,7 @@ function clientAddress(header: string | undefined, proxy: string, trusted: (a: s
 }
 
 /** Facts from a trusted proxy's headers; a malformed header is treated as no certificate. */
-function fromProxy(req: IncomingMessage, config: EstConfig): TlsFacts {
+function fromProxy(req: IncomingMessage, config: TlsFactsConfig): TlsFacts {
   const h = config.proxyHeaders;
   const get = headerGetter(req);
   const proxy = req.socket.remoteAddress ?? '';
@@ -197,7 +206,7 @@ function fromProxy(req: IncomingMessage, config: EstConfig): TlsFacts {
  * The TLS facts for `req`: from the socket when Node terminates TLS; from headers only when the
  * peer is a trusted proxy; otherwise none (and any such headers are ignored).
  */
-export function tlsFacts(req: IncomingMessage, config: EstConfig): TlsFacts {
+export function tlsFacts(req: IncomingMessage, config: TlsFactsConfig): TlsFacts {
   const socket = req.socket as TLSSocket;
   if (socket.encrypted) return fromSocket(socket, config);
   if (config.trustProxy(socket.remoteAddress ?? '')) return fromProxy(req, config);

@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { after, describe, test } from 'node:test';
-import { checkPop, expectedBindings } from '../../lib/auth/pop.js';
+import { checkPop, expectedBindings } from '../../lib/check/pop.js';
 import { parseCsr } from '../../lib/protocol/pkcs10.js';
 import { strictBase64, tlsExporterFromSecret } from '../../lib/tls/channel-binding.js';
 import { certificatesFromHeaders, resolveProxyHeaders, PROXY_HEADER_PRESETS, type ProxyHeaders } from '../../lib/tls/proxy-headers.js';

@@ -1,15 +1,11 @@
 // Required CSR attributes from est_csr_attrs, checked as real CSR content (RFC 7030 §4.5.2, RFC 9908 §3.2).
-import { EstBadRequestError } from '../errors.js';
+import { estError } from '../errors.js';
 import { Oid } from '../protocol/constants.js';
-import { parseCsrAttrs, type CsrAttrsItem } from '../protocol/csrattrs.js';
+import type { CsrAttrsItem } from '../protocol/csrattrs.js';
 import { children, DerError, readOid, readSmallInt, readWhole, Tag } from '../protocol/der.js';
+import { curveByOid } from '../protocol/key-types.js';
 import type { ParsedCsr } from '../protocol/pkcs10.js';
 
-const CURVE_NAME: Record<string, string> = {
-  [Oid.secp256r1]: 'prime256v1',
-  [Oid.secp384r1]: 'secp384r1',
-  [Oid.secp521r1]: 'secp521r1',
-};
 const HASH_SIGS: Record<string, string[]> = {
   [Oid.sha256]: [Oid.sha256WithRSAEncryption, Oid.ecdsaWithSHA256],
   [Oid.sha384]: [Oid.sha384WithRSAEncryption, Oid.ecdsaWithSHA384],
@@ -41,7 +37,7 @@ function bareOid(oid: string): Requirement {
   if (oid === Oid.ed25519 || oid === Oid.ed448) {
     return { name: `key or signature algorithm ${oid}`, keyOnly: true, test: (c) => c.keyAlgorithmOid === oid || c.signatureAlgorithmOid === oid };
   }
-  if (CURVE_NAME[oid]) return { name: `curve ${oid}`, keyOnly: true, test: (c) => c.keyCurveOid === oid };
+  if (curveByOid(oid)) return { name: `curve ${oid}`, keyOnly: true, test: (c) => c.keyCurveOid === oid };
   if (SIGNATURE_OIDS.has(oid)) return { name: `signature algorithm ${oid}`, keyOnly: true, test: (c) => c.signatureAlgorithmOid === oid };
   if (HASH_SIGS[oid]) {
     const sigs = HASH_SIGS[oid]!;
@@ -96,12 +92,15 @@ function compile(item: CsrAttrsItem): Requirement[] {
   return [{ name: attribute, keyOnly: false, test: (c) => hasAttrOrExt(c, attribute) }];
 }
 
-/** Compiles the configured CsrAttrs once; returns a checker run on every CSR. */
-export function compileRequiredAttrs(der: Uint8Array | undefined): (csr: ParsedCsr, serverkeygen: boolean) => void {
-  if (!der) return () => {};
+/** Checks a CSR against the compiled requirements; `serverkeygen` skips key and signature items. */
+export type RequiredAttrsCheck = (csr: ParsedCsr, serverkeygen: boolean) => void;
+
+/** Compiles the configured CsrAttrs items (parsed once, at start-up); returns a checker run on every CSR. */
+export function compileRequiredAttrs(items: readonly CsrAttrsItem[] | undefined): RequiredAttrsCheck {
+  if (!items) return () => {};
   let reqs: Requirement[];
   try {
-    reqs = parseCsrAttrs(der).flatMap(compile);
+    reqs = items.flatMap(compile);
   } catch (e) {
     throw new DerError(`csrAttrs: ${(e as Error).message}`);
   }
@@ -109,7 +108,7 @@ export function compileRequiredAttrs(der: Uint8Array | undefined): (csr: ParsedC
     for (const r of reqs) {
       // RFC 7030 §4.4.1: the key and signature of a serverkeygen CSR are ignored.
       if (serverkeygen && r.keyOnly) continue;
-      if (!r.test(csr)) throw new EstBadRequestError(`CSR lacks required attribute: ${r.name}`, 'ERR_EST_CSR_ATTRS');
+      if (!r.test(csr)) throw estError('ERR_EST_CSR_ATTRS', `CSR lacks required attribute: ${r.name}`);
     }
   };
 }

@@ -1,6 +1,6 @@
 // Identity/POP linking (RFC 7030 §3.5): the CSR carries the TLS channel binding in challengePassword.
 import { timingSafeEqual } from 'node:crypto';
-import { EstBadRequestError } from '../errors.js';
+import { estError } from '../errors.js';
 import { Oid } from '../protocol/constants.js';
 import { stringAttribute, type ParsedCsr } from '../protocol/pkcs10.js';
 import type { TlsFacts } from '../tls/tls-facts.js';
@@ -48,16 +48,16 @@ export function checkPop(csr: ParsedCsr, facts: TlsFacts, required: boolean, acc
   const linking = stringAttribute(csr, Oid.estIdentityLinking);
   const provided = [csr.challengePassword, linking].filter((v): v is string => v !== undefined);
   if (provided.length === 0) {
-    if (required) throw new EstBadRequestError('proof-of-possession linking required: put the base64 TLS channel binding in challengePassword (RFC 7030 §3.5)', 'ERR_EST_POP_MISSING');
+    if (required) throw estError('ERR_EST_POP_MISSING', 'proof-of-possession linking required: put the base64 TLS channel binding in challengePassword (RFC 7030 §3.5)');
     return;
   }
   if (!required) return; // without est_pop, challengePassword is not interpreted (nginx-http-est behaviour)
   const expected = expectedBindings(facts, acceptTls13Finished);
-  if (expected.length === 0) throw new EstBadRequestError(unavailableReason(facts, acceptTls13Finished), 'ERR_EST_POP_UNAVAILABLE');
+  if (expected.length === 0) throw estError('ERR_EST_POP_UNAVAILABLE', unavailableReason(facts, acceptTls13Finished));
   // RFC 7894 §4: every linking attribute present must verify. Compared exactly (caseExactMatch).
   for (const value of provided) {
     if (!expected.some((e) => sameString(e, value))) {
-      throw new EstBadRequestError('proof-of-possession linking failed: challengePassword does not match this TLS connection\'s channel binding (RFC 7030 §3.5)', 'ERR_EST_POP_MISMATCH');
+      throw estError('ERR_EST_POP_MISMATCH', 'proof-of-possession linking failed: challengePassword does not match this TLS connection\'s channel binding (RFC 7030 §3.5)');
     }
   }
 }

@@ -1,0 +1,128 @@
+// The one path of every issuing operation (simpleenroll, simplereenroll, serverkeygen; fullcmc
+// later): read → decode → check → [approve] → issue → [record] → respond. DESIGN stages 4–8.
+import { randomBytes } from 'node:crypto';
+import { keygenAndEnroll, type ServerKeygenResult } from '../ca/keygen.js';
+import type { CertificateAuthority, EnrollRequest, IssuingOperation } from '../ca/types.js';
+import { checkRequest, type CheckedRequest } from '../check/index.js';
+import { estError } from '../errors.js';
+import { BodyEncodingError, decodeBody, encodeBase64Lines } from '../protocol/base64.js';
+import { MediaType } from '../protocol/constants.js';
+import { DerError } from '../protocol/der.js';
+import { buildMultipart } from '../protocol/multipart.js';
+import { parseCsr, type ParsedCsr } from '../protocol/pkcs10.js';
+import { encodeCertsOnly } from '../protocol/pkcs7.js';
+import { parseCertificate } from '../protocol/x509.js';
+import { checkContentType, readBody } from './body.js';
+import type { RequestContext } from './context.js';
+import { prepareBase64, send, type Prepared } from './respond.js';
+
+/** What the CA returned: the certificate, and for /serverkeygen the new private key. */
+export interface Issued {
+  certificate: Uint8Array;
+  privateKeyPkcs8?: Uint8Array;
+}
+
+/** How one issuing operation asks the CA and encodes the answer. */
+interface Issuer {
+  issue(ca: CertificateAuthority, request: EnrollRequest): Promise<Issued>;
+  respond(issued: Issued): Prepared;
+}
+
+/** Reads, decodes and parses the PKCS#10 body (RFC 7030 §4.2.1, RFC 8951 §3). */
+async function readCsr(ctx: RequestContext, contentType: string): Promise<ParsedCsr> {
+  checkContentType(ctx.req, [contentType]);
+  const body = await readBody(ctx.req, ctx.config.maxBodySize);
+  let der: Uint8Array;
+  try {
+    der = decodeBody(body);
+  } catch (e) {
+    if (e instanceof BodyEncodingError) throw estError('ERR_EST_BODY_ENCODING', e.message);
+    throw e;
+  }
+  try {
+    return parseCsr(der);
+  } catch (e) {
+    if (e instanceof DerError) throw estError('ERR_EST_CSR_MALFORMED', `malformed PKCS#10 request: ${e.message}`);
+    throw e;
+  }
+}
+
+/** Everything the CA may base its decision on (see EnrollRequest). */
+function enrollRequest(ctx: RequestContext, checked: CheckedRequest): EnrollRequest {
+  const { csr } = checked;
+  const r: EnrollRequest = {
+    operation: checked.operation,
+    csr,
+    spkiDer: csr.spkiDer,
+    authenticatedBy: ctx.authenticatedBy,
+    peerAddress: ctx.facts.peerAddress,
+  };
+  if (ctx.label !== undefined) r.label = ctx.label;
+  if (ctx.facts.clientCertificateVerified && ctx.facts.clientCertificate) r.clientCertificate = ctx.facts.clientCertificate;
+  if (checked.otpChallenge !== undefined) r.otpChallenge = checked.otpChallenge;
+  return r;
+}
+
+function logIssued(ctx: RequestContext, checked: CheckedRequest, certDer: Uint8Array): void {
+  let serial = '';
+  try {
+    serial = parseCertificate(certDer).serial.toString(16).toUpperCase();
+  } catch {
+    throw estError('ERR_EST_CA', 'the CA returned a malformed certificate');
+  }
+  const { operation, csr } = checked;
+  const extra = checked.reenroll ? { reenroll: checked.reenroll } : {};
+  ctx.config.logger.info(
+    { event: 'issued', operation, serial, subject: csr.subject, label: ctx.label ?? null, authenticatedBy: ctx.authenticatedBy, peerAddress: ctx.facts.peerAddress, requestId: ctx.requestId, ...extra },
+    'certificate issued',
+  );
+}
+
+/** application/pkcs7-mime; smime-type=certs-only holding the one certificate (RFC 7030 §4.2.3). */
+function certsOnly(issued: Issued): Prepared {
+  return prepareBase64(MediaType.pkcs7CertsOnly, encodeCertsOnly([issued.certificate]));
+}
+
+/** RFC 7030 §4.4.2: key part (PKCS#8) first, then the certificate, as in A.4. */
+function keyAndCertificate(issued: Issued): Prepared {
+  const boundary = `est-${randomBytes(12).toString('hex')}`;
+  const body = buildMultipart(boundary, [
+    { headers: { 'Content-Type': MediaType.pkcs8, 'Content-Transfer-Encoding': 'base64' }, body: encodeBase64Lines(issued.privateKeyPkcs8!) },
+    { headers: { 'Content-Type': MediaType.pkcs7CertsOnly, 'Content-Transfer-Encoding': 'base64' }, body: encodeBase64Lines(encodeCertsOnly([issued.certificate])) },
+  ]);
+  return {
+    status: 200,
+    headers: { 'Content-Type': `multipart/mixed; boundary=${boundary}`, 'Content-Length': String(body.length), 'Cache-Control': 'no-store' },
+    body,
+  };
+}
+
+async function serverkeygen(ca: CertificateAuthority, request: EnrollRequest): Promise<Issued> {
+  // A CA without its own serverkeygen gets a key like the CSR's, certified by its enroll().
+  const r: ServerKeygenResult = ca.serverkeygen ? await ca.serverkeygen(request) : await keygenAndEnroll((q) => ca.enroll(q), request);
+  return { certificate: r.certificate, privateKeyPkcs8: r.privateKeyPkcs8 };
+}
+
+const ISSUERS: Readonly<Record<Exclude<IssuingOperation, 'fullcmc'>, Issuer>> = Object.freeze({
+  simpleenroll: { issue: async (ca, r) => ({ certificate: await ca.enroll(r) }), respond: certsOnly },
+  simplereenroll: { issue: async (ca, r) => ({ certificate: await (ca.reenroll ? ca.reenroll(r) : ca.enroll(r)) }), respond: certsOnly },
+  serverkeygen: { issue: serverkeygen, respond: keyAndCertificate },
+});
+
+/**
+ * Checked request → issue → respond: the single place every issuing operation goes through.
+ * `contentType` is the request body's media type from the operation table.
+ */
+export async function issueAndRespond(ctx: RequestContext, operation: keyof typeof ISSUERS, contentType: string): Promise<void> {
+  const issuer = ISSUERS[operation];
+  const csr = await readCsr(ctx, contentType);
+  const checked = await checkRequest(ctx, csr, operation);
+  // APPROVE stage plugs in here (DESIGN "approve"): a policy answers issue, pending (store the
+  // checked request, 202 + Retry-After, RFC 7030 §4.2.3) or deny (403), before anything is issued.
+  const issued = await issuer.issue(ctx.config.ca, enrollRequest(ctx, checked));
+  logIssued(ctx, checked, issued.certificate);
+  // RECORD stage plugs in here (DESIGN "issue + record"): write the record (serial, subject, SANs,
+  // validity, label, operation, who and how, peer, ctx.requestId, the certificate) before
+  // responding; when it cannot be written, answer 503 + Retry-After and never return the certificate.
+  send(ctx.req, ctx.res, issuer.respond(issued));
+}
