@@ -1,7 +1,7 @@
 // est_auth_request: an nginx auth_request-style subrequest to an HTTP auth backend, over undici.
 import type { IncomingMessage } from 'node:http';
 import { Agent, request } from 'undici';
-import { EstError, EstForbiddenError, EstUnauthorizedError } from '../errors.js';
+import { EstForbiddenError, EstUnauthorizedError, estError } from '../errors.js';
 
 /** Header carrying a CSR's RFC 7894 otpChallenge to the auth backend (never taken from the client). */
 export const OTP_HEADER = 'x-est-otp-challenge';
@@ -52,7 +52,7 @@ export function createAuthRequest(opts: AuthRequestOptions): { check: AuthReques
       wwwAuthenticate = res.headers['www-authenticate'];
       await res.body.dump();
     } catch (e) {
-      throw new EstError(500, 'ERR_EST_AUTH_BACKEND', 'authorization backend unavailable', { cause: e });
+      throw estError('ERR_EST_AUTH_BACKEND', 'authorization backend unavailable', { cause: e });
     }
     if (status >= 200 && status < 300) return;
     if (status === 401) {
@@ -60,7 +60,7 @@ export function createAuthRequest(opts: AuthRequestOptions): { check: AuthReques
       throw new EstUnauthorizedError('authentication failed', challenge || undefined);
     }
     if (status === 403) throw new EstForbiddenError('authorization backend denied the request');
-    throw new EstError(500, 'ERR_EST_AUTH_BACKEND', `authorization backend answered ${status}`);
+    throw estError('ERR_EST_AUTH_BACKEND', `authorization backend answered ${status}`);
   };
   return { check, close: () => dispatcher.close() };
 }

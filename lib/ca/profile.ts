@@ -1,6 +1,6 @@
 // The certificate profile of the file CA: an allow-list that builds the TBSCertificate (RFC 5280 §4.1).
 import { createHash } from 'node:crypto';
-import { EstBadRequestError, EstError, EstPolicyError } from '../errors.js';
+import { estError } from '../errors.js';
 import { Oid } from '../protocol/constants.js';
 import {
   children,
@@ -104,7 +104,7 @@ export function readSpki(spkiDer: Uint8Array): { kind: SubjectKeyKind; publicKey
     algOid = readOid(expectChildren(alg, Tag.sequence, 'key algorithm')[0]!);
     publicKey = readBitStringBytes(bits);
   } catch (e) {
-    throw new EstBadRequestError(`malformed public key: ${(e as Error).message}`, 'ERR_EST_CSR_KEY', { cause: e });
+    throw estError('ERR_EST_CSR_KEY', `malformed public key: ${(e as Error).message}`, { cause: e });
   }
   switch (algOid) {
     case Oid.rsaEncryption:
@@ -117,7 +117,7 @@ export function readSpki(spkiDer: Uint8Array): { kind: SubjectKeyKind; publicKey
     case Oid.ed448:
       return { kind: 'eddsa', publicKey };
     default:
-      throw new EstPolicyError(`unsupported public key algorithm ${algOid}`, 400, 'ERR_EST_CSR_KEY');
+      throw estError('ERR_EST_CSR_KEY', `unsupported public key algorithm ${algOid}`);
   }
 }
 
@@ -226,12 +226,12 @@ function isEmptyName(der: Uint8Array): boolean {
 export function buildTbsCertificate(issuer: IssuerProfile, input: SubjectInput, now: Date = new Date()): TbsResult {
   const { serial, subjectDer, spkiDer, requestedExtensions } = input;
   // RFC 5280 §4.1.2.2: positive, at most 20 octets.
-  if (serial <= 0n || serial > MAX_SERIAL) throw new EstError(500, 'ERR_EST_SERIAL', `serial number out of range (must be 1..2^159-1)`);
+  if (serial <= 0n || serial > MAX_SERIAL) throw estError('ERR_EST_SERIAL', `serial number out of range (must be 1..2^159-1)`);
 
   // Validity (RFC 5280 §4.1.2.5), whole seconds; der.time picks UTCTime/GeneralizedTime by year.
   const nowMs = Math.floor(now.getTime() / 1000) * 1000;
   if (nowMs >= issuer.caNotAfter.getTime()) {
-    throw new EstError(503, 'ERR_EST_CA_EXPIRED', `the CA certificate expired on ${issuer.caNotAfter.toISOString()}`);
+    throw estError('ERR_EST_CA_EXPIRED', `the CA certificate expired on ${issuer.caNotAfter.toISOString()}`);
   }
   const notBefore = new Date(Math.max(nowMs - BACKDATE_MS, issuer.caNotBefore.getTime()));
   const notAfter = new Date(Math.min(nowMs + Math.round(issuer.validityDays * DAY_MS), issuer.caNotAfter.getTime()));
@@ -264,11 +264,11 @@ export function buildTbsCertificate(issuer: IssuerProfile, input: SubjectInput, 
       // GeneralNames ::= SEQUENCE SIZE (1..MAX) OF GeneralName
       if (children(readWhole(san.value, Tag.sequence, 'subjectAltName')).length === 0) throw new DerError('empty subjectAltName');
     } catch (e) {
-      throw new EstBadRequestError(`malformed subjectAltName in the CSR: ${(e as Error).message}`, 'ERR_EST_BAD_REQUEST', { cause: e });
+      throw estError('ERR_EST_BAD_REQUEST', `malformed subjectAltName in the CSR: ${(e as Error).message}`, { cause: e });
     }
     exts.push(extension(Oid.subjectAltName, emptySubject, san.value));
   } else if (emptySubject) {
-    throw new EstPolicyError('the CSR has an empty subject and no subjectAltName (RFC 5280 §4.1.2.6)', 400, 'ERR_EST_CSR_SUBJECT');
+    throw estError('ERR_EST_CSR_SUBJECT', 'the CSR has an empty subject and no subjectAltName (RFC 5280 §4.1.2.6)');
   }
 
   const ski = createHash('sha1').update(publicKey).digest();

@@ -1,6 +1,6 @@
 // Reads a request body with a size bound; checks the Content-Type first (415) and the size (413).
 import type { IncomingMessage } from 'node:http';
-import { EstError } from '../errors.js';
+import { estError } from '../errors.js';
 import { parseMediaType } from '../protocol/media-type.js';
 
 /** Body already read by a body-parser mounted before est() (Express `req.body` as a Buffer/string). */
@@ -17,9 +17,9 @@ function preParsed(req: IncomingMessage): Buffer | undefined {
  */
 export function checkContentType(req: IncomingMessage, accepted: readonly string[]): void {
   const mt = parseMediaType(req.headers['content-type']);
-  if (!mt) throw new EstError(415, 'ERR_EST_CONTENT_TYPE', `missing Content-Type: expected ${accepted.join(' or ')}`);
+  if (!mt) throw estError('ERR_EST_CONTENT_TYPE', `missing Content-Type: expected ${accepted.join(' or ')}`);
   if (!accepted.includes(mt.type)) {
-    throw new EstError(415, 'ERR_EST_CONTENT_TYPE', `unsupported Content-Type ${mt.type}: expected ${accepted.join(' or ')}`);
+    throw estError('ERR_EST_CONTENT_TYPE', `unsupported Content-Type ${mt.type}: expected ${accepted.join(' or ')}`);
   }
 }
 
@@ -27,13 +27,13 @@ export function checkContentType(req: IncomingMessage, accepted: readonly string
 export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const parsed = preParsed(req);
   if (parsed) {
-    if (parsed.length > limit) throw new EstError(413, 'ERR_EST_BODY_TOO_LARGE', `request body larger than ${limit} bytes`);
+    if (parsed.length > limit) throw estError('ERR_EST_BODY_TOO_LARGE', `request body larger than ${limit} bytes`);
     return parsed;
   }
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) {
     req.resume();
-    throw new EstError(413, 'ERR_EST_BODY_TOO_LARGE', `request body larger than ${limit} bytes`);
+    throw estError('ERR_EST_BODY_TOO_LARGE', `request body larger than ${limit} bytes`);
   }
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -53,14 +53,14 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
       size += c.length;
       if (size > limit) {
         req.resume();
-        finish(new EstError(413, 'ERR_EST_BODY_TOO_LARGE', `request body larger than ${limit} bytes`));
+        finish(estError('ERR_EST_BODY_TOO_LARGE', `request body larger than ${limit} bytes`));
         return;
       }
       chunks.push(c);
     };
     const onEnd = () => finish(undefined, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
-    const onError = (e: Error) => finish(new EstError(400, 'ERR_EST_BODY', `could not read request body: ${e.message}`));
-    const onAborted = () => finish(new EstError(400, 'ERR_EST_BODY', 'request aborted'));
+    const onError = (e: Error) => finish(estError('ERR_EST_BODY', `could not read request body: ${e.message}`));
+    const onAborted = () => finish(estError('ERR_EST_BODY', 'request aborted'));
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);
