@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import { extension, keyIdentifier } from '../ca/profile.js';
 import { signData, signingAlgorithmFor } from '../protocol/algorithms.js';
 import { Oid } from '../protocol/constants.js';
+import { ipAddressBytes } from '../protocol/ip-address.js';
 import { bitString, bool, explicit, integer, octetString, oid, readWhole, children, seq, set, time, tlv, Tag, ctxTag } from '../protocol/der.js';
 
 function name(cn: string, o: string): Uint8Array {
@@ -19,17 +20,6 @@ async function sign(tbsFields: Uint8Array[], signer: KeyObject): Promise<Uint8Ar
   const alg = signingAlgorithmFor(signer);
   const tbs = seq(explicit(0, integer(2)), tbsFields[0]!, alg.algorithmIdentifier, ...tbsFields.slice(1));
   return seq(tbs, alg.algorithmIdentifier, bitString(await signData(alg.params, tbs, signer)));
-}
-
-/** The octets of an IPv4 or IPv6 address (`::` expanded). */
-function ipBytes(ip: string): Uint8Array {
-  if (isIP(ip) === 4) return Uint8Array.from(ip.split('.').map(Number));
-  const [head, tail = ''] = ip.split('::');
-  const groups = (s: string) => (s ? s.split(':').map((g) => parseInt(g, 16)) : []);
-  const h = groups(head!);
-  const t = groups(tail);
-  const all = ip.includes('::') ? [...h, ...Array<number>(8 - h.length - t.length).fill(0), ...t] : h;
-  return Uint8Array.from(all.flatMap((g) => [g >> 8, g & 0xff]));
 }
 
 const serial = () => integer(Buffer.concat([Buffer.from([0x40 | (randomBytes(1)[0]! & 0x3f)]), randomBytes(15)]));
@@ -60,7 +50,7 @@ export async function createDemoServerCert(ca: { certDer: Uint8Array; key: KeyOb
   const caSubject = caParts[5]!;
   const caSpki = caParts[6]!;
   // GeneralName: iPAddress [7] (4 or 16 octets) or dNSName [2] (RFC 5280 §4.2.1.6).
-  const san = seq(...hosts.map((h) => (isIP(h) ? tlv(ctxTag(7, false), ipBytes(h)) : tlv(ctxTag(2, false), Buffer.from(h, 'latin1')))));
+  const san = seq(...hosts.map((h) => (isIP(h) ? tlv(ctxTag(7, false), ipAddressBytes(h)) : tlv(ctxTag(2, false), Buffer.from(h, 'latin1')))));
   const now = Date.now();
   const exts = seq(
     extension(Oid.basicConstraints, true, seq()),

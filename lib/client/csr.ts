@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { Oid } from '../protocol/constants.js';
 import { bool, ctxTag, integer, octetString, oid, seq, set, setOf, tlv, Tag, bitString } from '../protocol/der.js';
 import { signData, signingAlgorithmFor } from '../protocol/algorithms.js';
+import { ipAddressBytes } from '../protocol/ip-address.js';
 import { EstClientConfigError } from './errors.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
@@ -111,28 +112,6 @@ export function encodeSubject(text: string): Uint8Array {
 
 // ---- subjectAltName (RFC 5280 §4.2.1.6) ----
 
-function ipBytes(ip: string): Uint8Array {
-  if (isIP(ip) === 4) return Uint8Array.from(ip.split('.').map(Number));
-  // IPv6: expand `::` and embedded IPv4.
-  let s = ip;
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(s);
-  if (v4) {
-    const b = v4[1]!.split('.').map(Number);
-    s = s.slice(0, -v4[1]!.length) + ((b[0]! << 8) | b[1]!).toString(16) + ':' + ((b[2]! << 8) | b[3]!).toString(16);
-  }
-  const [head, tail] = s.split('::') as [string, string | undefined];
-  const h = head ? head.split(':') : [];
-  const t = tail !== undefined ? (tail ? tail.split(':') : []) : [];
-  const groups = tail !== undefined ? [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t] : h;
-  const out = new Uint8Array(16);
-  groups.forEach((g, i) => {
-    const v = parseInt(g, 16);
-    out[i * 2] = v >> 8;
-    out[i * 2 + 1] = v & 0xff;
-  });
-  return out;
-}
-
 /**
  * Encodes one SAN entry: `DNS:host`, `IP:addr`, `email:a@b`, `URI:scheme:…`, or a bare value
  * (an IP address, an e-mail address when it has `@`, a URI when it has `://`, else a DNS name).
@@ -156,8 +135,11 @@ export function encodeGeneralName(entry: string): Uint8Array {
     case 'uri':
       return tlv(ctxTag(6, false), ascii(value));
     default:
-      if (!isIP(value)) throw new EstClientConfigError(`san: ${JSON.stringify(value)} is not an IP address`);
-      return tlv(ctxTag(7, false), ipBytes(value));
+      try {
+        return tlv(ctxTag(7, false), ipAddressBytes(value));
+      } catch {
+        throw new EstClientConfigError(`san: ${JSON.stringify(value)} is not an IP address`);
+      }
   }
 }
 

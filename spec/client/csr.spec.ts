@@ -31,6 +31,13 @@ describe('CSR helpers', () => {
     });
   }
 
+  it('an IPv6 SAN with a zone, or a bad address, is refused instead of encoded wrongly', async () => {
+    const { privateKey } = await generateKey('p256');
+    for (const san of ['IP:fe80::1%eth0', 'IP:1::2::3', 'fe80::1%eth0']) {
+      await assert.rejects(buildCsr({ privateKey, subject: 'CN=dev', san: [san] }), (e: Error) => e instanceof EstClientConfigError && /is not an IP address/.test(e.message), san);
+    }
+  });
+
   it('openssl prints "verify OK" (stderr) for our CSRs', async () => {
     const { privateKey } = await generateKey('p256');
     const path = pki.write('ours.csr', toPem(await buildCsr({ privateKey, subject: 'CN=dev,O=Acme' }), 'CERTIFICATE REQUEST'));
