@@ -9,7 +9,7 @@ import { bitString, bool, explicit, integer, octetString, oid, readWhole, childr
 
 function name(cn: string, o: string): Uint8Array {
   const rdn = (type: string, value: string) => set(seq(oid(type), tlv(Tag.utf8String, Buffer.from(value, 'utf8'))));
-  return seq(rdn('2.5.4.10', o), rdn(Oid.commonName, cn));
+  return seq(rdn(Oid.organizationName, o), rdn(Oid.commonName, cn));
 }
 
 function spkiOf(key: KeyObject): Uint8Array {

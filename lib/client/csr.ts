@@ -6,6 +6,7 @@ import { Oid } from '../protocol/constants.js';
 import { bool, ctxTag, integer, octetString, oid, seq, set, setOf, tlv, Tag, bitString } from '../protocol/der.js';
 import { signData, signingAlgorithmFor } from '../protocol/algorithms.js';
 import { ipAddressBytes } from '../protocol/ip-address.js';
+import { attributeShortName, attributeTypeOid } from '../protocol/name.js';
 import { EstClientConfigError } from './errors.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
@@ -49,21 +50,14 @@ export async function generateKey(spec: KeySpec | string = 'p256'): Promise<{ pr
 
 // ---- Names (RFC 5280 §4.1.2.4) ----
 
-const ATTR_OIDS: Record<string, string> = {
-  cn: '2.5.4.3', commonname: '2.5.4.3', sn: '2.5.4.4', surname: '2.5.4.4', serialnumber: '2.5.4.5', c: '2.5.4.6', l: '2.5.4.7',
-  st: '2.5.4.8', s: '2.5.4.8', street: '2.5.4.9', o: '2.5.4.10', ou: '2.5.4.11', title: '2.5.4.12', givenname: '2.5.4.42',
-  gn: '2.5.4.42', dc: '0.9.2342.19200300.100.1.25', uid: '0.9.2342.19200300.100.1.1', emailaddress: Oid.emailAddress,
-  email: Oid.emailAddress, macaddress: Oid.macAddress,
-};
-
 function attributeValue(type: string, value: string): Uint8Array {
   const bytes = Buffer.from(value, 'utf8');
-  if (type === '2.5.4.6' || type === '2.5.4.5') {
-    if (!/^[A-Za-z0-9 '()+,\-./:=?]*$/.test(value)) throw new EstClientConfigError(`subject: ${type === '2.5.4.6' ? 'C' : 'serialNumber'} must be printable ASCII (got ${JSON.stringify(value)})`);
-    if (type === '2.5.4.6' && value.length !== 2) throw new EstClientConfigError(`subject: C must be a two-letter country code (got ${JSON.stringify(value)})`);
+  if (type === Oid.countryName || type === Oid.serialNumber) {
+    if (!/^[A-Za-z0-9 '()+,\-./:=?]*$/.test(value)) throw new EstClientConfigError(`subject: ${attributeShortName(type)} must be printable ASCII (got ${JSON.stringify(value)})`);
+    if (type === Oid.countryName && value.length !== 2) throw new EstClientConfigError(`subject: C must be a two-letter country code (got ${JSON.stringify(value)})`);
     return tlv(Tag.printableString, bytes);
   }
-  if (type === Oid.emailAddress || type === '0.9.2342.19200300.100.1.25') return tlv(Tag.ia5String, bytes);
+  if (type === Oid.emailAddress || type === Oid.domainComponent) return tlv(Tag.ia5String, bytes);
   return tlv(Tag.utf8String, bytes);
 }
 
@@ -90,7 +84,7 @@ function rdn(text: string): Uint8Array {
     const eq = atv.indexOf('=');
     if (eq <= 0) throw new EstClientConfigError(`subject: expected TYPE=value, got ${JSON.stringify(atv)}`);
     const name = atv.slice(0, eq).trim();
-    const type = /^\d+(\.\d+)+$/.test(name) ? name : ATTR_OIDS[name.toLowerCase()];
+    const type = /^\d+(\.\d+)+$/.test(name) ? name : attributeTypeOid(name);
     if (!type) throw new EstClientConfigError(`subject: unknown attribute type ${JSON.stringify(name)} (use CN, O, OU, C, L, ST, serialNumber, emailAddress, DC, UID or a dotted OID)`);
     return seq(oid(type), attributeValue(type, atv.slice(eq + 1).trim()));
   });

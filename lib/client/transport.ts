@@ -4,6 +4,7 @@ import { X509Certificate, type KeyObject } from 'node:crypto';
 import { checkServerIdentity, rootCertificates, type ConnectionOptions, type PeerCertificate, type TLSSocket } from 'node:tls';
 import { buildConnector, Client } from 'undici';
 import { toPem } from '../protocol/pem.js';
+import { Oid } from '../protocol/constants.js';
 import { EstClientError, EstNetworkError, EstPopError, EstResponseError, EstTrustError } from './errors.js';
 
 /** How the transport authenticates the server and itself. */
@@ -52,7 +53,6 @@ export interface ChannelBinding {
   resumed: boolean;
 }
 
-const CMC_RA = '1.3.6.1.5.5.7.3.28';
 
 /** Raised inside a pinned request when undici wanted a new connection (the old one closed). */
 export class ConnectionReplacedError extends EstClientError {
@@ -113,7 +113,7 @@ export class Transport {
       tlsOptions.checkServerIdentity = (host: string, cert: PeerCertificate) => {
         const err = checkServerIdentity(host, cert);
         // RFC 7030 §3.6.1: with the Explicit TA database, an id-kp-cmcRA server certificate is authorized too.
-        if (err && explicitOnly && (cert as PeerCertificate & { ext_key_usage?: string[] }).ext_key_usage?.includes(CMC_RA)) return undefined;
+        if (err && explicitOnly && (cert as PeerCertificate & { ext_key_usage?: string[] }).ext_key_usage?.includes(Oid.kpCmcRA)) return undefined;
         return err;
       };
     } else {

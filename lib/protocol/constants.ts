@@ -18,6 +18,11 @@ export const Oid = {
   // PKCS#7 / CMS
   data: '1.2.840.113549.1.7.1',
   signedData: '1.2.840.113549.1.7.2',
+  // PKCS#12 (RFC 7292): bag types and their attributes
+  pkcs8ShroudedKeyBag: '1.2.840.113549.1.12.10.1.2',
+  certBag: '1.2.840.113549.1.12.10.1.3',
+  x509Certificate: '1.2.840.113549.1.9.22.1',
+  localKeyId: '1.2.840.113549.1.9.21',
   // PKCS#9 attributes
   challengePassword: '1.2.840.113549.1.9.7',
   extensionRequest: '1.2.840.113549.1.9.14',
@@ -66,11 +71,24 @@ export const Oid = {
   nameConstraints: '2.5.29.30',
   authorityKeyIdentifier: '2.5.29.35',
   extKeyUsage: '2.5.29.37',
+  anyExtendedKeyUsage: '2.5.29.37.0',
   // Extended key usages
   kpServerAuth: '1.3.6.1.5.5.7.3.1',
   kpClientAuth: '1.3.6.1.5.5.7.3.2',
   kpCmcRA: '1.3.6.1.5.5.7.3.28',
-  // Names
+  // Name attribute types (X.520, RFC 4519, RFC 2985); their short names are in name.ts
   commonName: '2.5.4.3',
+  surname: '2.5.4.4',
+  serialNumber: '2.5.4.5',
+  countryName: '2.5.4.6',
+  localityName: '2.5.4.7',
+  stateOrProvinceName: '2.5.4.8',
+  streetAddress: '2.5.4.9',
+  organizationName: '2.5.4.10',
+  organizationalUnitName: '2.5.4.11',
+  title: '2.5.4.12',
+  givenName: '2.5.4.42',
+  domainComponent: '0.9.2342.19200300.100.1.25',
+  userId: '0.9.2342.19200300.100.1.1',
   macAddress: '1.3.6.1.1.1.1.22',
 } as const;

@@ -1,19 +1,41 @@
 // X.501 Name -> RFC 4514-style text, for logs and error messages only (never for comparisons).
+import { Oid } from './constants.js';
 import { children, readOid, readString, type Tlv } from './der.js';
 
-const SHORT: Record<string, string> = {
-  '2.5.4.3': 'CN',
-  '2.5.4.5': 'serialNumber',
-  '2.5.4.6': 'C',
-  '2.5.4.7': 'L',
-  '2.5.4.8': 'ST',
-  '2.5.4.10': 'O',
-  '2.5.4.11': 'OU',
-  '0.9.2342.19200300.100.1.25': 'DC',
-  '0.9.2342.19200300.100.1.1': 'UID',
-  '1.2.840.113549.1.9.1': 'emailAddress',
-  '1.3.6.1.1.1.1.22': 'macAddress',
-};
+/**
+ * Name attribute types: the short name printed (as OpenSSL prints it), then other names a
+ * subject string may use (matched case-insensitively). The one table for reading and printing.
+ */
+const ATTRIBUTES: ReadonlyArray<readonly [oid: string, short: string, ...aliases: string[]]> = [
+  [Oid.commonName, 'CN', 'commonName'],
+  [Oid.surname, 'SN', 'surname'],
+  [Oid.serialNumber, 'serialNumber'],
+  [Oid.countryName, 'C'],
+  [Oid.localityName, 'L'],
+  [Oid.stateOrProvinceName, 'ST', 'S'],
+  [Oid.streetAddress, 'street'],
+  [Oid.organizationName, 'O'],
+  [Oid.organizationalUnitName, 'OU'],
+  [Oid.title, 'title'],
+  [Oid.givenName, 'GN', 'givenName'],
+  [Oid.domainComponent, 'DC'],
+  [Oid.userId, 'UID'],
+  [Oid.emailAddress, 'emailAddress', 'email'],
+  [Oid.macAddress, 'macAddress'],
+];
+
+const SHORT = new Map<string, string>(ATTRIBUTES.map(([oid, short]) => [oid, short]));
+const BY_NAME = new Map<string, string>(ATTRIBUTES.flatMap(([oid, ...names]) => names.map((n) => [n.toLowerCase(), oid] as [string, string])));
+
+/** The OID of an attribute type named `CN`, `commonName`, `O`, `email`, … (case-insensitive). */
+export function attributeTypeOid(name: string): string | undefined {
+  return BY_NAME.get(name.toLowerCase());
+}
+
+/** The short name of an attribute type (`CN` for 2.5.4.3), or undefined for one not in the table. */
+export function attributeShortName(oid: string): string | undefined {
+  return SHORT.get(oid);
+}
 
 /** Formats a Name TLV as `CN=a, O=b` (most significant RDN first, as openssl prints it). */
 export function formatName(name: Tlv): string {
@@ -21,7 +43,7 @@ export function formatName(name: Tlv): string {
   for (const rdn of children(name)) {
     for (const atv of children(rdn)) {
       const [type, value] = children(atv);
-      const key = SHORT[readOid(type!)] ?? readOid(type!);
+      const key = SHORT.get(readOid(type!)) ?? readOid(type!);
       let text: string;
       try {
         text = readString(value!);

@@ -1,11 +1,10 @@
 // Client certificate path validation against the configured trust anchors (RFC 5280 §6, simplified).
 import type { X509Certificate } from 'node:crypto';
+import { Oid } from '../protocol/constants.js';
 
 /** Outcome of validating a client certificate: ok, or the reason it failed. */
 export type ChainResult = { ok: true; anchor: X509Certificate } | { ok: false; reason: string };
 
-const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
-const ANY_EKU = '2.5.29.37.0';
 
 function inValidity(c: X509Certificate, now: number): boolean {
   return Date.parse(c.validFrom) <= now && now <= Date.parse(c.validTo);
@@ -35,7 +34,7 @@ export function verifyChain(
   // As OpenSSL's "sslclient" purpose (what nginx ssl_verify_client applies): an extendedKeyUsage, when
   // present, must allow clientAuth (RFC 5280 §4.2.1.12).
   const eku = leaf.keyUsage as string[] | undefined;
-  if (eku && eku.length > 0 && !eku.includes(CLIENT_AUTH) && !eku.includes(ANY_EKU)) {
+  if (eku && eku.length > 0 && !eku.includes(Oid.kpClientAuth) && !eku.includes(Oid.anyExtendedKeyUsage)) {
     return { ok: false, reason: 'client certificate extendedKeyUsage does not allow clientAuth' };
   }
   let current = leaf;

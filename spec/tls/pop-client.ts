@@ -1,6 +1,7 @@
 // PoP test client: a TLS connection that knows its own channel binding, CSRs built to carry it, raw HTTP/1.1.
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { connect, type SecureVersion, type TLSSocket } from 'node:tls';
+import { Oid } from '../../lib/protocol/constants.js';
 import { bitString, integer, nullValue, oid, seq, set, tlv } from '../../lib/protocol/der.js';
 
 export type PopKeyType = 'p256' | 'p384' | 'rsa2048';
@@ -19,16 +20,6 @@ export function makeKey(type: PopKeyType): KeyPair {
   return { type, ...kp };
 }
 
-const OID = {
-  cn: '2.5.4.3',
-  challengePassword: '1.2.840.113549.1.9.7',
-  estIdentityLinking: '1.2.840.113549.1.9.16.2.58',
-  otpChallenge: '1.2.840.113549.1.9.16.2.56',
-  ecdsaSha256: '1.2.840.10045.4.3.2',
-  ecdsaSha384: '1.2.840.10045.4.3.3',
-  sha256Rsa: '1.2.840.113549.1.1.11',
-};
-
 const printable = (s: string) => tlv(0x13, Buffer.from(s, 'latin1'));
 const utf8 = (s: string) => tlv(0x0c, Buffer.from(s, 'utf8'));
 
@@ -45,14 +36,14 @@ export interface CsrOptions {
 export function buildCsr(key: KeyPair, o: CsrOptions = {}): Buffer {
   const str = o.stringType === 'utf8' ? utf8 : printable;
   const attrs: Uint8Array[] = [];
-  if (o.challengePassword !== undefined) attrs.push(seq(oid(OID.challengePassword), set(str(o.challengePassword))));
-  if (o.estIdentityLinking !== undefined) attrs.push(seq(oid(OID.estIdentityLinking), set(str(o.estIdentityLinking))));
-  if (o.otpChallenge !== undefined) attrs.push(seq(oid(OID.otpChallenge), set(utf8(o.otpChallenge))));
-  const name = seq(set(seq(oid(OID.cn), utf8(o.cn ?? 'pop-device'))));
+  if (o.challengePassword !== undefined) attrs.push(seq(oid(Oid.challengePassword), set(str(o.challengePassword))));
+  if (o.estIdentityLinking !== undefined) attrs.push(seq(oid(Oid.estIdentityLinking), set(str(o.estIdentityLinking))));
+  if (o.otpChallenge !== undefined) attrs.push(seq(oid(Oid.otpChallenge), set(utf8(o.otpChallenge))));
+  const name = seq(set(seq(oid(Oid.commonName), utf8(o.cn ?? 'pop-device'))));
   const spki = key.publicKey.export({ type: 'spki', format: 'der' });
   // CertificationRequestInfo ::= SEQUENCE { version INTEGER, subject Name, subjectPKInfo, attributes [0] IMPLICIT SET OF Attribute }
   const info = seq(integer(0), name, spki, tlv(0xa0, ...attrs));
-  const [hash, algOid] = key.type === 'rsa2048' ? ['sha256', OID.sha256Rsa] : key.type === 'p384' ? ['sha384', OID.ecdsaSha384] : ['sha256', OID.ecdsaSha256];
+  const [hash, algOid] = key.type === 'rsa2048' ? ['sha256', Oid.sha256WithRSAEncryption] : key.type === 'p384' ? ['sha384', Oid.ecdsaWithSHA384] : ['sha256', Oid.ecdsaWithSHA256];
   const algId = key.type === 'rsa2048' ? seq(oid(algOid), nullValue()) : seq(oid(algOid));
   const sig = sign(hash, info, key.privateKey);
   return Buffer.from(seq(info, algId, bitString(sig)));
