@@ -5,6 +5,7 @@ import { link, open, readFile, rename, stat, unlink, writeFile, type FileHandle 
 import { hostname } from 'node:os';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { EstError } from '../errors.js';
+import { writeFileAtomic } from '../files/atomic-write.js';
 import { MAX_SERIAL } from './types.js';
 import type { SerialStore } from './types.js';
 
@@ -251,24 +252,13 @@ export class FileSerialStore implements SerialStore {
   }
 
   private async writeAtomic(text: string): Promise<void> {
-    const tmp = `${this.path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+    // The directory stays open between writes, to fsync each rename without reopening it.
+    if (this.dirHandle === undefined) this.dirHandle = await open(dirname(this.path), 'r').catch(() => null);
     try {
-      const fh = await open(tmp, 'wx', this.mode ?? 0o644);
-      try {
-        await fh.write(text, 0, 'latin1');
-        await fh.datasync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, this.path);
+      await writeFileAtomic(this.path, text, { mode: this.mode ?? 0o644, ...(this.dirHandle ? { directory: this.dirHandle } : {}) });
     } catch (e) {
-      await unlink(tmp).catch(() => {});
       throw serialFileError(this.path, `cannot be written (${(e as Error).message})`, e);
     }
-    // Make the rename itself durable. The directory stays open for that; some platforms cannot
-    // fsync a directory, which is not fatal.
-    if (this.dirHandle === undefined) this.dirHandle = await open(dirname(this.path), 'r').catch(() => null);
-    if (this.dirHandle) await this.dirHandle.sync().catch(() => {});
   }
 
   /** Creates the lock file exclusively, waiting with backoff and breaking stale locks. */

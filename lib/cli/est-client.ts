@@ -7,7 +7,8 @@ import { parseArgs } from 'node:util';
 import { EstClient, type EstClientEvent, type EstClientOptions } from '../client/client.js';
 import { generateKey, parseKeySpec } from '../client/csr.js';
 import { EstClientConfigError, EstClientError, EstHttpError, EstRetryLimitError } from '../client/errors.js';
-import { certificatesPem, privateKeyPem, writeFileAtomic } from '../client/files.js';
+import { certificatesPem, privateKeyPem } from '../client/files.js';
+import { writeFileAtomic } from '../files/atomic-write.js';
 import { readInputFile, toCertificates, toPrivateKey } from '../client/material.js';
 import { buildPkcs12 } from '../client/pkcs12.js';
 import { watchRenewal, renewOnce, type RenewLogger, type RenewOptions } from '../client/renew.js';
@@ -230,19 +231,19 @@ function oneLine(dn: string): string {
 }
 
 /** Writes the certificate (and optional chain, key, PKCS#12) as asked. */
-function writeOutputs(v: Values, io: CliIo, cert: X509Certificate, all: X509Certificate[], key?: KeyObject): void {
+async function writeOutputs(v: Values, io: CliIo, cert: X509Certificate, all: X509Certificate[], key?: KeyObject): Promise<void> {
   const format = v.format ?? 'pem';
   if (format !== 'pem' && format !== 'der') throw new UsageError('--format: pem or der');
   const chain = v.chain ? all.filter((c) => c !== cert) : [];
   const data: string | Uint8Array = format === 'der' ? new Uint8Array(cert.raw) : certificatesPem([cert, ...chain]);
-  if (v.out) writeFileAtomic(v.out, data);
+  if (v.out) await writeFileAtomic(v.out, data);
   else if (format === 'pem') io.stdout(data as string);
   else throw new UsageError('--format der needs -o FILE');
-  if (key && v['key-out']) writeFileAtomic(v['key-out'], privateKeyPem(key), 0o600);
+  if (key && v['key-out']) await writeFileAtomic(v['key-out'], privateKeyPem(key), { mode: 0o600 });
   if (v.p12) {
     if (!key) throw new UsageError('--p12 needs the private key (--new-key, --key or serverkeygen)');
     if (v['p12-password'] === undefined) throw new UsageError('--p12 needs --p12-password');
-    writeFileAtomic(v.p12, buildPkcs12(key, [cert, ...all.filter((c) => c !== cert)], v['p12-password']), 0o600);
+    await writeFileAtomic(v.p12, buildPkcs12(key, [cert, ...all.filter((c) => c !== cert)], v['p12-password']), { mode: 0o600 });
   }
 }
 
@@ -252,7 +253,7 @@ async function csrKey(v: Values): Promise<{ key: KeyObject; generated: boolean }
   if (path && existsSync(path)) return { key: toPrivateKey(readFileSync(path), `--new-key ${path}`), generated: false };
   if (!path && !v['key-out']) throw new UsageError('the new private key must be saved: give --new-key FILE (or --key-out FILE)');
   const key = (await generateKey(v['key-type'] ? parseKeySpec(v['key-type']) : 'p256')).privateKey;
-  if (path) writeFileAtomic(path, privateKeyPem(key), 0o600);
+  if (path) await writeFileAtomic(path, privateKeyPem(key), { mode: 0o600 });
   return { key, generated: true };
 }
 
@@ -276,8 +277,8 @@ async function runCommand(cmd: string, url: string, v: Values, io: CliIo): Promi
         }
         if (v.format === 'der') {
           if (!v.out) throw new UsageError('--format der needs -o FILE');
-          writeFileAtomic(v.out, encodeCertsOnly(ca.certificates.map((c) => new Uint8Array(c.raw))));
-        } else if (v.out) writeFileAtomic(v.out, certificatesPem(ca.certificates));
+          await writeFileAtomic(v.out, encodeCertsOnly(ca.certificates.map((c) => new Uint8Array(c.raw))));
+        } else if (v.out) await writeFileAtomic(v.out, certificatesPem(ca.certificates));
         else io.stdout(certificatesPem(ca.certificates));
         return EXIT.ok;
       }
@@ -285,7 +286,7 @@ async function runCommand(cmd: string, url: string, v: Values, io: CliIo): Promi
         const a = await client.csrattrs(call);
         if (a.items.length === 0) io.stdout('no CSR attributes\n');
         for (const i of a.items) io.stdout('oid' in i ? `${oidName(i.oid)}\n` : `${oidName(i.attribute)}: ${i.values.map((x) => Buffer.from(x).toString('hex')).join(', ')}\n`);
-        if (v.out && a.der) writeFileAtomic(v.out, a.der);
+        if (v.out && a.der) await writeFileAtomic(v.out, a.der);
         return EXIT.ok;
       }
       case 'enroll':
@@ -295,7 +296,7 @@ async function runCommand(cmd: string, url: string, v: Values, io: CliIo): Promi
           const csr = readInputFile(v.csr, '--csr');
           const r = cmd === 'enroll' ? await client.simpleEnroll(csr, call) : await client.simpleReenroll(csr, call);
           log(`issued: ${oneLine(r.certificate.subject)} serial ${r.certificate.serialNumber}, valid until ${r.certificate.validTo}`);
-          writeOutputs(v, io, r.certificate, r.certificates);
+          await writeOutputs(v, io, r.certificate, r.certificates);
           return EXIT.ok;
         }
         let key: KeyObject;
@@ -309,7 +310,7 @@ async function runCommand(cmd: string, url: string, v: Values, io: CliIo): Promi
         if (cmd === 'enroll' && v.subject === undefined) log('note: no --subject; requesting an empty subject');
         const r = cmd === 'enroll' ? await client.simpleEnroll(tpl, call) : await client.simpleReenroll(tpl, call);
         log(`issued: ${oneLine(r.certificate.subject)} serial ${r.certificate.serialNumber}, valid until ${r.certificate.validTo}`);
-        writeOutputs(v, io, r.certificate, r.certificates, key);
+        await writeOutputs(v, io, r.certificate, r.certificates, key);
         return EXIT.ok;
       }
       case 'serverkeygen': {
@@ -322,7 +323,7 @@ async function runCommand(cmd: string, url: string, v: Values, io: CliIo): Promi
         };
         const r = v.csr ? await client.serverKeygen(readInputFile(v.csr, '--csr'), call) : await client.serverKeygen(tpl, call);
         log(`issued with a server-generated ${r.privateKey.asymmetricKeyType} key: ${oneLine(r.certificate.subject)} serial ${r.certificate.serialNumber}`);
-        writeOutputs(v, io, r.certificate, r.certificates, r.privateKey);
+        await writeOutputs(v, io, r.certificate, r.certificates, r.privateKey);
         return EXIT.ok;
       }
       default:

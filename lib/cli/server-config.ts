@@ -1,9 +1,10 @@
 // est-server configuration: a JSON/JS file with est() option names, or the embedded demo.
-import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { EstConfigError } from '../errors.js';
+import { writeFileAtomic } from '../files/atomic-write.js';
 import type { EstOptions } from '../middleware/options.js';
 import { toPem } from '../protocol/pem.js';
 import { createDemoCa, createDemoServerCert } from './demo-pki.js';
@@ -70,12 +71,6 @@ export async function loadConfigFile(file: string): Promise<ServerConfig> {
   return cfg;
 }
 
-function writeAtomic(path: string, data: string | Uint8Array, mode = 0o644): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, data, { mode });
-  renameSync(tmp, path);
-}
-
 /**
  * The embedded default: a P-256 demo CA and a TLS certificate for localhost/127.0.0.1 created in
  * `stateDir` on first run, client-certificate auth, and a demo auth backend for one user.
@@ -86,15 +81,15 @@ export async function demoConfig(stateDir: string, host: string, port: number): 
   if (!existsSync(f('ca.crt')) || !existsSync(f('ca.key'))) {
     const ca = await createDemoCa();
     const server = await createDemoServerCert(ca);
-    writeAtomic(f('ca.key'), ca.key.export({ format: 'pem', type: 'pkcs8' }) as string, 0o600);
-    writeAtomic(f('ca.crt'), toPem(ca.certDer, 'CERTIFICATE'));
-    writeAtomic(f('server.key'), server.key.export({ format: 'pem', type: 'pkcs8' }) as string, 0o600);
-    writeAtomic(f('server.crt'), toPem(server.certDer, 'CERTIFICATE'));
+    await writeFileAtomic(f('ca.key'), ca.key.export({ format: 'pem', type: 'pkcs8' }) as string, { mode: 0o600 });
+    await writeFileAtomic(f('ca.crt'), toPem(ca.certDer, 'CERTIFICATE'));
+    await writeFileAtomic(f('server.key'), server.key.export({ format: 'pem', type: 'pkcs8' }) as string, { mode: 0o600 });
+    await writeFileAtomic(f('server.crt'), toPem(server.certDer, 'CERTIFICATE'));
   } else if (!existsSync(f('server.crt'))) {
     throw new EstConfigError(`est-server: ${f('server.crt')} is missing; delete ${stateDir} to recreate the demo`);
   }
   if (!existsSync(f('demo-user.json'))) {
-    writeAtomic(f('demo-user.json'), JSON.stringify({ user: 'estuser', password: randomBytes(9).toString('base64url') }) + '\n', 0o600);
+    await writeFileAtomic(f('demo-user.json'), JSON.stringify({ user: 'estuser', password: randomBytes(9).toString('base64url') }) + '\n', { mode: 0o600 });
   }
   const { user, password } = JSON.parse(readFileSync(f('demo-user.json'), 'utf8')) as { user: string; password: string };
   return {

@@ -7,7 +7,8 @@ import { parseCertificate } from '../protocol/x509.js';
 import { EstClient, type CsrTemplate, type EstClientOptions } from './client.js';
 import { generateKey, type KeySpec } from './csr.js';
 import { EstClientConfigError, EstClientError } from './errors.js';
-import { certificatesPem, privateKeyPem, writeFileAtomic } from './files.js';
+import { writeFileAtomic } from '../files/atomic-write.js';
+import { certificatesPem, privateKeyPem } from './files.js';
 import { toCertificates, toPrivateKey } from './material.js';
 import { sleep } from './retry-after.js';
 
@@ -131,7 +132,7 @@ export async function renewOnce(o: RenewOptions): Promise<RenewOutcome> {
     const ca = await client.cacerts(o.signal ? { signal: o.signal } : {});
     const caPem = certificatesPem(ca.certificates);
     if (!anchors || certificatesPem(anchors) !== caPem) {
-      writeFileAtomic(o.caFile, caPem);
+      await writeFileAtomic(o.caFile, caPem);
       log('info', anchors ? 'CA certificates changed: updated' : 'CA certificates stored', { caFile: o.caFile, trustAnchor: ca.trustAnchor.subject, rollover: !!ca.oldWithOld });
     }
     const newKey = o.rekey || !currentKey ? (await generateKey(o.keyType ?? (currentKey ? keySpecOf(currentKey) : 'p256'))).privateKey : currentKey;
@@ -158,8 +159,8 @@ export async function renewOnce(o: RenewOptions): Promise<RenewOutcome> {
       throw new EstClientError('ERR_EST_CLIENT_RESPONSE', 'the issued certificate does not certify the requested key');
     }
     // Key first, then certificate: each file is replaced atomically.
-    if (newKey !== currentKey) writeFileAtomic(o.keyFile, privateKeyPem(newKey), 0o600);
-    writeFileAtomic(o.certFile, certificatesPem([cert]));
+    if (newKey !== currentKey) await writeFileAtomic(o.keyFile, privateKeyPem(newKey), { mode: 0o600 });
+    await writeFileAtomic(o.certFile, certificatesPem([cert]));
     const notAfter = new Date(Date.parse(cert.validTo));
     const dueAt = renewalDueAt(cert, rule);
     log('info', action === 'reenrolled' ? 'certificate renewed' : 'certificate enrolled', { serial: cert.serialNumber, notAfter: notAfter.toISOString(), renewAt: dueAt.toISOString(), newKey: newKey !== currentKey });
