@@ -1,7 +1,7 @@
 // Certificates and keys given to the client as PEM, DER or Node objects (PEM only at the edges).
-import { createPrivateKey, KeyObject, X509Certificate } from 'node:crypto';
+import { KeyObject, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { looksLikePem, parsePem } from '../protocol/pem.js';
+import { parseCertificates, parsePrivateKey } from '../protocol/material.js';
 import { EstClientConfigError } from './errors.js';
 
 /** One or more certificates: PEM text (any number of blocks), DER bytes, or X509Certificate. */
@@ -12,40 +12,27 @@ export type PrivateKeyInput = string | Uint8Array | KeyObject;
 
 /** Parses certificate input into X509Certificate objects (PEM may hold several). */
 export function toCertificates(input: CertificateInput, what: string): X509Certificate[] {
-  const items = Array.isArray(input) ? input : [input];
-  const out: X509Certificate[] = [];
-  for (const item of items as (string | Uint8Array | X509Certificate)[]) {
-    if (item instanceof X509Certificate) {
-      out.push(item);
-      continue;
-    }
+  const items = (Array.isArray(input) ? input : [input]) as (string | Uint8Array | X509Certificate)[];
+  return items.flatMap((item) => {
+    if (item instanceof X509Certificate) return [item];
     try {
-      if (typeof item === 'string' || looksLikePem(item)) {
-        const text = typeof item === 'string' ? item : Buffer.from(item).toString('latin1');
-        const blocks = parsePem(text).filter((b) => b.label === 'CERTIFICATE' || b.label === 'TRUSTED CERTIFICATE' || b.label === 'X509 CERTIFICATE');
-        if (blocks.length === 0) throw new Error('no CERTIFICATE PEM block');
-        for (const b of blocks) out.push(new X509Certificate(b.der));
-      } else {
-        out.push(new X509Certificate(item));
-      }
+      return parseCertificates(item);
     } catch (e) {
       throw new EstClientConfigError(`${what}: not a certificate (PEM or DER): ${(e as Error).message}`);
     }
-  }
-  return out;
+  });
 }
 
-/** Parses a private key (PEM: PKCS#8, PKCS#1 RSA, SEC1 EC; DER: PKCS#8). */
+/** Parses a private key (PEM: PKCS#8, PKCS#1 RSA, SEC1 EC; DER: PKCS#8 or SEC1). */
 export function toPrivateKey(input: PrivateKeyInput, what: string): KeyObject {
   if (input instanceof KeyObject) {
     if (input.type !== 'private') throw new EstClientConfigError(`${what}: expected a private key`);
     return input;
   }
   try {
-    if (typeof input === 'string' || looksLikePem(input)) return createPrivateKey({ key: typeof input === 'string' ? input : Buffer.from(input), format: 'pem' });
-    return createPrivateKey({ key: Buffer.from(input), format: 'der', type: 'pkcs8' });
+    return parsePrivateKey(input);
   } catch (e) {
-    throw new EstClientConfigError(`${what}: not an unencrypted private key (PEM, or DER PKCS#8): ${(e as Error).message}`);
+    throw new EstClientConfigError(`${what}: not an unencrypted private key (PEM, or DER PKCS#8 or SEC1): ${(e as Error).message}`);
   }
 }
 

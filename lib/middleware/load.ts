@@ -1,8 +1,9 @@
 // Reads option values that nginx takes as file names: a path, or PEM/DER content given inline.
-import { createPrivateKey, KeyObject, X509Certificate } from 'node:crypto';
+import { KeyObject, type X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { EstConfigError } from '../errors.js';
-import { looksLikePem, parsePem } from '../protocol/pem.js';
+import { parseCertificates, parsePrivateKey, type MaterialError } from '../protocol/material.js';
+import { looksLikePem } from '../protocol/pem.js';
 
 /** A file path, or the file's content as a PEM/DER string or Buffer. */
 export type PathOrContent = string | Buffer | Uint8Array;
@@ -34,22 +35,13 @@ export function loadBytes(value: PathOrContent, label: string): { bytes: Uint8Ar
 export function loadCertificates(value: PathOrContent, label: string): X509Certificate[] {
   const { bytes, path } = loadBytes(value, label);
   const where = path ? ` in ${path}` : '';
-  let ders: Uint8Array[];
-  if (looksLikePem(bytes)) {
-    ders = parsePem(Buffer.from(bytes).toString('latin1'))
-      .filter((b) => b.label === 'CERTIFICATE' || b.label === 'X509 CERTIFICATE' || b.label === 'TRUSTED CERTIFICATE')
-      .map((b) => b.der);
-    if (ders.length === 0) throw new EstConfigError(`${label} holds no PEM CERTIFICATE block${where}`);
-  } else {
-    ders = [bytes];
+  try {
+    return parseCertificates(bytes);
+  } catch (e) {
+    const { index, message } = e as MaterialError;
+    if (index === undefined) throw new EstConfigError(`${label} holds no PEM CERTIFICATE block${where}`, { cause: e });
+    throw new EstConfigError(`${label} certificate #${index + 1}${where} cannot be parsed: ${message}`, { cause: e });
   }
-  return ders.map((der, i) => {
-    try {
-      return new X509Certificate(Buffer.from(der));
-    } catch (e) {
-      throw new EstConfigError(`${label} certificate #${i + 1}${where} cannot be parsed: ${(e as Error).message}`, { cause: e });
-    }
-  });
 }
 
 /** A private key from a KeyObject, a path, or PEM/DER content (unencrypted; like the module). */
@@ -60,14 +52,10 @@ export function loadPrivateKey(value: PathOrContent | KeyObject, label: string):
   }
   const { bytes, path } = loadBytes(value, label);
   try {
-    if (looksLikePem(bytes)) return createPrivateKey({ key: Buffer.from(bytes), format: 'pem' });
-    try {
-      return createPrivateKey({ key: Buffer.from(bytes), format: 'der', type: 'pkcs8' });
-    } catch {
-      return createPrivateKey({ key: Buffer.from(bytes), format: 'der', type: 'sec1' });
-    }
+    return parsePrivateKey(bytes);
   } catch (e) {
-    const msg = /passphrase|encrypted/i.test((e as Error).message) ? 'is encrypted (a key without a passphrase is required)' : `is not a readable private key (${(e as Error).message})`;
+    const { encrypted, message } = e as MaterialError;
+    const msg = encrypted ? 'is encrypted (a key without a passphrase is required)' : `is not a readable private key (${message})`;
     throw new EstConfigError(`${label} ${msg}${path ? `: ${path}` : ''}`, { cause: e });
   }
 }
