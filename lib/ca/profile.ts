@@ -1,5 +1,5 @@
 // The certificate profile of the file CA: an allow-list that builds the TBSCertificate (RFC 5280 §4.1).
-import { createHash } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import { estError } from '../errors.js';
 import { Oid } from '../protocol/constants.js';
 import {
@@ -15,11 +15,13 @@ import {
   readOid,
   readWhole,
   seq,
+  bitString,
   Tag,
   time,
   tlv,
   bool,
 } from '../protocol/der.js';
+import { signData, type SigningAlgorithm } from '../protocol/algorithms.js';
 import type { CsrExtension } from '../protocol/pkcs10.js';
 import { findExtension, parseCertificate, type CertificateParts } from '../protocol/x509.js';
 import { MAX_SERIAL } from './types.js';
@@ -139,6 +141,8 @@ export function extension(extnId: string, critical: boolean, value: Uint8Array):
 const KU_DIGITAL_SIGNATURE = 0x80;
 const KU_KEY_ENCIPHERMENT = 0x20;
 const KU_KEY_AGREEMENT = 0x08;
+const KU_KEY_CERT_SIGN = 0x04;
+const KU_CRL_SIGN = 0x02;
 
 /** DER of a one-octet named-bit BIT STRING: trailing zero bits dropped (X.690 §11.2.2). */
 function namedBits(octet: number): Uint8Array {
@@ -285,4 +289,41 @@ export function buildTbsCertificate(issuer: IssuerProfile, input: SubjectInput, 
     explicit(3, seq(...exts)),
   );
   return { tbsDer, notBefore, notAfter, ignored };
+}
+
+/** What {@link buildRootTbsCertificate} needs: a self-signed CA such as est-server's demo CA. */
+export interface RootInput {
+  serial: bigint;
+  /** DER Name, used as both subject and issuer. */
+  subjectDer: Uint8Array;
+  spkiDer: Uint8Array;
+  /** DER AlgorithmIdentifier the root's own key signs with. */
+  signatureAlgorithm: Uint8Array;
+  notBefore: Date;
+  notAfter: Date;
+}
+
+/**
+ * The TBSCertificate of a self-signed root: basicConstraints cA=TRUE and keyUsage
+ * keyCertSign | cRLSign, both critical (RFC 5280 §4.2.1.9, §4.2.1.3), and a method-1 SKI.
+ * Nothing a CSR asks for ever reaches this: it is for a CA the operator creates.
+ */
+export function buildRootTbsCertificate(input: RootInput): Uint8Array {
+  const { serial, subjectDer, spkiDer } = input;
+  if (serial <= 0n || serial > MAX_SERIAL) throw new RangeError('serial number out of range (must be 1..2^159-1)');
+  const exts = seq(
+    extension(Oid.basicConstraints, true, seq(bool(true))),
+    extension(Oid.keyUsage, true, namedBits(KU_KEY_CERT_SIGN | KU_CRL_SIGN)),
+    extension(Oid.subjectKeyIdentifier, false, octetString(keyIdentifier(spkiDer))),
+  );
+  const validity = seq(time(input.notBefore), time(input.notAfter));
+  return seq(explicit(0, integer(2)), integer(serial), input.signatureAlgorithm, subjectDer, validity, subjectDer, spkiDer, explicit(3, exts));
+}
+
+/**
+ * Signs a TBSCertificate on Node's thread pool.
+ * `Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING }` (RFC 5280 §4.1)
+ */
+export async function signCertificate(tbsDer: Uint8Array, algorithm: SigningAlgorithm, key: KeyObject): Promise<Uint8Array> {
+  return seq(tbsDer, algorithm.algorithmIdentifier, bitString(await signData(algorithm.params, tbsDer, key)));
 }
