@@ -9,6 +9,8 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EstConfigError, EstError } from '../errors.js';
 import { est, type EstMiddleware } from '../middleware/est.js';
+import { lookupOperation } from '../middleware/operations.js';
+import { pathOf, splitWellKnown, WELL_KNOWN } from '../middleware/route.js';
 import { isClusterWorker, reportListening, reportStartFailure, startCluster } from './cluster.js';
 import type { EstLogger } from '../middleware/options.js';
 import { demoConfig, loadConfigFile, type ServerConfig } from './server-config.js';
@@ -90,58 +92,47 @@ export interface StartedServer {
 }
 
 /**
- * A request handler that hands each request to the est() mounted at the longest matching path,
- * the way `app.use(path, est())` does in Express (`req.baseUrl` = mount, `req.url` = the rest).
- * est-server needs nothing else from a framework, and Express 5 costs several times the
- * per-request time of /cacerts itself (see BENCHMARKS.md).
+ * A request handler that hands each request to the est() of its label, split from the path by
+ * est()'s own routing (middleware/route.ts): `/.well-known/est/<label>/<op>` to the label's,
+ * everything else under `/.well-known/est` to the unlabelled one. est-server needs nothing else
+ * from a framework, and Express 5 costs several times the per-request time of /cacerts itself
+ * (see BENCHMARKS.md).
  */
-function mountHandler(mounts: ReadonlyArray<readonly [string, EstMiddleware]>): (req: IncomingMessage, res: ServerResponse) => void {
+function labelHandler(byLabel: ReadonlyMap<string, EstMiddleware>): (req: IncomingMessage, res: ServerResponse) => void {
   const notFound = (res: ServerResponse) => {
     res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': '10' }).end('not found\n');
   };
   return (req, res) => {
-    const r = req as IncomingMessage & { baseUrl?: string; originalUrl?: string };
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const path = q < 0 ? url : url.slice(0, q);
-    const tryFrom = (i: number): void => {
-      for (; i < mounts.length; i++) {
-        const [mount, m] = mounts[i]!;
-        if (path !== mount && !path.startsWith(mount + '/')) continue;
-        r.originalUrl = url;
-        r.baseUrl = mount;
-        req.url = url.slice(mount.length) || '/';
-        if (req.url.startsWith('?')) req.url = '/' + req.url;
-        const after = i + 1;
-        m(req, res, () => {
-          req.url = url;
-          tryFrom(after);
-        });
-        return;
-      }
-      notFound(res);
-    };
-    tryFrom(0);
+    const where = splitWellKnown(pathOf(req.url ?? '/'));
+    const m = where && byLabel.get(where.label ?? '');
+    if (!m) return notFound(res);
+    m(req, res, () => notFound(res));
   };
+}
+
+/** The label a mount path serves: '' for `/.well-known/est`, `<label>` for `/.well-known/est/<label>`. */
+function mountLabel(path: string): string {
+  const p = path.replace(/\/+$/, '');
+  if (p === WELL_KNOWN) return '';
+  const label = p.startsWith(WELL_KNOWN + '/') ? p.slice(WELL_KNOWN.length + 1) : '';
+  if (!label || label.includes('/') || lookupOperation(label)) {
+    throw new EstConfigError(`est-server: mount ${JSON.stringify(path)} must be ${WELL_KNOWN} or ${WELL_KNOWN}/<label> (one segment, not an operation name)`);
+  }
+  return label;
 }
 
 /** Mounts est() per configured path on a Node http(s) server and starts listening. */
 export async function startServer(cfg: ServerConfig, logger: EstLogger): Promise<StartedServer> {
-  const mounts: Array<readonly [string, EstMiddleware]> = [];
-  const middlewares: EstMiddleware[] = [];
+  const labels = Object.entries(cfg.mounts).map(([path, options]) => [mountLabel(path), options] as const);
+  const byLabel = new Map<string, EstMiddleware>();
   let authServer: Server | undefined;
   if (cfg.demo) {
     const auth = await startDemoAuth(cfg.demo.user, cfg.demo.password);
     authServer = auth.server;
     for (const o of Object.values(cfg.mounts)) o.authRequest ??= auth.url;
   }
-  // Longest mount first so /.well-known/est/<label> wins over /.well-known/est.
-  for (const [path, options] of Object.entries(cfg.mounts).sort((a, b) => b[0].length - a[0].length)) {
-    const m = est({ logger, ...options });
-    middlewares.push(m);
-    mounts.push([path.replace(/\/+$/, ''), m]);
-  }
-  const app = mountHandler(mounts);
+  for (const [label, options] of labels) byLabel.set(label, est({ logger, ...options }));
+  const app = labelHandler(byLabel);
   const server: Server = cfg.tls
     ? (createHttps(
         {
@@ -168,7 +159,7 @@ export async function startServer(cfg: ServerConfig, logger: EstLogger): Promise
       server.closeAllConnections?.();
       await new Promise<void>((r) => server.close(() => r()));
       authServer?.close();
-      await Promise.all(middlewares.map((m) => m.close()));
+      await Promise.all([...byLabel.values()].map((m) => m.close()));
     },
   };
 }

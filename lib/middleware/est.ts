@@ -15,43 +15,16 @@ import type { Constants, RequestContext } from './context.js';
 import { allowHeader, lookupOperation } from './operations.js';
 import { parseOptions, type EstOptions } from './options.js';
 import { prepareBase64, sendError } from './respond.js';
+import { labelOf, splitPath } from './route.js';
 
 /** An incoming X-Request-Id we reuse: 1–64 visible ASCII characters, no spaces or quotes. */
 const REQUEST_ID = /^[A-Za-z0-9._:@\/+=-]{1,64}$/;
-
-const WELL_KNOWN = '/.well-known/est';
 
 /** A Connect/Express middleware, plus `close()` to release the auth-request connection pool. */
 export interface EstMiddleware {
   (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): void;
   /** Closes pooled connections (auth backend) and the serial store. */
   close(): Promise<void>;
-}
-
-/** The path below the mount point, and the mount path itself (for the label). */
-function splitPath(req: IncomingMessage): { rest: string; mount: string } | undefined {
-  const r = req as IncomingMessage & { baseUrl?: string; originalUrl?: string };
-  const url = req.url ?? '/';
-  const q = url.indexOf('?');
-  const path = q < 0 ? url : url.slice(0, q);
-  const original = r.originalUrl ?? url;
-  const mounted = r.baseUrl !== undefined ? r.baseUrl : original !== url ? original.slice(0, original.length - url.length) : '';
-  if (mounted) return { rest: path, mount: mounted };
-  // Used directly as a node:http handler or app-level middleware: match the well-known prefix.
-  if (path === WELL_KNOWN || path.startsWith(WELL_KNOWN + '/')) {
-    const after = path.slice(WELL_KNOWN.length);
-    // `/.well-known/est/<label>/<op>` when used unmounted: the label is the first segment.
-    const segs = after.split('/');
-    if (segs.length === 3 && segs[1] && !lookupOperation(segs[1])) return { rest: '/' + segs[2], mount: `${WELL_KNOWN}/${segs[1]}` };
-    return { rest: after, mount: WELL_KNOWN };
-  }
-  return undefined;
-}
-
-/** The CA label implied by the mount path (`/.well-known/est/<label>`), if any. */
-function labelOf(mount: string): string | undefined {
-  const m = /\/\.well-known\/est\/([^/]+)\/?$/.exec(mount);
-  return m ? decodeURIComponent(m[1]!) : undefined;
 }
 
 /**

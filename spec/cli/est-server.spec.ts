@@ -1,7 +1,7 @@
 // est-server's embedded demo, run the way the README says, and the commands it prints, run as printed.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { spawn, execFile, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,5 +65,37 @@ describe('est-server demo (npm start)', () => {
     const again = await startDemo(state);
     assert.equal(readFileSync(join(state, 'ca.crt'), 'latin1'), caBefore);
     again.child.kill('SIGTERM');
+  });
+});
+
+describe('est-server labels', () => {
+  it('sends /.well-known/est/<label>/<op> to that label\'s est(), the rest to the unlabelled one, unknown labels to 404', async (t) => {
+    const { startServer } = await import('../../lib/cli/est-server.js');
+    const { TestPki } = await import('../helpers/pki.js');
+    const pki = new TestPki();
+    t.after(() => pki.cleanup());
+    const main = pki.ca('p256', '/CN=Main CA');
+    const devices = pki.ca('p256', '/CN=Devices CA');
+    const options = (ca: { cert: string; key: string }) => ({ caRootCertificate: ca.cert, caPrivateKey: ca.key, serialMode: 'random' as const });
+    const quiet = { info() {}, warn() {}, error() {}, debug() {} };
+    const s = await startServer({ host: '127.0.0.1', port: 0, workers: 1, mounts: { '/.well-known/est': options(main), '/.well-known/est/devices/': options(devices) } }, quiet);
+    t.after(() => s.close());
+    const get = async (path: string) => {
+      const r = await fetch(`http://127.0.0.1:${s.port}${path}`);
+      return { status: r.status, body: await r.text() };
+    };
+    const subject = (body: string) => {
+      const der = Buffer.from(body.replace(/\s+/g, ''), 'base64');
+      return execFileSync('openssl', ['pkcs7', '-inform', 'DER', '-print_certs', '-noout'], { input: der }).toString();
+    };
+    assert.match(subject((await get('/.well-known/est/cacerts')).body), /subject=CN ?= ?Main CA/);
+    assert.match(subject((await get('/.well-known/est/devices/cacerts?x=1')).body), /subject=CN ?= ?Devices CA/);
+    assert.equal((await get('/.well-known/est/printers/cacerts')).status, 404);
+    assert.equal((await get('/.well-known/est/nothing')).status, 404);
+    assert.equal((await get('/elsewhere/cacerts')).status, 404);
+    await assert.rejects(
+      startServer({ host: '127.0.0.1', port: 0, workers: 1, mounts: { '/est': options(main) } }, quiet),
+      /est-server: mount "\/est" must be \/\.well-known\/est or \/\.well-known\/est\/<label>/,
+    );
   });
 });
