@@ -11,11 +11,11 @@ import { generateKeyLike, rsaBitsFor } from '../../lib/ca/keygen.js';
 import { BACKDATE_MS, buildTbsCertificate, createIssuerProfile, keyIdentifier, MAX_SERIAL } from '../../lib/ca/profile.js';
 import { signingAlgorithmFor } from '../../lib/protocol/algorithms.js';
 import type { EnrollRequest, SerialStore } from '../../lib/ca/types.js';
-import { CaSpecPki, openssl, type KeySpec, type TestCa } from './pki.js';
+import { openssl, TestPki, type KeySpec, type TestCa } from '../helpers/pki.js';
 
 const hexColons = (b: Uint8Array) => Buffer.from(b).toString('hex').toUpperCase().match(/../g)!.join(':');
 
-const pki = new CaSpecPki();
+const pki = new TestPki();
 after(() => pki.cleanup());
 
 function request(csr: ParsedCsr, spkiDer = csr.spkiDer): EnrollRequest {
@@ -54,9 +54,9 @@ describe('FileCertificateAuthority', () => {
   let evil: ParsedCsr;
 
   before(() => {
-    for (const { spec } of CA_SPECS) cas.set(spec, pki.ca(spec));
-    for (const spec of CSR_SPECS) csrs.set(spec, pki.csr(spec, `/CN=device-${spec}/O=Demo Devices`));
-    evil = pki.csr('p256', '/CN=evil/O=Demo Devices', [
+    for (const { spec } of CA_SPECS) cas.set(spec, pki.signingCa(spec));
+    for (const spec of CSR_SPECS) csrs.set(spec, pki.parsedCsr(spec, `/CN=device-${spec}/O=Demo Devices`));
+    evil = pki.parsedCsr('p256', '/CN=evil/O=Demo Devices', [
       'basicConstraints=critical,CA:TRUE',
       'keyUsage=critical,digitalSignature,keyCertSign,cRLSign,keyAgreement',
       'nameConstraints=critical,permitted;DNS:example.com',
@@ -140,10 +140,10 @@ describe('FileCertificateAuthority', () => {
   test('empty subject: SAN becomes critical; without SAN the request is refused', async () => {
     const ca = cas.get('p256')!;
     const fca = new FileCertificateAuthority({ certificate: ca.certDer, chain: [ca.certDer], privateKey: ca.key, serialStore: new CountingStore(), validityDays: 30 });
-    const withSan = pki.csr('p256', '/', ['subjectAltName=DNS:device.example']);
+    const withSan = pki.parsedCsr('p256', '/', ['subjectAltName=DNS:device.example']);
     const text = pki.text(await fca.enroll(request(withSan)));
     assert.equal(extBlock(text, 'X509v3 Subject Alternative Name'), 'X509v3 Subject Alternative Name: critical\nDNS:device.example');
-    await assert.rejects(fca.enroll(request(pki.csr('p256', '/'))), (e: EstError) => e.code === 'ERR_EST_CSR_SUBJECT' && e.status === 400);
+    await assert.rejects(fca.enroll(request(pki.parsedCsr('p256', '/'))), (e: EstError) => e.code === 'ERR_EST_CSR_SUBJECT' && e.status === 400);
   });
 
   test('validity: backdated 5 min, validityDays, clamped to the CA notAfter', async () => {
@@ -168,7 +168,7 @@ describe('FileCertificateAuthority', () => {
       (e: EstError) => e.code === 'ERR_EST_CA_EXPIRED',
     );
 
-    const shortCa = pki.ca('p256', { days: 2 });
+    const shortCa = pki.signingCa('p256', { days: 2 });
     const short = new FileCertificateAuthority({ certificate: shortCa.certDer, chain: [], privateKey: shortCa.key, serialStore: new CountingStore(), validityDays: 30 });
     const s = parseCertificate(await short.enroll(request(csrs.get('p256')!)));
     assert.equal(s.notAfter.getTime(), parseCertificate(shortCa.certDer).notAfter.getTime());
@@ -178,7 +178,7 @@ describe('FileCertificateAuthority', () => {
   });
 
   test('2050 and later: GeneralizedTime', async () => {
-    const ca = pki.ca('p256', { days: 40 * 365 });
+    const ca = pki.signingCa('p256', { days: 40 * 365 });
     const fca = new FileCertificateAuthority({ certificate: ca.certDer, chain: [], privateKey: ca.key, serialStore: new CountingStore(), validityDays: 30 * 365 });
     const der = await fca.enroll(request(csrs.get('ed25519')!));
     const dump = openssl(['asn1parse', '-inform', 'DER'], Buffer.from(der)).toString();
@@ -208,9 +208,9 @@ describe('FileCertificateAuthority', () => {
     assert.equal(checkCaMaterial(p256.certDer, p256.key), undefined);
     assert.equal(checkCaMaterial(p256.certDer, p384.key), "the CA private key does not match the CA certificate's public key");
     assert.match(checkCaMaterial(p256.certDer, createPublicKey(p256.key))!, /must be a private key/);
-    const leaf = pki.ca('p256', { extra: ['basicConstraints=critical,CA:FALSE'] });
+    const leaf = pki.signingCa('p256', { extra: ['basicConstraints=critical,CA:FALSE'] });
     assert.match(checkCaMaterial(leaf.certDer, leaf.key)!, /^the certificate is not a CA certificate/);
-    const noSign = pki.ca('p256', { extra: ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,digitalSignature'] });
+    const noSign = pki.signingCa('p256', { extra: ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,digitalSignature'] });
     assert.match(checkCaMaterial(noSign.certDer, noSign.key)!, /does not permit certificate signing/);
     const expiry = parseCertificate(p256.certDer).notAfter;
     assert.equal(checkCaMaterial(p256.certDer, p256.key, new Date(expiry.getTime() + 1000)), `the CA certificate expired on ${expiry.toISOString()}`);

@@ -1,10 +1,12 @@
-// Test PKI made with the openssl CLI: CAs, keys, CSRs and client certificates in a temp dir.
+// Test PKI made with the openssl CLI: CAs, keys, CSRs and client certificates in a temp dir (the one PKI helper of the specs).
 import { execFileSync } from 'node:child_process';
+import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseCsr, type ParsedCsr } from '../../lib/protocol/pkcs10.js';
 
-export type KeySpec = 'rsa2048' | 'rsa3072' | 'rsa4096' | 'p256' | 'p384' | 'p521' | 'ed25519';
+export type KeySpec = 'rsa2048' | 'rsa3072' | 'rsa4096' | 'rsa-pss' | 'p256' | 'p384' | 'p521' | 'ed25519' | 'ed448';
 
 export function openssl(args: string[], input?: string | Buffer): Buffer {
   return execFileSync('openssl', args, { input, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -14,11 +16,20 @@ const GENPKEY: Record<KeySpec, string[]> = {
   rsa2048: ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048'],
   rsa3072: ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:3072'],
   rsa4096: ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:4096'],
+  'rsa-pss': ['-algorithm', 'RSA-PSS', '-pkeyopt', 'rsa_keygen_bits:2048'],
   p256: ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'],
   p384: ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-384'],
   p521: ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-521'],
   ed25519: ['-algorithm', 'ED25519'],
+  ed448: ['-algorithm', 'ED448'],
 };
+
+/** A CA to sign with in-process: its certificate (path and DER) and its key, parsed. */
+export interface TestCa {
+  certPath: string;
+  certDer: Uint8Array;
+  key: KeyObject;
+}
 
 /** A scratch directory with helpers to make PKI material in it. */
 export class TestPki {
@@ -101,6 +112,38 @@ export class TestPki {
     writeFileSync(ext, 'basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n');
     openssl(['x509', '-req', '-in', c.path, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial', '-days', '30', '-out', cert, '-extfile', ext]);
     return { cert, key: c.key };
+  }
+
+  /** A self-signed CA for signing in-process (openssl adds SKI/AKI); `extra` replaces the default -addext values. */
+  signingCa(spec: KeySpec, opts: { days?: number; subject?: string; extra?: string[]; keyPath?: string } = {}): TestCa {
+    const keyPath = opts.keyPath ?? this.key(spec);
+    const certPath = this.fresh(`ca-${spec}`) + '.crt';
+    const ext = opts.extra ?? ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign,cRLSign'];
+    openssl([
+      'req', '-x509', '-new', '-key', keyPath, '-subj', opts.subject ?? `/CN=Test ${spec} CA/O=express-est`,
+      '-days', String(opts.days ?? 3650), '-out', certPath, ...ext.flatMap((e) => ['-addext', e]),
+    ]);
+    const certDer = new Uint8Array(openssl(['x509', '-in', certPath, '-outform', 'DER']));
+    return { certPath, certDer, key: createPrivateKey(readFileSync(keyPath)) };
+  }
+
+  /** A DER CSR with a fresh key, parsed; `addext` are -addext values. */
+  parsedCsr(spec: KeySpec, subject: string, addext: string[] = []): ParsedCsr {
+    const keyPath = this.key(spec);
+    const der = openssl(['req', '-new', '-key', keyPath, '-subj', subject, '-outform', 'DER', ...addext.flatMap((e) => ['-addext', e])]);
+    return parseCsr(new Uint8Array(der));
+  }
+
+  /** `openssl x509 -text` of a DER certificate. */
+  text(certDer: Uint8Array): string {
+    return openssl(['x509', '-inform', 'DER', '-text', '-noout'], Buffer.from(certDer)).toString();
+  }
+
+  /** `openssl verify` of a DER certificate against a CA file; its output (throws when verification fails). */
+  verify(caPath: string, certDer: Uint8Array, purpose?: string): string {
+    const leaf = this.fresh('leaf') + '.pem';
+    openssl(['x509', '-inform', 'DER', '-out', leaf], Buffer.from(certDer));
+    return openssl(['verify', '-CAfile', caPath, ...(purpose ? ['-purpose', purpose] : []), leaf]).toString();
   }
 
   write(name: string, data: string | Buffer): string {

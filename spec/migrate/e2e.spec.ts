@@ -4,13 +4,13 @@ import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { createServer, connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { main } from '../../lib/cli/est-migrate.js';
 import { DEBIAN_STREAM_MODULE } from '../../lib/migrate/generate.js';
 import { TestPki, openssl, pkcs7Certs, verifyCert } from '../helpers/pki.js';
+import { freePort, waitPort } from '../helpers/ports.js';
 import { startAuthBackend } from '../helpers/servers.js';
 import { TlsHttpConnection, buildCsr, makeKey } from '../tls/pop-client.js';
 
@@ -18,33 +18,6 @@ const NGINX = '/usr/sbin/nginx';
 const REPO = resolve(import.meta.dirname, '../..');
 const run = promisify(execFile);
 const skip = !existsSync(NGINX) ? `nginx not installed at ${NGINX}` : false;
-
-/** A free port: bind to 0, read it, close. */
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => res(port));
-    });
-  });
-}
-
-/** Resolves once something accepts TCP connections on `port` (or the process died). */
-async function waitPort(port: number, proc: ChildProcess, log: () => string): Promise<void> {
-  for (let i = 0; i < 400; i++) {
-    if (proc.exitCode !== null) throw new Error(`process exited (${proc.exitCode}): ${log()}`);
-    const ok = await new Promise<boolean>((r) => {
-      const c = connect(port, '127.0.0.1');
-      c.once('connect', () => (c.destroy(), r(true)));
-      c.once('error', () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`port ${port} never opened: ${log()}`);
-}
 
 function start(cmd: string, args: string[], cwd: string): { proc: ChildProcess; log: () => string } {
   let out = '';

@@ -1,25 +1,15 @@
 // Test harness for real TLS terminators: free ports, example configs rendered for a temp dir, nginx/HAProxy processes.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
 import { join } from 'node:path';
+import { freePort, waitPort } from '../helpers/ports.js';
+
+export { freePort };
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
 /** Path of a file in the repository. */
 export const repoPath = (p: string): string => join(ROOT, p);
-
-/** A free TCP port on 127.0.0.1 (bind port 0, close). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** The binary's path when it exists and is executable. */
 export function findBinary(candidates: string[]): string | undefined {
@@ -67,27 +57,6 @@ export function renderExample(relPath: string, replacements: Array<[string | Reg
   return text;
 }
 
-/** Resolves once something accepts TCP connections on the port, or rejects when the process dies. */
-async function waitForPort(port: number, proc: ChildProcess, log: () => string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let exited: string | undefined;
-  proc.once('exit', (code, sig) => (exited = `exited with ${code ?? sig}`));
-  for (;;) {
-    if (exited) throw new Error(`${proc.spawnfile} ${exited}: ${log()}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`${proc.spawnfile} did not listen on ${port}: ${log()}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 export interface Daemon {
   proc: ChildProcess;
   log(): string;
@@ -119,7 +88,7 @@ export async function startDaemon(bin: string, args: string[], ports: number[]):
     },
   };
   try {
-    for (const p of ports) await waitForPort(p, proc, d.log);
+    for (const p of ports) await waitPort(p, proc, d.log);
   } catch (e) {
     await d.stop();
     throw e;
