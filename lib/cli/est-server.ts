@@ -220,14 +220,7 @@ export async function main(argv: string[]): Promise<number> {
     cfg.workers = parseWorkers(cfg.workers)!;
     if (cfg.workers > 1 && cluster.isPrimary) return await runPrimary(cfg, logger);
     const started = await startServer(cfg, logger);
-    let stopping = false;
-    const stop = () => {
-      if (stopping) return;
-      stopping = true;
-      void started.close().then(() => process.exit(0));
-    };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
+    const stop = stopOnSignals(started.close);
     if (worker) {
       // The primary went away (even kill -9): finish what is in flight and leave.
       process.once('disconnect', stop);
@@ -242,6 +235,19 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** On SIGTERM or SIGINT (or a call of the returned function), closes once, then exits 0. */
+function stopOnSignals(close: () => Promise<void>): () => void {
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    void close().then(() => process.exit(0));
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  return stop;
+}
+
 /** `--workers`/`workers`: a positive integer (at most 256) or `auto` (one per CPU). */
 function parseWorkers(v: unknown): number | undefined {
   if (v === 'auto') return availableParallelism();
@@ -254,14 +260,7 @@ async function runPrimary(cfg: ServerConfig, logger: EstLogger): Promise<number>
   const primary = await startCluster({ workers: cfg.workers, logger });
   if (cfg.demo) printDemoHelp(cfg, primary.port);
   else process.stdout.write(`est-server listening on ${cfg.tls ? 'https' : 'http'}://${cfg.host}:${primary.port} (${cfg.workers} workers: ${primary.pids().join(' ')})\n`);
-  let stopping = false;
-  const stop = () => {
-    if (stopping) return;
-    stopping = true;
-    void primary.close().then(() => process.exit(0));
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  stopOnSignals(() => primary.close());
   void primary.stopped.then((code) => process.exit(code));
   return -1;
 }

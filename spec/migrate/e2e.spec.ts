@@ -67,6 +67,20 @@ function prepareOut(dir: string): void {
 
 const PKG = pathToFileURL(join(REPO, 'lib/index.ts')).href;
 
+/** Migrates `conf` into `out` with the generated app on `backend`, then starts the app and the generated nginx (on `front`). */
+async function migrateAndStart(conf: string, out: string, entry: string, ports: { backend: number; front: number }, procs: ChildProcess[]): Promise<void> {
+  prepareOut(out);
+  const r = cli([conf, '-o', out, '--backend-port', String(ports.backend), '--package', PKG]);
+  assert.equal(r.code, 0, r.err);
+  const app = start(process.execPath, ['--import', 'tsx', entry], out);
+  procs.push(app.proc);
+  await waitPort(ports.backend, app.proc, app.log);
+  const ngx = start(NGINX, ['-p', join(out, 'nginx'), '-c', 'nginx.conf', '-e', join(out, 'nginx/error.log'), '-g', 'daemon off;'], out);
+  procs.push(ngx.proc);
+  const errorLog = join(out, 'nginx/error.log');
+  await waitPort(ports.front, ngx.proc, () => ngx.log() + (existsSync(errorLog) ? readFileSync(errorLog, 'utf8') : ''));
+}
+
 function serialOf(pem: string): string {
   return openssl(['x509', '-noout', '-serial'], pem).toString().trim().replace(/^serial=/, '');
 }
@@ -140,15 +154,7 @@ http {
 }
 `);
     out = pki.path('out');
-    prepareOut(out);
-    const r = cli([pki.path('nginx/nginx.conf'), '-o', out, '--backend-port', String(backend), '--package', PKG]);
-    assert.equal(r.code, 0, r.err);
-    const app = start(process.execPath, ['--import', 'tsx', 'app.js'], out);
-    procs.push(app.proc);
-    await waitPort(backend, app.proc, app.log);
-    const ngx = start(NGINX, ['-p', join(out, 'nginx'), '-c', 'nginx.conf', '-e', join(out, 'nginx/error.log'), '-g', 'daemon off;'], out);
-    procs.push(ngx.proc);
-    await waitPort(front, ngx.proc, () => ngx.log() + (existsSync(join(out, 'nginx/error.log')) ? readFileSync(join(out, 'nginx/error.log'), 'utf8') : ''));
+    await migrateAndStart(pki.path('nginx/nginx.conf'), out, 'app.js', { backend, front }, procs);
   });
 
   after(async () => {
@@ -254,15 +260,7 @@ http {
 }
 `);
     const out = pki.path('out');
-    prepareOut(out);
-    const r = cli([pki.path('nginx.conf'), '-o', out, '--backend-port', String(backend), '--package', PKG]);
-    assert.equal(r.code, 0, r.err);
-    const app = start(process.execPath, ['--import', 'tsx', 'app.ts'], out);
-    procs.push(app.proc);
-    await waitPort(backend, app.proc, app.log);
-    const ngx = start(NGINX, ['-p', join(out, 'nginx'), '-c', 'nginx.conf', '-e', join(out, 'nginx/error.log'), '-g', 'daemon off;'], out);
-    procs.push(ngx.proc);
-    await waitPort(front, ngx.proc, ngx.log);
+    await migrateAndStart(pki.path('nginx.conf'), out, 'app.ts', { backend, front }, procs);
   });
 
   after(async () => {
