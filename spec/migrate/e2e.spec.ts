@@ -74,11 +74,12 @@ async function migrateAndStart(conf: string, out: string, entry: string, ports: 
   assert.equal(r.code, 0, r.err);
   const app = start(process.execPath, ['--import', 'tsx', entry], out);
   procs.push(app.proc);
-  await waitPort(ports.backend, app.proc, app.log);
+  // The generated app compiles the library through tsx first: allow for a loaded machine.
+  await waitPort(ports.backend, app.proc, app.log, 60_000);
   const ngx = start(NGINX, ['-p', join(out, 'nginx'), '-c', 'nginx.conf', '-e', join(out, 'nginx/error.log'), '-g', 'daemon off;'], out);
   procs.push(ngx.proc);
   const errorLog = join(out, 'nginx/error.log');
-  await waitPort(ports.front, ngx.proc, () => ngx.log() + (existsSync(errorLog) ? readFileSync(errorLog, 'utf8') : ''));
+  await waitPort(ports.front, ngx.proc, () => ngx.log() + (existsSync(errorLog) ? readFileSync(errorLog, 'utf8') : ''), 30_000);
 }
 
 function serialOf(pem: string): string {
