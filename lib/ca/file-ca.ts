@@ -4,7 +4,7 @@ import { signData, signingAlgorithmFor, type SigningAlgorithm } from '../protoco
 import { Oid } from '../protocol/constants.js';
 import { bitString, content, readWhole, seq, Tag } from '../protocol/der.js';
 import { findExtension, isCaBasicConstraints, parseCertificate, type CertificateParts } from '../protocol/x509.js';
-import { buildTbsCertificate, createIssuerProfile, type IssuerProfile } from './profile.js';
+import { buildTbsCertificate, createIssuerProfile, subjectKeyOfCsr, type IssuerProfile, type SubjectInput } from './profile.js';
 import { keygenAndEnroll, type ServerKeygenResult } from './keygen.js';
 import type { CertificateAuthority, EnrollRequest, SerialStore } from './types.js';
 
@@ -180,12 +180,15 @@ export class FileCertificateAuthority implements CertificateAuthority {
   async enroll(request: EnrollRequest): Promise<Uint8Array> {
     const [serial] = await this.serialStore.next(1);
     if (serial === undefined) throw new Error('serial store returned no serial');
-    const { tbsDer, notAfter, ignored } = buildTbsCertificate(this.profile, {
+    const subject: SubjectInput = {
       serial,
       subjectDer: request.csr.subjectDer,
       spkiDer: request.spkiDer,
       requestedExtensions: request.csr.extensions,
-    });
+    };
+    const key = subjectKeyOfCsr(request.csr, request.spkiDer);
+    if (key) subject.key = key;
+    const { tbsDer, notAfter, ignored } = buildTbsCertificate(this.profile, subject);
     const signature = await signData(this.algorithm.params, tbsDer, this.privateKey);
     // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING } (RFC 5280 §4.1)
     const der = seq(tbsDer, this.algorithm.algorithmIdentifier, bitString(signature));

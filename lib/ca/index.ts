@@ -16,12 +16,14 @@ export {
   createIssuerProfile,
   keyIdentifier,
   readSpki,
+  subjectKeyOfCsr,
   BACKDATE_MS,
   type IssuerProfile,
   type IssuerProfileOptions,
   type SubjectInput,
   type TbsResult,
   type SubjectKeyKind,
+  type SubjectKey,
 } from './profile.js';
 export { FileSerialStore, formatSerial, parseSerialFile, randomSerialStart, type FileSerialStoreOptions } from './serial-file-store.js';
 export { RandomSerialStore } from './random-serial-store.js';

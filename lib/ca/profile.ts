@@ -22,7 +22,7 @@ import {
   bool,
 } from '../protocol/der.js';
 import { signData, type SigningAlgorithm } from '../protocol/algorithms.js';
-import type { CsrExtension } from '../protocol/pkcs10.js';
+import type { CsrExtension, ParsedCsr } from '../protocol/pkcs10.js';
 import { findExtension, parseCertificate, type CertificateParts } from '../protocol/x509.js';
 import { MAX_SERIAL } from './types.js';
 
@@ -80,6 +80,11 @@ export interface SubjectInput {
   subjectDer: Uint8Array;
   /** DER SubjectPublicKeyInfo to certify. */
   spkiDer: Uint8Array;
+  /**
+   * The key in `spkiDer` as already parsed (see {@link subjectKeyOfCsr}); when absent the profile
+   * reads `spkiDer` itself.
+   */
+  key?: SubjectKey;
   /** Extensions the CSR requested (extensionRequest); only SAN, keyAgreement and serverAuth are honoured. */
   requestedExtensions: readonly CsrExtension[];
 }
@@ -96,8 +101,24 @@ export interface TbsResult {
 /** The kind of subject key, read from its SubjectPublicKeyInfo. */
 export type SubjectKeyKind = 'rsa' | 'rsa-pss' | 'ec' | 'eddsa';
 
+/** What the profile needs of the subject key: its kind and the subjectPublicKey bits. */
+export interface SubjectKey {
+  kind: SubjectKeyKind;
+  publicKey: Uint8Array;
+}
+
+/**
+ * The CSR's key as the PKCS#10 parse already read it, when `spkiDer` is the CSR's own key
+ * (not a server-generated one) and the key was accepted; else undefined.
+ */
+export function subjectKeyOfCsr(csr: ParsedCsr, spkiDer: Uint8Array): SubjectKey | undefined {
+  if (spkiDer !== csr.spkiDer || !csr.keyType) return undefined;
+  const k = csr.keyType.kind;
+  return { kind: k === 'ed25519' || k === 'ed448' ? 'eddsa' : k, publicKey: csr.subjectPublicKey };
+}
+
 /** Parses an SPKI far enough for the profile: its key kind and the subjectPublicKey bits. */
-export function readSpki(spkiDer: Uint8Array): { kind: SubjectKeyKind; publicKey: Uint8Array } {
+export function readSpki(spkiDer: Uint8Array): SubjectKey {
   let algOid: string;
   let publicKey: Uint8Array;
   try {
@@ -240,7 +261,7 @@ export function buildTbsCertificate(issuer: IssuerProfile, input: SubjectInput, 
   const notBefore = new Date(Math.max(nowMs - BACKDATE_MS, issuer.caNotBefore.getTime()));
   const notAfter = new Date(Math.min(nowMs + Math.round(issuer.validityDays * DAY_MS), issuer.caNotAfter.getTime()));
 
-  const { kind, publicKey } = readSpki(spkiDer);
+  const { kind, publicKey } = input.key ?? readSpki(spkiDer);
   const ignored: string[] = [];
   const byOid = new Map(requestedExtensions.map((e) => [e.oid, e]));
   const handled = new Set<string>([Oid.subjectAltName, Oid.keyUsage, Oid.extKeyUsage]);

@@ -60,6 +60,8 @@ export interface ParsedCsr {
   subject: string;
   /** DER SubjectPublicKeyInfo. */
   spkiDer: Uint8Array;
+  /** The subjectPublicKey BIT STRING's bytes (for key identifiers, RFC 5280 §4.2.1.2). */
+  subjectPublicKey: Uint8Array;
   /** The public key, or undefined when it was refused (tolerated only for /serverkeygen). */
   publicKey?: KeyObject;
   keyType?: KeyType;
@@ -180,6 +182,7 @@ export function parseCsr(der: Uint8Array): ParsedCsr {
     subjectDer: raw(subject),
     subject: subjectText,
     spkiDer: raw(spki),
+    subjectPublicKey: keyBits,
     keyAlgorithmOid,
     attributes,
     extensions,

@@ -5,10 +5,10 @@ import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto'
 import { EstError } from '../../lib/errors.js';
 import type { ParsedCsr } from '../../lib/protocol/pkcs10.js';
 import { parseCertificate } from '../../lib/protocol/x509.js';
-import { FileCertificateAuthority, checkCaMaterial } from '../../lib/ca/file-ca.js';
+import { CaMaterialError, FileCertificateAuthority, checkCaMaterial, findCaMaterialProblem } from '../../lib/ca/file-ca.js';
 import { RandomSerialStore } from '../../lib/ca/random-serial-store.js';
 import { generateKeyLike, rsaBitsFor } from '../../lib/ca/keygen.js';
-import { BACKDATE_MS, buildTbsCertificate, createIssuerProfile, keyIdentifier, MAX_SERIAL } from '../../lib/ca/profile.js';
+import { BACKDATE_MS, buildTbsCertificate, createIssuerProfile, keyIdentifier, MAX_SERIAL, readSpki, subjectKeyOfCsr } from '../../lib/ca/profile.js';
 import { signingAlgorithmFor } from '../../lib/protocol/algorithms.js';
 import type { EnrollRequest, SerialStore } from '../../lib/ca/types.js';
 import { openssl, TestPki, type KeySpec, type TestCa } from '../helpers/pki.js';
@@ -217,6 +217,51 @@ describe('FileCertificateAuthority', () => {
     // Messages about the certificate never mention "key", so the caller can blame the right option.
     for (const m of [checkCaMaterial(leaf.certDer, leaf.key)!, checkCaMaterial(noSign.certDer, noSign.key)!]) assert.doesNotMatch(m, /key/i);
     assert.throws(() => new FileCertificateAuthority({ certificate: p256.certDer, chain: [], privateKey: p384.key, serialStore: new CountingStore(), validityDays: 1 }), TypeError);
+  });
+
+  test('a CA material problem says which part is at fault (the option est() blames)', () => {
+    const p256 = cas.get('p256')!;
+    const p384 = cas.get('p384')!;
+    assert.equal(findCaMaterialProblem(p256.certDer, p384.key)?.part, 'key');
+    assert.equal(findCaMaterialProblem(p256.certDer, createPublicKey(p256.key))?.part, 'key');
+    const leaf = pki.ca('p256', { extra: ['basicConstraints=critical,CA:FALSE'] });
+    assert.equal(findCaMaterialProblem(leaf.certDer, leaf.key)?.part, 'certificate');
+    // A certificate problem is reported before a key problem.
+    assert.equal(findCaMaterialProblem(leaf.certDer, p384.key)?.part, 'certificate');
+    const expiry = parseCertificate(p256.certDer).notAfter;
+    assert.equal(findCaMaterialProblem(p256.certDer, p256.key, new Date(expiry.getTime() + 1000))?.part, 'certificate');
+    assert.throws(
+      () => new FileCertificateAuthority({ certificate: p256.certDer, chain: [], privateKey: p384.key, serialStore: new CountingStore(), validityDays: 1 }),
+      (e: unknown) => e instanceof CaMaterialError && e.part === 'key',
+    );
+  });
+
+  test('the profile takes the key from the parsed CSR, as reading the SPKI would', () => {
+    for (const spec of CSR_SPECS) {
+      const csr = csrs.get(spec)!;
+      assert.deepEqual(subjectKeyOfCsr(csr, csr.spkiDer), readSpki(csr.spkiDer), spec);
+    }
+    const p256 = csrs.get('p256')!;
+    // Another SPKI (a server-generated key) is read by the profile itself.
+    assert.equal(subjectKeyOfCsr(p256, csrs.get('p384')!.spkiDer), undefined);
+    assert.equal(subjectKeyOfCsr(p256, Uint8Array.from(p256.spkiDer)), undefined);
+  });
+
+  test('serverkeygen: a new key like the CSR\'s, certified; close() closes the serial store', async () => {
+    const ca = cas.get('p256')!;
+    let closed = 0;
+    const store: SerialStore = { next: async (n) => Array.from({ length: n }, (_, i) => 0x2000n + BigInt(i)), close: async () => void closed++ };
+    const fca = new FileCertificateAuthority({ certificate: ca.certDer, chain: [], privateKey: ca.key, serialStore: store, validityDays: 7 });
+    const csr = csrs.get('p384')!;
+    const { privateKeyPkcs8, certificate } = await fca.serverkeygen({ ...request(csr), operation: 'serverkeygen' });
+    const key = createPrivateKey({ key: Buffer.from(privateKeyPkcs8), format: 'der', type: 'pkcs8' });
+    assert.equal(key.asymmetricKeyDetails?.namedCurve, 'secp384r1');
+    const x = new X509Certificate(Buffer.from(certificate));
+    assert.ok(x.checkPrivateKey(key));
+    assert.ok(!x.publicKey.export({ type: 'spki', format: 'der' }).equals(Buffer.from(csr.spkiDer)));
+    assert.match(pki.verify(ca.certPath, certificate), /: OK/);
+    await fca.close();
+    assert.equal(closed, 1);
   });
 });
 

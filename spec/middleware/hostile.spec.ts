@@ -15,9 +15,12 @@ const serverCert = pki.serverCert(ca);
 const client = pki.clientCert(ca);
 let srv: Running;
 const issued: string[] = [];
+const requestIds: string[] = [];
 const logger = {
   info: (o: object) => {
-    if ((o as { event?: string }).event === 'issued') issued.push((o as { serial: string }).serial);
+    if ((o as { event?: string }).event !== 'issued') return;
+    issued.push((o as { serial: string }).serial);
+    requestIds.push((o as { requestId: string }).requestId);
   },
   warn() {},
   error() {},
@@ -208,5 +211,21 @@ describe('bad files at start-up', () => {
     assert.throws(() => est({ caRootCertificate: client.cert, caPrivateKey: client.key, caSerialNumber: ca.serial }), { code: 'ERR_EST_CONFIG' });
     const other = pki.ca('p256');
     assert.throws(() => est({ caRootCertificate: ca.cert, caPrivateKey: other.key, caSerialNumber: ca.serial }), { code: 'ERR_EST_CONFIG' });
+  });
+});
+
+describe('request id', () => {
+  it('a sane X-Request-Id is kept; a hostile or missing one is replaced by a generated id', async () => {
+    const sent = ['req-42.a:b', 'x'.repeat(65), 'two words', 'evil\u00e9', undefined];
+    for (const id of sent) {
+      const headers: Record<string, string> = { 'Content-Type': 'application/pkcs10' };
+      if (id !== undefined) headers['X-Request-Id'] = id;
+      const r = await post('simpleenroll', b64lines(pki.csr().der), headers);
+      assert.equal(r.status, 200, r.text);
+    }
+    const got = requestIds.slice(-sent.length);
+    assert.equal(got[0], 'req-42.a:b');
+    for (const g of got.slice(1)) assert.match(g, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    assert.equal(new Set(got).size, got.length);
   });
 });
