@@ -7,6 +7,7 @@ import { bool, ctxTag, integer, octetString, oid, seq, set, setOf, tlv, Tag, bit
 import { signData, signingAlgorithmFor } from '../protocol/algorithms.js';
 import { ipAddressBytes } from '../protocol/ip-address.js';
 import { attributeShortName, attributeTypeOid } from '../protocol/name.js';
+import { curveByName } from '../protocol/key-types.js';
 import { EstClientConfigError } from './errors.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
@@ -16,14 +17,20 @@ export type KeySpec = 'rsa2048' | 'rsa3072' | 'rsa4096' | 'p256' | 'p384' | 'p52
 
 const KEY_ALIASES: Record<string, KeySpec> = {
   rsa: 'rsa2048', 'rsa-2048': 'rsa2048', rsa2048: 'rsa2048', 'rsa-3072': 'rsa3072', rsa3072: 'rsa3072', 'rsa-4096': 'rsa4096', rsa4096: 'rsa4096',
-  ec: 'p256', ecdsa: 'p256', p256: 'p256', 'p-256': 'p256', prime256v1: 'p256', secp256r1: 'p256', 'ec-p256': 'p256',
-  p384: 'p384', 'p-384': 'p384', secp384r1: 'p384', 'ec-p384': 'p384', p521: 'p521', 'p-521': 'p521', secp521r1: 'p521', 'ec-p521': 'p521',
+  ec: 'p256', ecdsa: 'p256', p256: 'p256', 'ec-p256': 'p256', p384: 'p384', 'ec-p384': 'p384', p521: 'p521', 'ec-p521': 'p521',
   ed25519: 'ed25519',
 };
 
-/** Parses a key type name (`rsa`, `rsa3072`, `ec`, `p384`, `ed25519`, …); throws naming the choices. */
+/** The EC key spec for a supported curve named any usual way (`P-384`, `secp384r1`), from protocol/key-types. */
+export function ecKeySpecOf(curveName: string): KeySpec | undefined {
+  const c = curveByName(curveName) ?? curveByName(curveName.toUpperCase());
+  return c ? (`p${c.nist.slice(2)}` as KeySpec) : undefined;
+}
+
+/** Parses a key type name (`rsa`, `rsa3072`, `ec`, `p384`, `secp384r1`, `ed25519`, …); throws naming the choices. */
 export function parseKeySpec(text: string): KeySpec {
-  const k = KEY_ALIASES[text.trim().toLowerCase()];
+  const t = text.trim().toLowerCase();
+  const k = KEY_ALIASES[t] ?? ecKeySpecOf(t);
   if (!k) throw new EstClientConfigError(`unknown key type ${JSON.stringify(text)} (use rsa2048, rsa3072, rsa4096, p256, p384, p521 or ed25519)`);
   return k;
 }
@@ -42,7 +49,7 @@ export async function generateKey(spec: KeySpec | string = 'p256'): Promise<{ pr
     case 'p256':
     case 'p384':
     case 'p521':
-      return generateKeyPairAsync('ec', { namedCurve: { p256: 'P-256', p384: 'P-384', p521: 'P-521' }[k] });
+      return generateKeyPairAsync('ec', { namedCurve: curveByName(`P-${k.slice(1)}`)!.name });
     case 'ed25519':
       return generateKeyPairAsync('ed25519');
   }

@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Oid } from '../protocol/constants.js';
 import { parseCertificate } from '../protocol/x509.js';
 import { EstClient, type CsrTemplate, type EstClientOptions } from './client.js';
-import { generateKey, type KeySpec } from './csr.js';
+import { ecKeySpecOf, generateKey, type KeySpec } from './csr.js';
 import { EstClientConfigError, EstClientError } from './errors.js';
 import { writeFileAtomic } from '../files/atomic-write.js';
 import { certificatesPem, privateKeyPem } from './files.js';
@@ -70,7 +70,7 @@ function keySpecOf(key: KeyObject): KeySpec {
   const d = key.asymmetricKeyDetails ?? {};
   if (key.asymmetricKeyType === 'rsa') return d.modulusLength === 4096 ? 'rsa4096' : d.modulusLength === 3072 ? 'rsa3072' : 'rsa2048';
   if (key.asymmetricKeyType === 'ed25519') return 'ed25519';
-  if (key.asymmetricKeyType === 'ec') return d.namedCurve === 'secp384r1' ? 'p384' : d.namedCurve === 'secp521r1' ? 'p521' : 'p256';
+  if (key.asymmetricKeyType === 'ec') return ecKeySpecOf(d.namedCurve ?? '') ?? 'p256';
   return 'p256';
 }
 

@@ -56,6 +56,11 @@ describe('CSR helpers', () => {
     assert.throws(() => encodeSubject('/C=FRA'), /two-letter/);
     assert.equal(parseKeySpec('EC'), 'p256');
     assert.equal(parseKeySpec('rsa'), 'rsa2048');
+    // Curve names come from the one curve list (protocol/key-types.ts), spelled any usual way.
+    for (const [name, spec] of [['prime256v1', 'p256'], ['secp256r1', 'p256'], ['P-256', 'p256'], ['p-384', 'p384'], ['secp384r1', 'p384'], ['secp521r1', 'p521'], ['ec-p521', 'p521']]) {
+      assert.equal(parseKeySpec(name!), spec, name);
+    }
+    assert.throws(() => parseKeySpec('secp256k1'), /unknown key type/);
     assert.throws(() => parseKeySpec('dsa'), /unknown key type/);
   });
 
