@@ -14,4 +14,11 @@ export {
   EstForbiddenError,
   EstRetryLaterError,
   EstPolicyError,
+  EstStoreError,
+  ERROR_CATALOGUE,
+  estError,
+  type EstErrorCode,
+  type EstErrorEntry,
+  type EstErrorOptions,
+  type EstErrorClassName,
 } from './errors.js';

@@ -2,6 +2,7 @@
 import { constants, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { Oid } from './constants.js';
 import { children, DerError, nullValue, oid, readOid, readSmallInt, seq, type Tlv } from './der.js';
+import { curveByName, SUPPORTED_CURVES } from './key-types.js';
 
 /** How to call `crypto.verify`/`crypto.sign` for one AlgorithmIdentifier. */
 export interface SignatureParams {
@@ -109,10 +110,9 @@ export function signingAlgorithmFor(key: KeyObject): SigningAlgorithm {
     return { params: { hash: 'sha256' }, algorithmIdentifier: seq(oid(Oid.sha256WithRSAEncryption), nullValue()) };
   }
   if (type === 'ec') {
-    const curve = key.asymmetricKeyDetails?.namedCurve;
-    const [hash, id] =
-      curve === 'secp384r1' ? ['sha384', Oid.ecdsaWithSHA384] : curve === 'secp521r1' ? ['sha512', Oid.ecdsaWithSHA512] : ['sha256', Oid.ecdsaWithSHA256];
-    return { params: { hash, dsaEncoding: 'der' }, algorithmIdentifier: seq(oid(id)) };
+    // Any other curve signs as P-256 does (SHA-256).
+    const curve = curveByName(key.asymmetricKeyDetails?.namedCurve ?? '') ?? SUPPORTED_CURVES[0]!;
+    return { params: { hash: curve.hash, dsaEncoding: 'der' }, algorithmIdentifier: seq(oid(curve.ecdsaOid)) };
   }
   if (type === 'ed25519') return { params: { hash: null }, algorithmIdentifier: seq(oid(Oid.ed25519)) };
   if (type === 'ed448') return { params: { hash: null }, algorithmIdentifier: seq(oid(Oid.ed448)) };

@@ -7,13 +7,16 @@ export interface SupportedCurve {
   readonly nist: 'P-256' | 'P-384' | 'P-521';
   readonly oid: string;
   readonly size: number;
+  /** The digest a CA key on this curve signs with, and the ECDSA signature OID (RFC 5758 §3.2). */
+  readonly hash: 'sha256' | 'sha384' | 'sha512';
+  readonly ecdsaOid: string;
 }
 
 /** RFC 5480 §2.1.1.1 named curves: P-256, P-384, P-521 (no others are read, certified or generated). */
 export const SUPPORTED_CURVES: readonly SupportedCurve[] = Object.freeze([
-  { name: 'prime256v1', nist: 'P-256', oid: Oid.secp256r1, size: 32 },
-  { name: 'secp384r1', nist: 'P-384', oid: Oid.secp384r1, size: 48 },
-  { name: 'secp521r1', nist: 'P-521', oid: Oid.secp521r1, size: 66 },
+  { name: 'prime256v1', nist: 'P-256', oid: Oid.secp256r1, size: 32, hash: 'sha256', ecdsaOid: Oid.ecdsaWithSHA256 },
+  { name: 'secp384r1', nist: 'P-384', oid: Oid.secp384r1, size: 48, hash: 'sha384', ecdsaOid: Oid.ecdsaWithSHA384 },
+  { name: 'secp521r1', nist: 'P-521', oid: Oid.secp521r1, size: 66, hash: 'sha512', ecdsaOid: Oid.ecdsaWithSHA512 },
 ]);
 
 /** RSA modulus sizes a CSR key may have to be certified. */

@@ -114,6 +114,27 @@ function parseExtensions(valueDer: Uint8Array, into: CsrExtension[]): void {
   }
 }
 
+/** attributes [0] IMPLICIT SET OF Attribute: extension requests and challengePassword read out. */
+function parseAttributes(attrsTlv: Tlv): { attributes: CsrAttribute[]; extensions: CsrExtension[]; challengePassword?: string } {
+  const attributes: CsrAttribute[] = [];
+  const extensions: CsrExtension[] = [];
+  let challengePassword: string | undefined;
+  for (const attr of children(attrsTlv)) {
+    const [typeTlv, valuesTlv, extra] = expectChildren(attr, Tag.sequence, 'Attribute');
+    if (!typeTlv || !valuesTlv || extra) throw new DerError('bad Attribute');
+    const type = readOid(typeTlv);
+    const values = expectChildren(valuesTlv, Tag.set, 'Attribute values').map(raw);
+    attributes.push({ oid: type, values });
+    if (type === Oid.extensionRequest) {
+      for (const v of values) parseExtensions(v, extensions);
+    } else if (type === Oid.challengePassword) {
+      if (values.length !== 1 || challengePassword !== undefined) throw new DerError('challengePassword must have a single value');
+      challengePassword = readString(readWhole(values[0]!, undefined, 'challengePassword'));
+    }
+  }
+  return challengePassword === undefined ? { attributes, extensions } : { attributes, extensions, challengePassword };
+}
+
 /**
  * Parses a DER PKCS#10 request. Throws DerError (with a one-line reason) when malformed;
  * a refused public key is reported through `publicKey === undefined` and `keyError`.
@@ -137,22 +158,7 @@ export function parseCsr(der: Uint8Array): ParsedCsr {
   const keyBits = readBitStringBytes(spkiFields[1]!);
   if (attrsTlv.tag !== ctxTag(0, true)) throw new DerError('bad CSR attributes');
 
-  const attributes: CsrAttribute[] = [];
-  const extensions: CsrExtension[] = [];
-  let challengePassword: string | undefined;
-  for (const attr of children(attrsTlv)) {
-    const [typeTlv, valuesTlv, extra] = expectChildren(attr, Tag.sequence, 'Attribute');
-    if (!typeTlv || !valuesTlv || extra) throw new DerError('bad Attribute');
-    const type = readOid(typeTlv);
-    const values = expectChildren(valuesTlv, Tag.set, 'Attribute values').map(raw);
-    attributes.push({ oid: type, values });
-    if (type === Oid.extensionRequest) {
-      for (const v of values) parseExtensions(v, extensions);
-    } else if (type === Oid.challengePassword) {
-      if (values.length !== 1 || challengePassword !== undefined) throw new DerError('challengePassword must have a single value');
-      challengePassword = readString(readWhole(values[0]!, undefined, 'challengePassword'));
-    }
-  }
+  const { attributes, extensions, challengePassword } = parseAttributes(attrsTlv);
 
   expectChildren(sigAlg, Tag.sequence, 'signatureAlgorithm');
   const signatureAlgorithmOid = readOid(children(sigAlg)[0]!);
