@@ -10,7 +10,7 @@ export { parseNginxConfig, tokenize, expandGlob, NginxConfigError, type NginxCon
 export { analyze, moduleSerialPath, type MigrationPlan, type ReportItem, type FrontServer, type EstEndpoint } from './analyze.js';
 export { generateFiles, type GeneratedFiles } from './generate.js';
 export { renderReport } from './report.js';
-export { EST_DIRECTIVES, TERMINATOR_SETTINGS, renderDirectiveTable, renderTerminatorTable } from './directives.js';
+export { EST_DIRECTIVES, TERMINATOR_SETTINGS, renderDirectiveTable, renderTerminatorTable } from '../middleware/directives.js';
 export { BEHAVIOUR_CHANGES, renderBehaviourChanges } from './behaviour-changes.js';
 export { renderReadmeSection } from './readme.js';
 

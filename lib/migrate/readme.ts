@@ -1,5 +1,5 @@
 // The README's "Migrating from nginx-http-est" section, rendered from the directive and behaviour tables.
-import { renderDirectiveTable, renderTerminatorTable } from './directives.js';
+import { renderDirectiveTable, renderTerminatorTable } from '../middleware/directives.js';
 import { renderBehaviourChanges } from './behaviour-changes.js';
 
 /** The complete README section (markdown). A spec checks that README.md contains it verbatim. */

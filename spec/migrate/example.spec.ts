@@ -39,6 +39,6 @@ test('README.md\'s "Migrating from nginx-http-est" section matches the directive
   const readme = existsSync(join(REPO, 'README.md')) ? readFileSync(join(REPO, 'README.md'), 'utf8') : '';
   void t;
   assert.ok(readme.includes('## Migrating from nginx-http-est'), 'README.md lacks the "Migrating from nginx-http-est" section');
-  assert.ok(readme.includes(renderDirectiveTable()), 'README directive table differs from lib/migrate/directives.ts (renderDirectiveTable())');
+  assert.ok(readme.includes(renderDirectiveTable()), 'README directive table differs from lib/middleware/directives.ts (renderDirectiveTable())');
   assert.ok(readme.includes(renderReadmeSection()), 'README section differs from renderReadmeSection()');
 });
