@@ -1,5 +1,6 @@
 // The one path of every issuing operation (simpleenroll, simplereenroll, serverkeygen; fullcmc
-// later): read → decode → check → [approve] → issue → [record] → respond. DESIGN stages 4–8.
+// later): read → decode → check (readCheckedCsr), then [approve] → issue → [record] → respond
+// (issueAndRespond). DESIGN stages 4–8.
 import { randomBytes } from 'node:crypto';
 import { keygenAndEnroll, type ServerKeygenResult } from '../ca/keygen.js';
 import type { CertificateAuthority, EnrollRequest, IssuingOperation } from '../ca/types.js';
@@ -103,20 +104,29 @@ async function serverkeygen(ca: CertificateAuthority, request: EnrollRequest): P
   return { certificate: r.certificate, privateKeyPkcs8: r.privateKeyPkcs8 };
 }
 
-const ISSUERS: Readonly<Record<Exclude<IssuingOperation, 'fullcmc'>, Issuer>> = Object.freeze({
+/** How each issuing operation asks the CA and answers; fullcmc joins here when it is implemented. */
+const ISSUERS: Readonly<Partial<Record<IssuingOperation, Issuer>>> = Object.freeze({
   simpleenroll: { issue: async (ca, r) => ({ certificate: await ca.enroll(r) }), respond: certsOnly },
   simplereenroll: { issue: async (ca, r) => ({ certificate: await (ca.reenroll ? ca.reenroll(r) : ca.enroll(r)) }), respond: certsOnly },
   serverkeygen: { issue: serverkeygen, respond: keyAndCertificate },
 });
 
 /**
- * Checked request → issue → respond: the single place every issuing operation goes through.
- * `contentType` is the request body's media type from the operation table.
+ * The front half of the PKCS#10 operations: read the body (`contentType` from the operation
+ * table), decode, parse, and run the check stage.
  */
-export async function issueAndRespond(ctx: RequestContext, operation: keyof typeof ISSUERS, contentType: string): Promise<void> {
-  const issuer = ISSUERS[operation];
+export async function readCheckedCsr(ctx: RequestContext, operation: IssuingOperation, contentType: string): Promise<CheckedRequest> {
   const csr = await readCsr(ctx, contentType);
-  const checked = await checkRequest(ctx, csr, operation);
+  return checkRequest(ctx, csr, operation);
+}
+
+/**
+ * Checked request → issue → respond: the single place every issuing operation goes through
+ * (simpleenroll, simplereenroll, serverkeygen; fullcmc with its own reader in front).
+ */
+export async function issueAndRespond(ctx: RequestContext, checked: CheckedRequest): Promise<void> {
+  const issuer = ISSUERS[checked.operation];
+  if (!issuer) throw estError('ERR_EST_NOT_IMPLEMENTED', `${checked.operation} is not implemented`);
   // APPROVE stage plugs in here (DESIGN "approve"): a policy answers issue, pending (store the
   // checked request, 202 + Retry-After, RFC 7030 §4.2.3) or deny (403), before anything is issued.
   const issued = await issuer.issue(ctx.config.ca, enrollRequest(ctx, checked));

@@ -3,7 +3,7 @@
 import { MediaType } from '../protocol/constants.js';
 import type { RequestContext } from './context.js';
 import { cacerts, csrattrs, fullcmc } from './handlers.js';
-import { issueAndRespond } from './issue.js';
+import { issueAndRespond, readCheckedCsr } from './issue.js';
 
 export type OperationName = 'cacerts' | 'csrattrs' | 'simpleenroll' | 'simplereenroll' | 'serverkeygen' | 'fullcmc';
 
@@ -18,13 +18,19 @@ export interface Operation {
   handler(ctx: RequestContext): Promise<void>;
 }
 
+/** An issuing operation: POST of a base64 PKCS#10 body (RFC 7030 §4.2.1, §4.4.1), through issue.ts. */
+function issuing(name: 'simpleenroll' | 'simplereenroll' | 'serverkeygen'): Operation {
+  const contentType = MediaType.pkcs10;
+  return { name, method: 'POST', auth: true, contentType, handler: async (ctx) => issueAndRespond(ctx, await readCheckedCsr(ctx, name, contentType)) };
+}
+
 export const OPERATIONS: Readonly<Record<OperationName, Operation>> = Object.freeze({
   cacerts: { name: 'cacerts', method: 'GET', auth: false, handler: cacerts },
   csrattrs: { name: 'csrattrs', method: 'GET', auth: false, handler: csrattrs },
-  simpleenroll: { name: 'simpleenroll', method: 'POST', auth: true, contentType: MediaType.pkcs10, handler: (ctx) => issueAndRespond(ctx, 'simpleenroll', MediaType.pkcs10) },
-  simplereenroll: { name: 'simplereenroll', method: 'POST', auth: true, contentType: MediaType.pkcs10, handler: (ctx) => issueAndRespond(ctx, 'simplereenroll', MediaType.pkcs10) },
-  serverkeygen: { name: 'serverkeygen', method: 'POST', auth: true, contentType: MediaType.pkcs10, handler: (ctx) => issueAndRespond(ctx, 'serverkeygen', MediaType.pkcs10) },
-  // RFC 7030 §4.3: the body is application/pkcs7-mime (a CMC Full PKI Request).
+  simpleenroll: issuing('simpleenroll'),
+  simplereenroll: issuing('simplereenroll'),
+  serverkeygen: issuing('serverkeygen'),
+  // RFC 7030 §4.3: the body is application/pkcs7-mime (a CMC Full PKI Request); 501 for now.
   fullcmc: { name: 'fullcmc', method: 'POST', auth: true, contentType: MediaType.pkcs7, handler: fullcmc },
 });
 
