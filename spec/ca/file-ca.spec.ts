@@ -224,7 +224,7 @@ describe('FileCertificateAuthority', () => {
     const p384 = cas.get('p384')!;
     assert.equal(findCaMaterialProblem(p256.certDer, p384.key)?.part, 'key');
     assert.equal(findCaMaterialProblem(p256.certDer, createPublicKey(p256.key))?.part, 'key');
-    const leaf = pki.ca('p256', { extra: ['basicConstraints=critical,CA:FALSE'] });
+    const leaf = pki.signingCa('p256', { extra: ['basicConstraints=critical,CA:FALSE'] });
     assert.equal(findCaMaterialProblem(leaf.certDer, leaf.key)?.part, 'certificate');
     // A certificate problem is reported before a key problem.
     assert.equal(findCaMaterialProblem(leaf.certDer, p384.key)?.part, 'certificate');
