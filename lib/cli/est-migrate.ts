@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DEBIAN_STREAM_MODULE } from '../migrate/generate.js';
-import { existingFiles, migrate, writeFiles, NginxConfigError, type MigrateOptions } from '../migrate/index.js';
+import { existingFiles, migrate, writeFiles, type MigrateOptions } from '../migrate/index.js';
 
 export const USAGE = `Usage: est-migrate <nginx.conf> [-o <outdir>] [options]
 
@@ -35,40 +35,26 @@ export interface CliIO {
   err: (s: string) => void;
 }
 
-/** Runs the CLI; returns the exit code. */
-export function main(argv: string[], io: CliIO = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) }): number {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        out: { type: 'string', short: 'o' },
-        check: { type: 'boolean' },
-        force: { type: 'boolean' },
-        prefix: { type: 'string', short: 'p' },
-        'backend-port': { type: 'string' },
-        'auth-url': { type: 'string', multiple: true },
-        package: { type: 'string' },
-        'stream-module': { type: 'string' },
-        quiet: { type: 'boolean', short: 'q' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (e) {
-    io.err(`est-migrate: ${(e as Error).message}\n\n${USAGE}\n`);
-    return 2;
-  }
-  const { values: v, positionals } = parsed;
-  if (v.help) {
-    io.out(USAGE + '\n');
-    return 0;
-  }
-  if (positionals.length !== 1) {
-    io.err(`est-migrate: expected one nginx configuration file\n\n${USAGE}\n`);
-    return 2;
-  }
-  const configPath = positionals[0]!;
+const OPTIONS = {
+  out: { type: 'string', short: 'o' },
+  check: { type: 'boolean' },
+  force: { type: 'boolean' },
+  prefix: { type: 'string', short: 'p' },
+  'backend-port': { type: 'string' },
+  'auth-url': { type: 'string', multiple: true },
+  package: { type: 'string' },
+  'stream-module': { type: 'string' },
+  quiet: { type: 'boolean', short: 'q' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+/** A usage error: exit code 2 with this message. */
+class UsageError extends Error {}
+
+/** migrate()'s options from the command line. */
+function migrateOptions(configPath: string, v: Values): MigrateOptions {
   const options: MigrateOptions = { source: configPath };
   if (v.prefix) options.prefix = v.prefix;
   if (v.package) options.packageSpecifier = v.package;
@@ -77,8 +63,7 @@ export function main(argv: string[], io: CliIO = { out: (s) => process.stdout.wr
   if (v['backend-port']) {
     const ports = v['backend-port'].split(',').map((p) => Number(p.trim()));
     if (ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) {
-      io.err(`est-migrate: --backend-port must be port numbers separated by commas (got ${v['backend-port']})\n`);
-      return 2;
+      throw new UsageError(`est-migrate: --backend-port must be port numbers separated by commas (got ${v['backend-port']})\n`);
     }
     options.backendPorts = ports;
   }
@@ -86,23 +71,20 @@ export function main(argv: string[], io: CliIO = { out: (s) => process.stdout.wr
     options.authUrls = {};
     for (const pair of v['auth-url']) {
       const eq = pair.indexOf('=');
-      if (eq <= 0 || !/^https?:\/\//.test(pair.slice(eq + 1))) {
-        io.err(`est-migrate: --auth-url must be <nginx uri>=<http(s) url> (got ${pair})\n`);
-        return 2;
-      }
+      if (eq <= 0 || !/^https?:\/\//.test(pair.slice(eq + 1))) throw new UsageError(`est-migrate: --auth-url must be <nginx uri>=<http(s) url> (got ${pair})\n`);
       options.authUrls[pair.slice(0, eq)] = pair.slice(eq + 1);
     }
   }
+  return options;
+}
 
+/** Converts, then prints the report (--check) or writes the files; returns the exit code. */
+function convert(configPath: string, v: Values, io: CliIO): number {
   let result;
   try {
-    result = migrate(configPath, options);
+    result = migrate(configPath, migrateOptions(configPath, v));
   } catch (e) {
-    if (e instanceof NginxConfigError) {
-      io.err(`est-migrate: ${e.message}\n`);
-      return 2;
-    }
-    io.err(`est-migrate: ${(e as Error).message}\n`);
+    io.err(e instanceof UsageError ? e.message : `est-migrate: ${(e as Error).message}\n`);
     return 2;
   }
   const { plan, report, files } = result;
@@ -127,6 +109,27 @@ export function main(argv: string[], io: CliIO = { out: (s) => process.stdout.wr
     io.out(`Next: cd ${outDir} && npm install && npm start; then nginx -t -p nginx -c nginx.conf\n`);
   }
   return 0;
+}
+
+/** Runs the CLI; returns the exit code. */
+export function main(argv: string[], io: CliIO = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) }): number {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS });
+  } catch (e) {
+    io.err(`est-migrate: ${(e as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  const { values: v, positionals } = parsed;
+  if (v.help) {
+    io.out(USAGE + '\n');
+    return 0;
+  }
+  if (positionals.length !== 1) {
+    io.err(`est-migrate: expected one nginx configuration file\n\n${USAGE}\n`);
+    return 2;
+  }
+  return convert(positionals[0]!, v, io);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
