@@ -1,36 +1,89 @@
-// The package as installed: built output, the three bins, ESM import and CommonJS require().
+// The package as users install it: from a folder (git checkout) and from an `npm pack` tarball, offline.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 const REPO = join(import.meta.dirname, '..', '..');
-const pkg = mkdtempSync(join(tmpdir(), 'est-pkg-'));
+const work = mkdtempSync(join(tmpdir(), 'est-pkg-'));
+const checkout = join(work, 'express-est');
+const npmEnv = { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' };
 
-before(async () => {
-  // Lay the package out as npm would install it: package.json, bin/, dist/ (built now), deps.
-  cpSync(join(REPO, 'package.json'), join(pkg, 'package.json'));
-  cpSync(join(REPO, 'bin'), join(pkg, 'bin'), { recursive: true });
-  symlinkSync(join(REPO, 'node_modules'), join(pkg, 'node_modules'));
-  await run(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', join(REPO, 'tsconfig.build.json'), '--outDir', join(pkg, 'dist')]);
-});
-after(() => rmSync(pkg, { recursive: true, force: true }));
+/** npm with the registry out of reach for the package itself: everything must come from disk. */
+function npm(args: string[], cwd: string) {
+  return run('npm', [...args, '--offline', '--no-audit', '--no-fund'], { cwd, env: npmEnv, maxBuffer: 16 << 20 });
+}
 
-describe('built package', () => {
-  for (const bin of ['est-server', 'est-client', 'est-migrate']) {
-    it(`bin/${bin}.js --help prints its usage and exits 0`, async () => {
-      const { stdout } = await run(process.execPath, [join(pkg, 'bin', `${bin}.js`), '--help']);
-      assert.match(stdout, new RegExp(`Usage: ${bin}`));
-    });
+/** A consumer app whose node_modules already holds express-est's runtime dependencies (npm then needs no registry). */
+async function makeApp(name: string): Promise<string> {
+  const app = join(work, name);
+  mkdirSync(join(app, 'node_modules'), { recursive: true });
+  writeFileSync(join(app, 'package.json'), JSON.stringify({ name, version: '1.0.0', private: true, type: 'module' }));
+  const { stdout } = await run('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: REPO, env: npmEnv });
+  for (const dir of stdout.trim().split('\n').slice(1)) {
+    const rel = relative(join(REPO, 'node_modules'), dir);
+    if (rel.includes(`node_modules`)) continue; // nested copies come along with their parent
+    cpSync(dir, join(app, 'node_modules', rel), { recursive: true, dereference: true });
   }
-  it('loads with import and with require() (CommonJS apps on Node 20.19+)', async () => {
-    writeFileSync(join(pkg, 'esm.mjs'), "import { est, EstConfigError } from './dist/index.js'; import { EstClient } from './dist/client/index.js'; console.log(typeof est, typeof EstConfigError, typeof EstClient);");
-    assert.equal((await run(process.execPath, [join(pkg, 'esm.mjs')])).stdout.trim(), 'function function function');
-    writeFileSync(join(pkg, 'cjs.cjs'), "const { est } = require('./dist/index.js'); console.log(typeof est);");
-    assert.equal((await run(process.execPath, [join(pkg, 'cjs.cjs')])).stdout.trim(), 'function');
+  // Their bin links too: without them npm would reinstall (and so fetch) those packages.
+  mkdirSync(join(app, 'node_modules', '.bin'));
+  for (const bin of readdirSync(join(REPO, 'node_modules', '.bin'))) {
+    const target = readlinkSync(join(REPO, 'node_modules', '.bin', bin));
+    if (existsSync(join(app, 'node_modules', '.bin', target))) symlinkSync(target, join(app, 'node_modules', '.bin', bin));
+  }
+  return app;
+}
+
+/** What every install must give: the three bins, ESM import of each entry point, CommonJS require(). */
+async function checkInstalled(app: string): Promise<void> {
+  for (const bin of ['est-server', 'est-client', 'est-migrate']) {
+    const { stdout } = await run(join(app, 'node_modules', '.bin', bin), ['--help']);
+    assert.match(stdout, new RegExp(`Usage: ${bin}`));
+  }
+  writeFileSync(
+    join(app, 'check.mjs'),
+    "const m = await import('express-est'); const c = await import('express-est/client'); const ca = await import('express-est/ca');\n" +
+      'console.log(typeof m.est, typeof m.EstConfigError, typeof c.EstClient, typeof ca.FileCertificateAuthority);\n',
+  );
+  assert.equal((await run(process.execPath, ['check.mjs'], { cwd: app })).stdout.trim(), 'function function function function');
+  writeFileSync(join(app, 'check.cjs'), "const { est } = require('express-est'); console.log(typeof est);");
+  assert.equal((await run(process.execPath, ['check.cjs'], { cwd: app })).stdout.trim(), 'function');
+}
+
+before(() => {
+  // A fresh checkout: sources only, no dist/ (node_modules as `npm ci` leaves it).
+  mkdirSync(checkout);
+  for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'README.md', 'CHANGELOG.md', 'LICENSE', 'lib', 'bin']) {
+    cpSync(join(REPO, f), join(checkout, f), { recursive: true });
+  }
+  symlinkSync(join(REPO, 'node_modules'), join(checkout, 'node_modules'));
+});
+after(() => rmSync(work, { recursive: true, force: true }));
+
+describe('installing express-est', { concurrency: false }, () => {
+  it('from a folder (npm i ../express-est): `prepare` builds dist/, the bins run, every entry point imports', async () => {
+    assert.equal(existsSync(join(checkout, 'dist')), false);
+    const app = await makeApp('folder-app');
+    await npm(['install', checkout], app);
+    assert.ok(existsSync(join(checkout, 'dist', 'index.js')), 'prepare did not build dist/');
+    await checkInstalled(app);
+  });
+
+  it('from a tarball (npm pack): LICENSE included, no source maps without their sources', async () => {
+    const { stdout } = await npm(['pack', '--pack-destination', work, '--json'], checkout);
+    const [packed] = JSON.parse(stdout.slice(stdout.indexOf('['))) as Array<{ filename: string; files: Array<{ path: string }> }>;
+    const files = packed!.files.map((f) => f.path);
+    assert.ok(files.includes('LICENSE'));
+    assert.ok(files.includes('dist/ca/index.d.ts'));
+    assert.deepEqual(files.filter((f) => f.endsWith('.map')), []);
+    assert.deepEqual(files.filter((f) => f.startsWith('lib/') || f.startsWith('spec/')), []);
+    const app = await makeApp('tarball-app');
+    await npm(['install', join(work, packed!.filename)], app);
+    assert.ok(!readdirSync(join(app, 'node_modules', 'express-est')).includes('lib'));
+    await checkInstalled(app);
   });
 });
