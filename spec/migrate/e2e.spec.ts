@@ -1,5 +1,5 @@
 // est-migrate end to end: module-style configs → generated app + nginx, started for real, enrolled with curl and openssl.
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -12,12 +12,13 @@ import { DEBIAN_STREAM_MODULE } from '../../lib/migrate/generate.js';
 import { TestPki, openssl, pkcs7Certs, verifyCert } from '../helpers/pki.js';
 import { freePort, waitPort } from '../helpers/ports.js';
 import { startAuthBackend } from '../helpers/servers.js';
+import { missing, suiteNeeding } from '../helpers/suite.js';
 import { TlsHttpConnection, buildCsr, makeKey } from '../tls/pop-client.js';
 
 const NGINX = '/usr/sbin/nginx';
 const REPO = resolve(import.meta.dirname, '../..');
 const run = promisify(execFile);
-const skip = !existsSync(NGINX) ? `nginx not installed at ${NGINX}` : false;
+const skip = missing(`nginx (${NGINX})`, existsSync(NGINX));
 
 function start(cmd: string, args: string[], cwd: string): { proc: ChildProcess; log: () => string } {
   let out = '';
@@ -86,7 +87,7 @@ function serialOf(pem: string): string {
   return openssl(['x509', '-noout', '-serial'], pem).toString().trim().replace(/^serial=/, '');
 }
 
-describe('est-migrate end to end behind the generated nginx (labels, inheritance, includes, auth_request)', { skip }, () => {
+suiteNeeding('est-migrate end to end behind the generated nginx (labels, inheritance, includes, auth_request)', skip, () => {
   const pki = new TestPki();
   const procs: ChildProcess[] = [];
   let auth: Awaited<ReturnType<typeof startAuthBackend>>;
@@ -226,7 +227,7 @@ http {
   });
 });
 
-describe('est-migrate end to end with est_pop on: nginx stream pass-through to the app\'s TLS server', { skip: skip || (!existsSync(DEBIAN_STREAM_MODULE) ? `nginx stream module missing (${DEBIAN_STREAM_MODULE})` : false) }, () => {
+suiteNeeding('est-migrate end to end with est_pop on: nginx stream pass-through to the app\'s TLS server', skip || missing(`nginx stream module (${DEBIAN_STREAM_MODULE})`, existsSync(DEBIAN_STREAM_MODULE)), () => {
   const pki = new TestPki();
   const procs: ChildProcess[] = [];
   let front: number;

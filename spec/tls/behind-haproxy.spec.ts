@@ -2,19 +2,20 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { startBehindHaproxy } from '../../examples/behind-haproxy/app.js';
 import { TestPki } from '../helpers/pki.js';
 import { basic } from '../helpers/http.js';
 import { startAuthBackend } from '../helpers/servers.js';
-import { freePort, HAPROXY, renderExample, skipReason, startHaproxy, type Daemon } from './harness.js';
+import { freePort, HAPROXY, renderExample, startHaproxy, type Daemon } from './harness.js';
+import { missing, suiteNeeding } from '../helpers/suite.js';
 import { buildCsr, TlsHttpConnection, type TlsClientOptions } from './pop-client.js';
 import { keyOf, KEY_TYPES, MODES, popRounds } from './pop-matrix.js';
 
 const PATH = '/.well-known/est/simpleenroll';
-const skip = skipReason('haproxy', HAPROXY);
+const skip = missing('haproxy', HAPROXY);
 
-describe('behind HAProxy (examples/behind-haproxy), pop on', { skip }, () => {
+suiteNeeding('behind HAProxy (examples/behind-haproxy), pop on', skip, () => {
   const pki = new TestPki();
   const ca = pki.ca('p256');
   const server = pki.serverCert(ca);

@@ -1,13 +1,14 @@
 // examples/behind-nginx for real: nginx terminating TLS (client cert via headers, no pop), and nginx stream pass-through (pop).
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { startBehindNginx } from '../../examples/behind-nginx/app.js';
 import { startDirectHttps } from '../../examples/direct-https/server.js';
 import { TestPki } from '../helpers/pki.js';
 import { basic } from '../helpers/http.js';
 import { startAuthBackend } from '../helpers/servers.js';
-import { freePort, NGINX, NGINX_STREAM_MODULE, nginxHttpTempPaths, renderExample, skipReason, startNginx, type Daemon } from './harness.js';
+import { freePort, NGINX, NGINX_STREAM_MODULE, nginxHttpTempPaths, renderExample, startNginx, type Daemon } from './harness.js';
+import { missing, suiteNeeding } from '../helpers/suite.js';
 import { buildCsr, TlsHttpConnection, type TlsClientOptions } from './pop-client.js';
 import { keyOf, MODES, popRounds } from './pop-matrix.js';
 
@@ -22,7 +23,7 @@ function mainContext(dir: string, name: string): Array<[string, string]> {
   ];
 }
 
-describe('behind nginx (examples/behind-nginx/nginx.conf): TLS terminated by nginx', { skip: skipReason('nginx', NGINX) }, () => {
+suiteNeeding('behind nginx (examples/behind-nginx/nginx.conf): TLS terminated by nginx', missing('nginx', NGINX), () => {
   const pki = new TestPki();
   const ca = pki.ca('p256');
   const otherCa = pki.ca('p256', '/CN=Other CA');
@@ -128,9 +129,9 @@ describe('behind nginx (examples/behind-nginx/nginx.conf): TLS terminated by ngi
   });
 });
 
-const streamSkip = skipReason('nginx', NGINX) || skipReason('nginx stream module (libnginx-mod-stream)', NGINX_STREAM_MODULE);
+const streamSkip = missing('nginx', NGINX) || missing('nginx stream module (libnginx-mod-stream)', NGINX_STREAM_MODULE);
 
-describe('behind nginx stream pass-through (examples/behind-nginx/nginx-stream.conf → examples/direct-https), pop on', { skip: streamSkip }, () => {
+suiteNeeding('behind nginx stream pass-through (examples/behind-nginx/nginx-stream.conf → examples/direct-https), pop on', streamSkip, () => {
   const pki = new TestPki();
   const ca = pki.ca('p256');
   const server = pki.serverCert(ca);

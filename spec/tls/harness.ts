@@ -36,13 +36,6 @@ export const NGINX_STREAM_MODULE = (() => {
   }
 })();
 
-/** In CI nothing may skip: a missing binary is a failure there. */
-export function skipReason(what: string, present: unknown): string | false {
-  if (present) return false;
-  if (process.env.CI) throw new Error(`${what} is required in CI (.ci/run installs it)`);
-  return `${what} not installed`;
-}
-
 /**
  * Reads an example config and replaces literal strings (ports, paths) for the test; each `from`
  * must occur, so a drifting example fails loudly instead of testing something else.
