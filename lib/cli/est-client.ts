@@ -5,7 +5,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { EstClient, type EstClientEvent, type EstClientOptions } from '../client/client.js';
-import { generateKey, parseKeySpec } from '../client/csr.js';
+import { generateKey, parseKeySpec, type KeySpec } from '../client/csr.js';
+import { parseAttributeArg, planCsr, type CsrAttributeInput } from '../client/csr-requirements.js';
 import { EstClientConfigError, EstClientError, EstHttpError, EstRetryLimitError } from '../client/errors.js';
 import { certificatesPem, privateKeyPem } from '../client/files.js';
 import { writeFileAtomic } from '../files/atomic-write.js';
@@ -48,6 +49,11 @@ Request:
   --subject DN             /CN=dev-1/O=Acme or CN=dev-1,O=Acme
   --san VALUE              DNS:name, IP:addr, email:addr, URI:uri (repeatable)
   --pop                    put the TLS channel binding in challengePassword (RFC 7030 §3.5)
+  --attr NAME=VALUE        add a CSR attribute (repeatable): macAddress=00:1A:2B:3C:4D:5E,
+                           challengePassword=SECRET, unstructuredName=..., or OID=text / OID=der:HEX
+  --from-csrattrs          read /csrattrs first: pick the key type it asks for, turn on --pop
+                           when it lists challengePassword, and stop (exit 2) naming every
+                           required attribute that still needs a value
   --rekey                  reenroll/renew with a new key
 Output:
   -o, --out FILE           certificate (default: stdout)
@@ -74,6 +80,9 @@ Examples:
       --fingerprint 3A:F1:...:9C -o ca.pem
   est-client enroll https://est.example.com --ca ca.pem -u device1:otp1234 \\
       --subject /CN=device1 --san DNS:device1.example.com --pop \\
+      --new-key device1.key -o device1.crt
+  est-client enroll https://est.example.com --ca ca.pem -u device1:otp1234 \\
+      --subject /CN=device1 --from-csrattrs --attr macAddress=00:1A:2B:3C:4D:5E \\
       --new-key device1.key -o device1.crt
   est-client reenroll https://est.example.com --ca ca.pem --cert device1.crt \\
       --key device1.key -o device1.crt
@@ -104,6 +113,8 @@ const OPTIONS = {
   subject: { type: 'string' },
   san: { type: 'string', multiple: true },
   pop: { type: 'boolean' },
+  attr: { type: 'string', multiple: true },
+  'from-csrattrs': { type: 'boolean' },
   rekey: { type: 'boolean' },
   out: { type: 'string', short: 'o' },
   'key-out': { type: 'string' },
@@ -248,14 +259,48 @@ async function writeOutputs(v: Values, io: CliIo, cert: X509Certificate, all: X5
 }
 
 /** The key for a new CSR: read from --new-key when it exists, else generated (and saved there). */
-async function csrKey(v: Values): Promise<{ key: KeyObject; generated: boolean }> {
+async function csrKey(v: Values, wanted?: KeySpec): Promise<{ key: KeyObject; generated: boolean }> {
   const path = v['new-key'];
   if (path && existsSync(path)) return { key: toPrivateKey(readFileSync(path), `--new-key ${path}`), generated: false };
   if (!path && !v['key-out']) throw new UsageError('the new private key must be saved: give --new-key FILE (or --key-out FILE)');
-  const key = (await generateKey(v['key-type'] ? parseKeySpec(v['key-type']) : 'p256')).privateKey;
+  const key = (await generateKey(v['key-type'] ? parseKeySpec(v['key-type']) : (wanted ?? 'p256'))).privateKey;
   if (path) await writeFileAtomic(path, privateKeyPem(key), { mode: 0o600 });
   return { key, generated: true };
 }
+
+/** `--attr` values as CSR attributes; challengePassword there and `--pop` exclude each other. */
+function attributesOf(v: Values): CsrAttributeInput[] {
+  const attrs = (v.attr ?? []).map(parseAttributeArg);
+  if (v.pop && attrs.some((a) => a.oid === Oid.challengePassword)) {
+    throw new UsageError('--pop puts the TLS channel binding in challengePassword: drop --attr challengePassword');
+  }
+  return attrs;
+}
+
+/**
+ * `--from-csrattrs`: reads /csrattrs and plans the CSR. Prints what is met; when a required
+ * attribute still needs a value, names each one and stops before anything is sent.
+ */
+async function planFromCsrAttrs(client: EstClient, v: Values, attributes: CsrAttributeInput[], fixedKey: boolean, call: { signal?: AbortSignal }, io: CliIo, log: (s: string) => void): Promise<{ keyType?: KeySpec; pop: boolean }> {
+  const plain = { keyType: undefined, pop: !!v.pop };
+  if (!v['from-csrattrs']) return plain;
+  if (v.csr) throw new UsageError('--from-csrattrs builds the CSR itself: drop --csr');
+  const got = await client.csrattrs(call);
+  if (got.items.length === 0) {
+    log('csrattrs: the server requires no CSR attributes');
+    return plain;
+  }
+  const plan = planCsr(got.items, { attributes, san: !!v.san?.length, pop: !!v.pop, fixedKey, ...(v['key-type'] ? { keyType: parseKeySpec(v['key-type']) } : {}) });
+  for (const line of plan.satisfied) log(`csrattrs: ${line}`);
+  if (plan.missing.length) {
+    io.stderr(`est-client: the server's /csrattrs requires ${plan.missing.length === 1 ? 'an attribute' : 'attributes'} still without a value:\n${plan.missing.map((m) => `  ${m}\n`).join('')}`);
+    throw new MissingAttributes();
+  }
+  return { ...(plan.keyType ? { keyType: plan.keyType } : {}), pop: plan.pop };
+}
+
+/** Stops a command after the missing attributes were listed (exit 2). */
+class MissingAttributes extends Error {}
 
 async function runCommand(cmd: string, url: string, v: Values, io: CliIo): Promise<number> {
   const log = (s: string) => {
@@ -293,20 +338,25 @@ async function runCommand(cmd: string, url: string, v: Values, io: CliIo): Promi
       case 'reenroll': {
         if (v.csr) {
           if (v.pop) throw new UsageError('--pop needs the client to build the CSR: drop --csr');
+          if (v.attr || v['from-csrattrs']) throw new UsageError('--attr and --from-csrattrs need the client to build the CSR: drop --csr');
           const csr = readInputFile(v.csr, '--csr');
           const r = cmd === 'enroll' ? await client.simpleEnroll(csr, call) : await client.simpleReenroll(csr, call);
           log(`issued: ${oneLine(r.certificate.subject)} serial ${r.certificate.serialNumber}, valid until ${r.certificate.validTo}`);
           await writeOutputs(v, io, r.certificate, r.certificates);
           return EXIT.ok;
         }
-        let key: KeyObject;
-        if (cmd === 'reenroll') {
-          if (!v.cert || !v.key) throw new UsageError('reenroll needs --cert and --key (the certificate being renewed)');
-          key = v.rekey ? (await csrKey(v)).key : toPrivateKey(readInputFile(v.key, '--key'), `--key ${v.key}`);
-        } else {
-          key = (await csrKey(v)).key;
-        }
-        const tpl = { privateKey: key, pop: !!v.pop, ...(v.subject !== undefined ? { subject: v.subject } : {}), ...(v.san ? { san: v.san } : {}) };
+        if (cmd === 'reenroll' && (!v.cert || !v.key)) throw new UsageError('reenroll needs --cert and --key (the certificate being renewed)');
+        const attributes = attributesOf(v);
+        const fixedKey = (cmd === 'reenroll' && !v.rekey) || (!!v['new-key'] && existsSync(v['new-key']));
+        const plan = await planFromCsrAttrs(client, v, attributes, fixedKey, call, io, log);
+        const key = cmd === 'reenroll' && !v.rekey ? toPrivateKey(readInputFile(v.key!, '--key'), `--key ${v.key}`) : (await csrKey(v, plan.keyType)).key;
+        const tpl = {
+          privateKey: key,
+          pop: plan.pop,
+          ...(v.subject !== undefined ? { subject: v.subject } : {}),
+          ...(v.san ? { san: v.san } : {}),
+          ...(attributes.length ? { attributes } : {}),
+        };
         if (cmd === 'enroll' && v.subject === undefined) log('note: no --subject; requesting an empty subject');
         const r = cmd === 'enroll' ? await client.simpleEnroll(tpl, call) : await client.simpleReenroll(tpl, call);
         log(`issued: ${oneLine(r.certificate.subject)} serial ${r.certificate.serialNumber}, valid until ${r.certificate.validTo}`);
@@ -315,11 +365,15 @@ async function runCommand(cmd: string, url: string, v: Values, io: CliIo): Promi
       }
       case 'serverkeygen': {
         if (!v['key-out'] && !v.p12) throw new UsageError('serverkeygen: the server-generated key must be saved: give --key-out FILE (or --p12)');
+        const attributes = attributesOf(v);
+        const plan = await planFromCsrAttrs(client, v, attributes, false, call, io, log);
+        const keyType = v['key-type'] ? parseKeySpec(v['key-type']) : plan.keyType;
         const tpl = {
-          pop: !!v.pop,
+          pop: plan.pop,
           ...(v.subject !== undefined ? { subject: v.subject } : {}),
           ...(v.san ? { san: v.san } : {}),
-          ...(v['key-type'] ? { keyType: parseKeySpec(v['key-type']) } : {}),
+          ...(keyType ? { keyType } : {}),
+          ...(attributes.length ? { attributes } : {}),
         };
         const r = v.csr ? await client.serverKeygen(readInputFile(v.csr, '--csr'), call) : await client.serverKeygen(tpl, call);
         log(`issued with a server-generated ${r.privateKey.asymmetricKeyType} key: ${oneLine(r.certificate.subject)} serial ${r.certificate.serialNumber}`);
@@ -398,6 +452,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     return await runCommand(cmd!, url, values, io);
   } catch (e) {
     if (io.signal?.aborted) return EXIT.ok;
+    if (e instanceof MissingAttributes) return EXIT.usage;
     if (e instanceof UsageError) {
       io.stderr(`est-client: ${e.message}\nTry 'est-client --help'.\n`);
       return EXIT.usage;

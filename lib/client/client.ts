@@ -10,7 +10,7 @@ import { parseCertificate } from '../protocol/x509.js';
 import { children, raw, readWhole, Tag } from '../protocol/der.js';
 import { classifyCaCertificates, type CaCertificates } from './cacerts.js';
 import { buildCsr, generateKey, type CsrOptions, type KeySpec } from './csr.js';
-import { EstClientConfigError, EstHttpError, EstNetworkError, EstRetryLimitError, EstTrustError } from './errors.js';
+import { EstClientConfigError, EstHttpError, EstNetworkError, EstResponseError, EstRetryLimitError, EstTrustError } from './errors.js';
 import { fingerprintOf, normalizeFingerprint, toCertificates, toPrivateKey, type CertificateInput, type PrivateKeyInput } from './material.js';
 import { decodeCertificates, decodeCsrAttrs, decodeServerKeygen, reasonText } from './response.js';
 import { parseRetryAfter, sleep } from './retry-after.js';
@@ -150,12 +150,17 @@ function spkiOf(key: KeyObject): Buffer {
   return createPublicKey(key).export({ type: 'spki', format: 'der' });
 }
 
-function pickIssued(certs: X509Certificate[], spki: Buffer | undefined): X509Certificate {
-  if (spki) {
-    const hit = certs.find((c) => c.publicKey.export({ type: 'spki', format: 'der' }).equals(spki));
-    if (hit) return hit;
-  }
-  return certs.find((c) => !c.ca) ?? certs[0]!;
+function pickIssued(certs: X509Certificate[], spki: Buffer | undefined, op: string): X509Certificate {
+  if (!spki) return certs.find((c) => !c.ca) ?? certs[0]!;
+  const hit = certs.find((c) => c.publicKey.export({ type: 'spki', format: 'der' }).equals(spki));
+  if (hit) return hit;
+  // A misbehaving CA: nothing in the response certifies the key that was sent (RFC 7030 §4.2.3).
+  const other = certs.find((c) => !c.ca) ?? certs[0]!;
+  throw new EstResponseError(`${op}: the server returned a certificate for another key (${oneLineDn(other.subject)}, serial ${other.serialNumber}), not the key in the request; nothing was saved`);
+}
+
+function oneLineDn(dn: string): string {
+  return dn.split('\n').join(', ');
 }
 
 /** The SubjectPublicKeyInfo of a DER CSR (third field of certificationRequestInfo). */
@@ -337,7 +342,7 @@ export class EstClient {
   async simpleEnroll(input: EnrollInput, options: CallOptions = {}): Promise<EnrollResult> {
     const { res, csr } = await this.post('simpleenroll', input, options);
     const certs = decodeCertificates(res.body, res.headers['content-type'], 'simpleenroll');
-    return { certificate: pickIssued(certs, csrSpki(csr)), certificates: certs, csr };
+    return { certificate: pickIssued(certs, csrSpki(csr), 'simpleenroll'), certificates: certs, csr };
   }
 
   /**
@@ -355,7 +360,7 @@ export class EstClient {
     }
     const { res, csr } = await this.post('simplereenroll', i, options);
     const certs = decodeCertificates(res.body, res.headers['content-type'], 'simplereenroll');
-    return { certificate: pickIssued(certs, csrSpki(csr)), certificates: certs, csr };
+    return { certificate: pickIssued(certs, csrSpki(csr), 'simplereenroll'), certificates: certs, csr };
   }
 
   /**
@@ -373,7 +378,7 @@ export class EstClient {
     const { res, csr } = await this.post('serverkeygen', i, options);
     const parts = decodeServerKeygen(res, 'serverkeygen');
     return {
-      certificate: pickIssued(parts.certificates, spkiOf(parts.privateKey)),
+      certificate: pickIssued(parts.certificates, spkiOf(parts.privateKey), 'serverkeygen'),
       certificates: parts.certificates,
       csr,
       privateKey: parts.privateKey,

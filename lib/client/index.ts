@@ -2,6 +2,7 @@
 export { EstClient } from './client.js';
 export type { EstClientOptions, BootstrapOptions, CallOptions, CsrTemplate, EnrollInput, ServerKeygenInput, EnrollResult, ServerKeygenResult, CsrAttrsResult, EstClientEvent } from './client.js';
 export { classifyCaCertificates, type CaCertificates } from './cacerts.js';
+export { parseAttributeArg, planCsr, describeOid, type CsrAttributeInput, type CsrSupply, type CsrPlan } from './csr-requirements.js';
 export { buildCsr, generateKey, parseKeySpec, encodeSubject, encodeSubjectAltName, type CsrOptions, type CsrExtensionInput, type KeySpec } from './csr.js';
 export type { ChannelBinding } from './transport.js';
 export type { CertificateInput, PrivateKeyInput } from './material.js';
