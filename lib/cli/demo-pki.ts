@@ -14,18 +14,28 @@ function newKey(): { privateKey: KeyObject; spkiDer: Uint8Array } {
   return { privateKey, spkiDer: new Uint8Array(publicKey.export({ format: 'der', type: 'spki' })) };
 }
 
+/** A value for encodeSubject's `/TYPE=value` notation: separators escaped. */
+function escapeRdn(v: string): string {
+  return v.replace(/[\\/+,]/g, (c) => `\\${c}`);
+}
+
 async function randomSerial(): Promise<bigint> {
   return (await new RandomSerialStore().next(1))[0]!;
 }
 
-/** A self-signed P-256 CA certificate (CA:TRUE, keyCertSign/cRLSign, SKI). */
-export async function createDemoCa(days = 3650): Promise<{ certDer: Uint8Array; key: KeyObject }> {
-  const { privateKey, spkiDer } = newKey();
+/**
+ * A self-signed CA certificate (CA:TRUE, keyCertSign/cRLSign, SKI): P-256 and the demo's name
+ * unless `options` give a key pair and a name (`est-server init-ca`).
+ */
+export async function createDemoCa(days = 3650, options: { keyPair?: { privateKey: KeyObject; publicKey: KeyObject }; cn?: string; o?: string } = {}): Promise<{ certDer: Uint8Array; key: KeyObject }> {
+  const { privateKey, spkiDer } = options.keyPair
+    ? { privateKey: options.keyPair.privateKey, spkiDer: new Uint8Array(options.keyPair.publicKey.export({ format: 'der', type: 'spki' })) }
+    : newKey();
   const algorithm = signingAlgorithmFor(privateKey);
   const now = Date.now();
   const tbs = buildRootTbsCertificate({
     serial: await randomSerial(),
-    subjectDer: encodeSubject('/O=express-est demo/CN=express-est Demo CA'),
+    subjectDer: encodeSubject(`/O=${escapeRdn(options.o ?? 'express-est demo')}/CN=${escapeRdn(options.cn ?? 'express-est Demo CA')}`),
     spkiDer,
     signatureAlgorithm: algorithm.algorithmIdentifier,
     notBefore: new Date(now - BACKDATE_MS),

@@ -3,19 +3,28 @@
 import cluster from 'node:cluster';
 import { createServer as createHttp, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttps } from 'node:https';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { pino, destination, stdTimeFunctions, type Level } from 'pino';
+import { AggregatorRegistry } from 'prom-client';
 import { EstConfigError, EstError } from '../errors.js';
 import { est, type EstMiddleware } from '../middleware/est.js';
 import { lookupOperation } from '../middleware/operations.js';
 import { pathOf, splitWellKnown, WELL_KNOWN } from '../middleware/route.js';
 import { isClusterWorker, reportListening, reportStartFailure, startCluster } from './cluster.js';
-import type { EstLogger } from '../middleware/options.js';
+import type { EstLogger, EstOptions } from '../middleware/options.js';
 import { demoConfig, loadConfigFile, type ServerConfig } from './server-config.js';
+import { createEstMetrics, metricsHandler, type EstMetrics } from '../observe/metrics.js';
+import { authBackendCheck, healthHandler, serialFileCheck, type ReadinessCheck } from '../observe/health.js';
+import { defaultSerialPath } from '../middleware/directives.js';
+import { initCa, INIT_CA_USAGE } from './init-ca.js';
 
 const USAGE = `Usage: est-server [config.json|config.js] [options]
+       est-server init-ca [options]    (make a CA and csrattrs.der to start from; --help)
 
 With no config file, runs the embedded demo: a P-256 demo CA and a TLS certificate for
 localhost are created on first run in the state folder, and a demo auth backend accepts one
@@ -28,19 +37,22 @@ Options:
   --state-dir <dir>    demo state folder (default ./.est-demo or $EST_STATE_DIR)
   --workers <n|auto>   processes sharing the port and the serial file (default 1;
                        auto = one per CPU)
-  -q, --quiet          no per-request log lines
-  -h, --help           this text`;
+  --log-level <level>  fatal, error, warn, info (default), debug, trace or silent;
+                       logs are JSON lines (pino) on stderr
+  -q, --quiet          same as --log-level error
+  --metrics-port <n>   serve Prometheus /metrics (and /healthz, /readyz) on this port;
+                       config: "metrics": {"port": n, "host": "127.0.0.1"}
+  --metrics-host <a>   address of the metrics port (default 127.0.0.1)
+  -h, --help           this text
 
-/** A logger writing one JSON line per event to stderr (pino-compatible subset). */
-function consoleLogger(quiet: boolean, withPid: boolean): EstLogger {
-  const pid = withPid ? { pid: process.pid } : {};
-  const write = (level: string) => (obj: object, msg?: string) => {
-    if (quiet && level !== 'error') return;
-    const o = obj as { err?: unknown };
-    const err = o.err instanceof Error ? { err: { message: o.err.message, code: (o.err as EstError).code } } : {};
-    process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...pid, ...obj, ...err }) + '\n');
-  };
-  return { info: write('info'), warn: write('warn'), error: write('error'), debug() {} };
+/healthz (liveness) and /readyz (CA loaded, serial file usable, auth backend reachable)
+are also served on the main port.`;
+
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** pino, one JSON line per event on stderr (stdout carries the demo's printed commands). */
+function createLogger(level: string): EstLogger {
+  return pino({ level, timestamp: stdTimeFunctions.isoTime, base: { pid: process.pid } }, destination({ dest: 2, sync: true }));
 }
 
 /** Starts the demo auth backend: Basic `<user>:<password>` → 200, else 401 with a challenge. */
@@ -57,9 +69,24 @@ function startDemoAuth(user: string, password: string): Promise<{ url: string; s
   }));
 }
 
+/**
+ * How to run est-client beside this server: the package's bin (bin/ runs dist/, which `npm ci`
+ * and every install build through `prepare`), or the sources through tsx while dist/ is missing.
+ */
+function estClientCommand(): string {
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  if (existsSync(join(root, 'dist', 'cli', 'est-client.js'))) return `node ${join(root, 'bin', 'est-client.js')}`;
+  const tsx = join(root, 'node_modules', 'tsx', 'dist', 'esm', 'index.mjs');
+  return `node --import ${existsSync(tsx) ? tsx : 'tsx'} ${join(root, 'lib', 'cli', 'est-client.ts')}`;
+}
+
 function printDemoHelp(cfg: ServerConfig, port: number): void {
   const d = cfg.demo!;
   const ca = resolve(d.stateDir, 'ca.crt');
+  const fingerprint = new X509Certificate(readFileSync(ca)).fingerprint256;
+  const host = cfg.host === '0.0.0.0' || cfg.host === '::' ? '127.0.0.1' : cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host;
+  const origin = `https://${host}:${port}`;
+  const estClient = estClientCommand();
   const base = `https://localhost:${port}/.well-known/est`;
   const curl = `curl -sS --cacert ${ca} --resolve localhost:${port}:127.0.0.1`;
   process.stdout.write(`
@@ -67,6 +94,7 @@ express-est demo server
   state folder: ${resolve(d.stateDir)}   (demo CA, TLS certificate, serial file)
   listening:    https://${cfg.host}:${port}/.well-known/est
   demo user:    ${d.user} / ${d.password}   (checked by the embedded auth backend)
+  CA SHA-256:   ${fingerprint}
 
 Try it (copy and paste):
 
@@ -82,13 +110,57 @@ Try it (copy and paste):
   # 3. renew with the certificate just issued (TLS client-certificate auth, no password)
   ${curl} --cert device.crt --key device.key --data-binary @device.b64 -H 'Content-Type: application/pkcs10' ${base}/simplereenroll | openssl base64 -d | openssl pkcs7 -inform DER -print_certs
 
+The same with est-client (bootstrap the CA certificate against the fingerprint above):
+
+  ${estClient} cacerts ${origin} --insecure-bootstrap --fingerprint ${fingerprint} -o demo-ca.pem
+  ${estClient} enroll ${origin} --ca demo-ca.pem -u ${d.user}:${d.password} --subject /CN=device-2 --new-key device-2.key -o device-2.crt
+  ${estClient} reenroll ${origin} --ca demo-ca.pem --cert device-2.crt --key device-2.key -o device-2.crt
+
 `);
 }
 
 export interface StartedServer {
   server: Server;
   port: number;
+  /** What /readyz checks. */
+  readiness: ReadinessCheck[];
   close(): Promise<void>;
+}
+
+/** The first certificate of a PEM/DER option value (path or content), for the readiness check. */
+function firstCertificate(v: unknown): X509Certificate | undefined {
+  try {
+    if (typeof v === 'string') return new X509Certificate(v.includes('-----BEGIN') ? v : readFileSync(v));
+    if (v instanceof Uint8Array) return new X509Certificate(v);
+  } catch {
+    /* est() has already refused what it cannot read */
+  }
+  return undefined;
+}
+
+/**
+ * Readiness of one mount, derived from its options: the CA certificate loaded and not expired,
+ * the serial file usable, the auth backend reachable.
+ */
+function mountReadiness(path: string, o: EstOptions, many: boolean): ReadinessCheck[] {
+  const suffix = many ? ` ${path}` : '';
+  const checks: ReadinessCheck[] = [];
+  if (!o.ca) {
+    const cert = firstCertificate(o.caRootCertificate);
+    const notAfter = cert ? new Date(cert.validTo) : undefined;
+    checks.push({
+      name: `ca${suffix}`,
+      check() {
+        if (notAfter && Date.now() >= notAfter.getTime()) throw new Error(`the CA certificate expired on ${notAfter.toISOString()}`);
+      },
+    });
+    if (o.serialMode !== 'random') {
+      const serial = o.caSerialNumber ?? (typeof o.caRootCertificate === 'string' ? defaultSerialPath(o.caRootCertificate) : undefined);
+      if (serial) checks.push({ ...serialFileCheck(serial), name: `serial-store${suffix}` });
+    }
+  }
+  if (o.authRequest) checks.push({ ...authBackendCheck(o.authRequest), name: `auth-backend${suffix}` });
+  return checks;
 }
 
 /**
@@ -122,7 +194,8 @@ function mountLabel(path: string): string {
 }
 
 /** Mounts est() per configured path on a Node http(s) server and starts listening. */
-export async function startServer(cfg: ServerConfig, logger: EstLogger): Promise<StartedServer> {
+export async function startServer(cfg: ServerConfig, logger: EstLogger, metrics?: EstMetrics): Promise<StartedServer> {
+  void metrics; // recorded by est() once it takes the metrics option
   const labels = Object.entries(cfg.mounts).map(([path, options]) => [mountLabel(path), options] as const);
   const byLabel = new Map<string, EstMiddleware>();
   let authServer: Server | undefined;
@@ -132,7 +205,13 @@ export async function startServer(cfg: ServerConfig, logger: EstLogger): Promise
     for (const o of Object.values(cfg.mounts)) o.authRequest ??= auth.url;
   }
   for (const [label, options] of labels) byLabel.set(label, est({ logger, ...options }));
-  const app = labelHandler(byLabel);
+  const entries = Object.entries(cfg.mounts);
+  const readiness = entries.flatMap(([path, o]) => mountReadiness(path, o, entries.length > 1));
+  const health = healthHandler(readiness);
+  const estHandler = labelHandler(byLabel);
+  const app = (req: IncomingMessage, res: ServerResponse) => {
+    if (!health(req, res)) estHandler(req, res);
+  };
   const server: Server = cfg.tls
     ? (createHttps(
         {
@@ -155,6 +234,7 @@ export async function startServer(cfg: ServerConfig, logger: EstLogger): Promise
   return {
     server,
     port,
+    readiness,
     close: async () => {
       server.closeAllConnections?.();
       await new Promise<void>((r) => server.close(() => r()));
@@ -169,6 +249,7 @@ export async function startServer(cfg: ServerConfig, logger: EstLogger): Promise
  * signal). bin/est-server.js calls this; running this file directly does too.
  */
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'init-ca') return initCa(argv.slice(1));
   let args;
   try {
     args = parseArgs({
@@ -180,6 +261,9 @@ export async function main(argv: string[]): Promise<number> {
         'state-dir': { type: 'string' },
         workers: { type: 'string' },
         quiet: { type: 'boolean', short: 'q' },
+        'log-level': { type: 'string' },
+        'metrics-port': { type: 'string' },
+        'metrics-host': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -205,8 +289,21 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
   }
+  const level = args.values['log-level'] ?? (args.values.quiet ? 'error' : 'info');
+  if (!LEVELS.includes(level)) {
+    process.stderr.write(`est-server: --log-level must be one of ${LEVELS.join(', ')} (got ${level})\n`);
+    return 2;
+  }
+  let metricsPort: number | undefined;
+  if (args.values['metrics-port'] !== undefined) {
+    metricsPort = Number(args.values['metrics-port']);
+    if (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535) {
+      process.stderr.write(`est-server: --metrics-port must be 0..65535\n`);
+      return 2;
+    }
+  }
   const worker = isClusterWorker();
-  const logger = consoleLogger(!!args.values.quiet, worker || (workers ?? 1) > 1);
+  const logger = createLogger(level as Level | 'silent');
   let cfg: ServerConfig;
   try {
     // Under --workers the primary runs this first, so the demo PKI exists before workers read it.
@@ -216,17 +313,29 @@ export async function main(argv: string[]): Promise<number> {
     if (args.values.host) cfg.host = host;
     if (args.values.port !== undefined) cfg.port = port;
     if (workers !== undefined) cfg.workers = workers;
+    if (metricsPort !== undefined) cfg.metrics = { port: metricsPort, host: args.values['metrics-host'] ?? cfg.metrics?.host ?? '127.0.0.1' };
     if (parseWorkers(cfg.workers) === undefined) throw new EstConfigError(`est-server: workers must be a positive integer or "auto" (got ${JSON.stringify(cfg.workers)})`);
     cfg.workers = parseWorkers(cfg.workers)!;
     if (cfg.workers > 1 && cluster.isPrimary) return await runPrimary(cfg, logger);
-    const started = await startServer(cfg, logger);
-    const stop = stopOnSignals(started.close);
+    const metrics = createEstMetrics({ defaultMetrics: true });
+    // Under --workers the primary collects every worker's registry (prom-client's cluster aggregation).
+    if (worker) {
+      new AggregatorRegistry(); // installs the worker's answer to the primary's requests
+      AggregatorRegistry.setRegistries([metrics.registry]);
+    }
+    const started = await startServer(cfg, logger, metrics);
+    const admin = !worker && cfg.metrics ? await startMetricsServer(cfg.metrics, metricsHandler(metrics), started.readiness) : undefined;
+    const stop = stopOnSignals(() => {
+      admin?.close();
+      return started.close();
+    });
     if (worker) {
       // The primary went away (even kill -9): finish what is in flight and leave.
       process.once('disconnect', stop);
       reportListening(started.port);
     } else if (cfg.demo) printDemoHelp(cfg, started.port);
     else process.stdout.write(`est-server listening on ${cfg.tls ? 'https' : 'http'}://${cfg.host}:${started.port}\n`);
+    if (admin) process.stdout.write(`metrics:      http://${cfg.metrics!.host}:${admin.port}/metrics (also /healthz, /readyz)\n`);
     return -1;
   } catch (e) {
     process.stderr.write(`${(e as Error).message}\n`);
@@ -248,6 +357,23 @@ function stopOnSignals(close: () => Promise<void>): () => void {
   return stop;
 }
 
+/** The metrics port: /metrics, /healthz and /readyz on plain HTTP, meant for the monitoring network only. */
+async function startMetricsServer(where: { port: number; host: string }, metrics: (req: IncomingMessage, res: ServerResponse) => void, readiness: ReadinessCheck[]): Promise<{ port: number; close(): void }> {
+  const health = healthHandler(readiness);
+  const server = createHttp((req, res) => {
+    if (health(req, res)) return;
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/metrics') return metrics(req, res);
+    const body = 'not found: try /metrics, /healthz or /readyz\n';
+    res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': String(body.length) }).end(body);
+  });
+  await new Promise<void>((ok, fail) => {
+    server.once('error', fail);
+    server.listen(where.port, where.host, () => ok());
+  });
+  return { port: (server.address() as { port: number }).port, close: () => server.close() };
+}
+
 /** `--workers`/`workers`: a positive integer (at most 256) or `auto` (one per CPU). */
 function parseWorkers(v: unknown): number | undefined {
   if (v === 'auto') return availableParallelism();
@@ -258,9 +384,19 @@ function parseWorkers(v: unknown): number | undefined {
 /** The node:cluster primary: forks the workers, prints once, forwards SIGTERM/SIGINT. */
 async function runPrimary(cfg: ServerConfig, logger: EstLogger): Promise<number> {
   const primary = await startCluster({ workers: cfg.workers, logger });
+  let admin: { port: number; close(): void } | undefined;
+  if (cfg.metrics) {
+    const aggregator = new AggregatorRegistry();
+    const readiness = Object.entries(cfg.mounts).flatMap(([path, o]) => mountReadiness(path, o, Object.keys(cfg.mounts).length > 1));
+    admin = await startMetricsServer(cfg.metrics, metricsHandler(() => aggregator.clusterMetrics(), aggregator.contentType), readiness);
+  }
   if (cfg.demo) printDemoHelp(cfg, primary.port);
   else process.stdout.write(`est-server listening on ${cfg.tls ? 'https' : 'http'}://${cfg.host}:${primary.port} (${cfg.workers} workers: ${primary.pids().join(' ')})\n`);
-  stopOnSignals(() => primary.close());
+  if (admin) process.stdout.write(`metrics:      http://${cfg.metrics!.host}:${admin.port}/metrics (all workers; also /healthz, /readyz)\n`);
+  stopOnSignals(() => {
+    admin?.close();
+    return primary.close();
+  });
   void primary.stopped.then((code) => process.exit(code));
   return -1;
 }

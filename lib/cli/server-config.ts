@@ -18,11 +18,13 @@ export interface ServerConfig {
   /** est() options per mount path (`/.well-known/est` or `/.well-known/est/<label>`). */
   mounts: Record<string, EstOptions>;
   workers: number;
+  /** The metrics port (/metrics, /healthz, /readyz); absent = none. */
+  metrics?: { port: number; host: string };
   /** Demo mode: the user and password of the embedded auth backend. */
   demo?: { stateDir: string; user: string; password: string };
 }
 
-const SERVER_KEYS = new Set(['host', 'port', 'tls', 'labels', 'workers']);
+const SERVER_KEYS = new Set(['host', 'port', 'tls', 'labels', 'workers', 'metrics']);
 const PATH_OPTIONS = ['rootCertificate', 'caRootCertificate', 'caPrivateKey', 'caSerialNumber', 'csrAttrs', 'trustAnchors'] as const;
 
 function resolvePaths(o: Record<string, unknown>, base: string): EstOptions {
@@ -64,6 +66,13 @@ export async function loadConfigFile(file: string): Promise<ServerConfig> {
     mounts,
     workers: (raw.workers as number) ?? 1,
   };
+  const metrics = raw.metrics as { port?: unknown; host?: unknown } | undefined;
+  if (metrics !== undefined) {
+    if (typeof metrics !== 'object' || metrics === null || !Number.isInteger(metrics.port) || (metrics.port as number) < 0 || (metrics.port as number) > 65535) {
+      throw new EstConfigError(`est-server: \`metrics\` must be {"port": 0..65535, "host": "<address>"} (got ${JSON.stringify(metrics)})`);
+    }
+    cfg.metrics = { port: metrics.port as number, host: typeof metrics.host === 'string' ? metrics.host : '127.0.0.1' };
+  }
   if (tls) {
     cfg.tls = { cert: resolve(base, tls.cert), key: resolve(base, tls.key) };
     if (tls.clientCa) cfg.tls.clientCa = resolve(base, tls.clientCa);

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 const REPO = join(import.meta.dirname, '..', '..');
+const openssl = (args: string[]) => execFileSync('openssl', args, { encoding: 'utf8' });
 const work = mkdtempSync(join(tmpdir(), 'est-demo-'));
 const children: ChildProcess[] = [];
 after(() => {
@@ -28,7 +29,7 @@ function startDemo(stateDir: string): Promise<{ child: ChildProcess; out: string
     const timer = setTimeout(() => reject(new Error(`demo did not start: ${out}${err}`)), 30_000);
     child.stdout!.on('data', (d: Buffer) => {
       out += d;
-      if (out.includes('# 3.') && out.trimEnd().endsWith('-print_certs')) {
+      if (out.includes('# 3.') && /reenroll .* -o device-2\.crt\s*$/.test(out)) {
         clearTimeout(timer);
         resolve({ child, out });
       }
@@ -58,6 +59,15 @@ describe('est-server demo (npm start)', () => {
     assert.match(readFileSync(join(cwd, 'device.crt'), 'latin1'), /BEGIN CERTIFICATE/);
     assert.ok(results.some((r) => /device\.crt: OK/.test(r)), 'openssl verify accepted the enrolled certificate');
     assert.match(results.at(-1)!, /subject=CN = device-1/, 'renewal over client-certificate auth');
+    // The est-client commands, bootstrapping the CA certificate against the printed fingerprint.
+    const fingerprint = /CA SHA-256:\s+([0-9A-F:]{95})/.exec(out)?.[1];
+    assert.ok(fingerprint, out);
+    const clientCommands = out.split('\n').map((l) => l.trim()).filter((l) => /^node .*est-client/.test(l));
+    assert.equal(clientCommands.length, 3, out);
+    assert.ok(clientCommands[0]!.includes(`--insecure-bootstrap --fingerprint ${fingerprint}`));
+    for (const cmd of clientCommands) await promisify(execFile)('bash', ['-o', 'pipefail', '-c', cmd], { cwd });
+    assert.match(readFileSync(join(cwd, 'demo-ca.pem'), 'latin1'), /BEGIN CERTIFICATE/);
+    assert.match(openssl(['verify', '-CAfile', join(state, 'ca.crt'), join(cwd, 'device-2.crt')]), /device-2\.crt: OK/);
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
     // Second run reuses the state: same CA.
