@@ -22,3 +22,5 @@ export {
   type EstErrorOptions,
   type EstErrorClassName,
 } from './errors.js';
+export { createEstMetrics, metricsHandler, type EstMetrics, type EstMetricsOptions, type AuthOutcome } from './observe/metrics.js';
+export { healthHandler, runChecks, authBackendCheck, serialFileCheck, type ReadinessCheck, type HealthOptions } from './observe/health.js';

@@ -336,6 +336,7 @@ export async function main(argv: string[]): Promise<number> {
     } else if (cfg.demo) printDemoHelp(cfg, started.port);
     else process.stdout.write(`est-server listening on ${cfg.tls ? 'https' : 'http'}://${cfg.host}:${started.port}\n`);
     if (admin) process.stdout.write(`metrics:      http://${cfg.metrics!.host}:${admin.port}/metrics (also /healthz, /readyz)\n`);
+    logger.info({ port: started.port, host: cfg.host, tls: !!cfg.tls, mounts: Object.keys(cfg.mounts), ...(admin ? { metricsPort: admin.port } : {}) }, 'est-server listening');
     return -1;
   } catch (e) {
     process.stderr.write(`${(e as Error).message}\n`);
