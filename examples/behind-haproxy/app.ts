@@ -1,11 +1,12 @@
 // express-est behind HAProxy: HAProxy terminates TLS (haproxy.cfg) and passes the client certificate
 // (RFC 9440 Client-Cert) and the channel binding (X-TLS-Unique, TLS 1.3 exporter secret): `pop` works.
 //
-// Run: node --import tsx examples/behind-haproxy/app.ts   (files from $EST_DIR, default /etc/est)
+// Run from this folder: ../make-pki.sh && node --import tsx app.ts
+// Files: pki/ca.crt, pki/ca.key (ca.srl is created); $EST_DIR points elsewhere.
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import express from 'express';
 import { est, type EstOptions } from '../../lib/index.js'; // in your app: from 'express-est'
 
@@ -34,7 +35,7 @@ export async function startBehindHaproxy(options: EstOptions, port = 8080, host 
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const dir = process.env.EST_DIR ?? '/etc/est';
+  const dir = process.env.EST_DIR ?? fileURLToPath(new URL('pki/', import.meta.url));
   const { port } = await startBehindHaproxy({
     caRootCertificate: join(dir, 'ca.crt'),
     caPrivateKey: join(dir, 'ca.key'),

@@ -1,12 +1,13 @@
 // express-est behind nginx: nginx terminates TLS (nginx.conf) and passes the client certificate.
 //
-// Run: node --import tsx examples/behind-nginx/app.ts   (files from $EST_DIR, default /etc/est)
+// Run from this folder: ../make-pki.sh && node --import tsx app.ts
+// Files: pki/ca.crt, pki/ca.key (ca.srl is created); $EST_DIR points elsewhere.
 // nginx cannot pass tls-unique, so `pop` stays off here. For `pop` behind nginx use
 // nginx-stream.conf (TCP pass-through to ../direct-https/server.ts), or HAProxy (../behind-haproxy).
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import express from 'express';
 import { est, type EstOptions } from '../../lib/index.js'; // in your app: from 'express-est'
 
@@ -34,7 +35,7 @@ export async function startBehindNginx(options: EstOptions, port = 8080, host = 
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const dir = process.env.EST_DIR ?? '/etc/est';
+  const dir = process.env.EST_DIR ?? fileURLToPath(new URL('pki/', import.meta.url));
   const { port } = await startBehindNginx({
     caRootCertificate: join(dir, 'ca.crt'),
     caPrivateKey: join(dir, 'ca.key'),

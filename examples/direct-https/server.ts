@@ -1,6 +1,7 @@
 // Node terminates TLS itself: an https server asking for client certificates, est() with `pop` on.
 //
-// Run: node --import tsx examples/direct-https/server.ts   (files from $EST_DIR, default /etc/est)
+// Run from this folder: ../make-pki.sh && node --import tsx server.ts
+// Files: pki/ca.crt, pki/ca.key (ca.srl is created), pki/tls/server.crt, pki/tls/server.key; $EST_DIR points elsewhere.
 // The channel binding comes from the TLS socket: tls-unique (TLS 1.2, RFC 5929: the client's
 // Finished after a full handshake, the server's after a resumed one) or tls-exporter (TLS 1.3,
 // RFC 9266). Put nginx in front only as a TCP pass-through (../behind-nginx/nginx-stream.conf).
@@ -8,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import express from 'express';
 import { est, type EstOptions } from '../../lib/index.js'; // in your app: from 'express-est'
 
@@ -54,7 +55,7 @@ export async function startDirectHttps(cfg: DirectHttpsConfig): Promise<{ server
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const dir = process.env.EST_DIR ?? '/etc/est';
+  const dir = process.env.EST_DIR ?? fileURLToPath(new URL('pki/', import.meta.url));
   const { port } = await startDirectHttps({
     tlsCert: join(dir, 'tls/server.crt'),
     tlsKey: join(dir, 'tls/server.key'),

@@ -402,7 +402,8 @@ async function runPrimary(cfg: ServerConfig, logger: EstLogger): Promise<number>
   return -1;
 }
 
-if (import.meta.url === (await import('node:url')).pathToFileURL(process.argv[1] ?? '').href) {
+// Run directly (node lib/cli/est-server.ts, also through a symlinked folder: compare real paths).
+if (process.argv[1] && import.meta.url === (await import('node:url')).pathToFileURL((await import('node:fs')).realpathSync(process.argv[1])).href) {
   const code = await main(process.argv.slice(2));
   if (code >= 0) process.exit(code);
 }

@@ -131,6 +131,9 @@ function frontServers(plan: MigrationPlan, o: GenerateOptions): string {
       L.push('        proxy_http_version 1.1;');
       L.push('        proxy_set_header Connection "";');
       L.push('        proxy_set_header Host $host;');
+      // Replaces any client-sent value: behind trustProxy the app logs and records this address.
+      L.push('        proxy_set_header X-Forwarded-For $remote_addr;');
+      L.push('        proxy_set_header X-Forwarded-Proto https;');
       if (s.verifyClient !== 'off') {
         L.push('        proxy_set_header X-SSL-Client-Cert $ssl_client_escaped_cert;');
         L.push('        proxy_set_header X-SSL-Client-Verify $ssl_client_verify;');

@@ -88,6 +88,8 @@ test('server-level ssl_* inherit from http; client certs give trustAnchors, trus
   assert.equal(o.authRequest, undefined);
   const front = files!.get('nginx/est-servers.conf')!;
   assert.match(front, /proxy_set_header X-SSL-Client-Cert \$ssl_client_escaped_cert;/);
+  // Like examples/behind-nginx: the client address reaches the app (trustProxy) for logs and records.
+  assert.match(front, /proxy_set_header X-Forwarded-For \$remote_addr;/);
   assert.match(front, /server 127\.0\.0\.1:9100;/);
   assert.match(front, /ssl_protocols TLSv1\.3;/);
   assert.ok(plan.items.some((i) => i.kind === 'inherited' && i.directive === 'ssl_client_certificate'));

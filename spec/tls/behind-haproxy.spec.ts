@@ -34,8 +34,8 @@ suiteNeeding('behind HAProxy (examples/behind-haproxy), pop on', skip, () => {
     const pem = pki.write(`haproxy-${port}.pem`, readFileSync(server.cert, 'latin1') + readFileSync(server.key, 'latin1'));
     const cfg = renderExample('examples/behind-haproxy/haproxy.cfg', [
       ['bind 127.0.0.1:8443', `bind 127.0.0.1:${port}`],
-      ['/etc/est/tls/server.pem', pem],
-      ['/etc/est/ca.crt', ca.cert],
+      ['pki/tls/server.pem', pem],
+      ['pki/ca.crt', ca.cert],
       ['server app1 127.0.0.1:8080', `server app1 127.0.0.1:${appPort}`],
     ]);
     daemons.push(await startHaproxy(pki.dir, cfg, [port]));

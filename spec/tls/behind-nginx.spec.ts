@@ -7,19 +7,18 @@ import { startDirectHttps } from '../../examples/direct-https/server.js';
 import { TestPki } from '../helpers/pki.js';
 import { basic } from '../helpers/http.js';
 import { startAuthBackend } from '../helpers/servers.js';
-import { freePort, NGINX, NGINX_STREAM_MODULE, nginxHttpTempPaths, renderExample, startNginx, type Daemon } from './harness.js';
+import { freePort, NGINX, NGINX_STREAM_MODULE, renderExample, startNginx, type Daemon } from './harness.js';
 import { missing, suiteNeeding } from '../helpers/suite.js';
 import { buildCsr, TlsHttpConnection, type TlsClientOptions } from './pop-client.js';
 import { keyOf, MODES, popRounds } from './pop-matrix.js';
 
 const PATH = '/.well-known/est/simpleenroll';
 
-/** Replacements common to both example configs: one worker, logs and pid in the test dir. */
-function mainContext(dir: string, name: string): Array<[string, string]> {
+/** Replacements common to both example configs: one worker; logs, pid and temp paths stay relative (under -p, the test dir). */
+function mainContext(name: string, port: number): Array<[string, string]> {
   return [
     ['worker_processes auto;', 'worker_processes 1;'],
-    [`error_log /var/log/nginx/${name}-error.log;`, `error_log ${dir}/${name}-error.log;`],
-    [`pid /run/nginx-${name}.pid;`, `pid ${dir}/nginx-${name}.pid;`],
+    [`pid ${name}.pid;`, `pid ${name}-${port}.pid;`],
   ];
 }
 
@@ -41,15 +40,14 @@ suiteNeeding('behind nginx (examples/behind-nginx/nginx.conf): TLS terminated by
   async function nginxFor(appPort: number, clientCa: string): Promise<number> {
     const port = await freePort();
     const cfg = renderExample('examples/behind-nginx/nginx.conf', [
-      ...mainContext(pki.dir, 'est'),
-      ['access_log off;', `access_log off;\n${nginxHttpTempPaths(pki.dir)}`],
+      ...mainContext('nginx', port),
       ['server 127.0.0.1:8080;', `server 127.0.0.1:${appPort};`],
       ['listen 8443 ssl;', `listen 127.0.0.1:${port} ssl;`],
-      ['/etc/est/tls/server.crt', server.cert],
-      ['/etc/est/tls/server.key', server.key],
-      ['/etc/est/ca.crt', clientCa],
+      ['pki/tls/server.crt', server.cert],
+      ['pki/tls/server.key', server.key],
+      ['pki/ca.crt', clientCa],
     ]);
-    daemons.push(await startNginx(pki.dir, cfg.replace(`pid ${pki.dir}/nginx-est.pid;`, `pid ${pki.dir}/nginx-est-${port}.pid;`), [port]));
+    daemons.push(await startNginx(pki.dir, cfg, [port]));
     return port;
   }
 
@@ -152,7 +150,7 @@ suiteNeeding('behind nginx stream pass-through (examples/behind-nginx/nginx-stre
     });
     const port = await freePort();
     const cfg = renderExample('examples/behind-nginx/nginx-stream.conf', [
-      ...mainContext(pki.dir, 'est-stream'),
+      ...mainContext('nginx-stream', port),
       ['load_module /usr/lib/nginx/modules/ngx_stream_module.so;', `load_module ${NGINX_STREAM_MODULE};`],
       // The test client sends SNI "localhost" (the test server certificate's name).
       ['est.example.com  127.0.0.1:8444;', `localhost 127.0.0.1:${node.port};`],

@@ -102,8 +102,3 @@ export async function startHaproxy(dir: string, config: string, ports: number[])
   writeFileSync(conf, config);
   return startDaemon(HAPROXY!, ['-db', '-f', conf], ports);
 }
-
-/** Lines that make an nginx.conf usable by an unprivileged test run in `dir` (temp paths, pid, log). */
-export function nginxHttpTempPaths(dir: string): string {
-  return ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `    ${t}_temp_path ${join(dir, `nginx-${t}`)};`).join('\n');
-}
