@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import type { FrontServer, MigrationPlan, OptionLine } from './analyze.js';
 import { renderReport } from './report.js';
+import type { ExpressEstDependency } from './self-dependency.js';
 
 export interface GenerateOptions {
   /** How the config file is named in headers and the report (as the user typed it). */
@@ -10,6 +11,8 @@ export interface GenerateOptions {
   packageSpecifier?: string;
   /** The nginx stream module to load when `est_pop` needs TCP pass-through and the config did not load it. */
   streamModule?: string;
+  /** The `express-est` dependency of package.json. @default `^<this version>` from the registry */
+  dependency?: ExpressEstDependency;
 }
 
 /** Relative path → content. Everything is rendered before anything is written. */
@@ -194,7 +197,7 @@ function mainConf(plan: MigrationPlan, o: GenerateOptions): string {
   return L.join('\n') + '\n';
 }
 
-function packageJson(plan: MigrationPlan): string {
+function packageJson(plan: MigrationPlan, dependency: ExpressEstDependency | undefined): string {
   const version = ownVersion();
   const pkg = {
     name: 'est-app',
@@ -208,7 +211,7 @@ function packageJson(plan: MigrationPlan): string {
       'nginx:test': 'nginx -t -p nginx -c nginx.conf',
     },
     engines: { node: '>=20.19' },
-    dependencies: { express: '^5.1.0', 'express-est': `^${version}` },
+    dependencies: { express: '^5.1.0', 'express-est': dependency?.spec ?? `^${version}` },
     devDependencies: { '@types/express': '^5.0.3', '@types/node': '^20.19.0', tsx: '^4.20.0', typescript: '^5.9.3' },
   };
   void plan;
@@ -220,10 +223,11 @@ export function generateFiles(plan: MigrationPlan, o: GenerateOptions): Generate
   const files: GeneratedFiles = new Map();
   files.set('app.ts', app(plan, o, true));
   files.set('app.js', app(plan, o, false));
-  files.set('package.json', packageJson(plan));
+  files.set('package.json', packageJson(plan, o.dependency));
   files.set('nginx/nginx.conf', mainConf(plan, o));
   if (plan.servers.some((s) => s.mode === 'proxy')) files.set('nginx/est-servers.conf', frontServers(plan, o));
   if (plan.servers.some((s) => s.mode === 'stream')) files.set('nginx/est-stream.conf', streamServers(plan, o));
-  files.set('MIGRATION.md', renderReport(plan, o.source));
+  const install = o.dependency ? `\n## Installing\n\n${o.dependency.how} Then: \`npm install && npm start\`.\n` : '';
+  files.set('MIGRATION.md', renderReport(plan, o.source) + install);
   return files;
 }

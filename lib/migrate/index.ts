@@ -5,6 +5,7 @@ import { parseNginxConfig } from './nginx-config.js';
 import { analyze, type AnalyzeOptions, type MigrationPlan } from './analyze.js';
 import { generateFiles, type GeneratedFiles, type GenerateOptions } from './generate.js';
 import { renderReport } from './report.js';
+import { unknownEstDirectives } from './unknown-directives.js';
 
 export { parseNginxConfig, tokenize, expandGlob, NginxConfigError, type NginxConfig, type NginxDirective } from './nginx-config.js';
 export { analyze, moduleSerialPath, type MigrationPlan, type ReportItem, type FrontServer, type EstEndpoint } from './analyze.js';
@@ -17,6 +18,8 @@ export { renderReadmeSection } from './readme.js';
 export interface MigrateOptions extends AnalyzeOptions, Partial<GenerateOptions> {
   /** nginx conf prefix for relative `include` and file paths. @default the config file's directory */
   prefix?: string;
+  /** Ignore (report as NOT MAPPED) `est_*` directives nginx-http-est does not have, instead of stopping. @default false */
+  allowUnknown?: boolean;
 }
 
 export interface MigrateResult {
@@ -30,6 +33,11 @@ export interface MigrateResult {
 export function migrate(configPath: string, options: MigrateOptions = {}): MigrateResult {
   const config = parseNginxConfig(configPath, options.prefix === undefined ? {} : { prefix: options.prefix });
   const plan = analyze(config, options);
+  const unknown = unknownEstDirectives(config, options.allowUnknown ?? false);
+  if (unknown.length) {
+    plan.items.unshift(...unknown);
+    if (unknown.some((i) => i.kind === 'error')) plan.ok = false;
+  }
   const source = options.source ?? configPath;
   const report = renderReport(plan, source);
   if (!plan.ok) return { plan, report };
