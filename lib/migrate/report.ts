@@ -1,5 +1,5 @@
 // The migration report: every directive mapped, inherited, defaulted or not mapped, and the behaviour changes.
-import type { MigrationPlan, ReportItem } from './analyze.js';
+import type { FrontServer, MigrationPlan, ReportItem } from './analyze.js';
 import { sentence, type BehaviourChange } from './behaviour-changes.js';
 
 const LABEL: Record<ReportItem['kind'], string> = {
@@ -14,6 +14,30 @@ function line(i: ReportItem): string {
   const where = i.where ? ` (${i.where.file}:${i.where.line})` : '';
   const action = i.action ? `\n    → what to do: ${i.action}` : '';
   return `- ${LABEL[i.kind]}: \`${i.directive}\` ${i.text}${where}${action}`;
+}
+
+const TLS_ORDER = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
+
+/**
+ * Stream pass-through: the app's TLS server now negotiates the version. Which versions it offers,
+ * and how that differs from what nginx offered (its `ssl_protocols`, or nginx's default).
+ */
+function tlsVersions(s: FrontServer): string {
+  if (!s.tls) return '';
+  const lo = TLS_ORDER.indexOf(s.tls.minVersion);
+  const hi = s.tls.maxVersion ? TLS_ORDER.indexOf(s.tls.maxVersion) : TLS_ORDER.length - 1;
+  const app = TLS_ORDER.slice(lo, hi + 1);
+  const protocols = s.ssl.find((d) => d.name === 'ssl_protocols')?.args.filter((p) => TLS_ORDER.includes(p));
+  const nginx = protocols?.length
+    ? `nginx offered ${protocols.join(' ')} (ssl_protocols)`
+    : "nginx offered its default (TLSv1 TLSv1.1 TLSv1.2 before nginx 1.23.4, TLSv1.2 TLSv1.3 since)";
+  const dropped = (protocols?.length ? protocols : ['TLSv1', 'TLSv1.1']).filter((p) => !app.includes(p));
+  const added = protocols?.length ? app.filter((p) => !protocols.includes(p)) : [];
+  const diff = [
+    dropped.length ? `clients limited to ${dropped.join(' or ')} can no longer connect (Node refuses TLS below 1.2, RFC 8996)` : '',
+    added.length ? `${added.join(' and ')} ${added.length === 1 ? 'is' : 'are'} now offered too` : '',
+  ].filter(Boolean);
+  return ` TLS versions: the app offers ${app.join(' ')}; ${nginx}${diff.length ? `: ${diff.join('; ')}` : ''}.`;
 }
 
 /** Renders the report as markdown (also readable as plain text on a terminal). */
@@ -50,7 +74,7 @@ export function renderReport(plan: MigrationPlan, source: string): string {
       out.push(
         s.mode === 'proxy'
           ? `- server at ${s.where.file}:${s.where.line} (listen ${listen}): nginx keeps terminating TLS and proxies ${s.endpoints.map((e) => e.path).join(', ')} to the app at http://127.0.0.1:${s.backendPort}${s.verifyClient !== 'off' ? ' with X-SSL-Client-Cert / X-SSL-Client-Verify' : ''}`
-          : `- server at ${s.where.file}:${s.where.line} (listen ${listen}): est_pop needs the TLS channel binding, so nginx passes TCP (\`stream\`) to the app's own HTTPS server at 127.0.0.1:${s.backendPort}; or put HAProxy in front (README: "Migrating from nginx-http-est")`,
+          : `- server at ${s.where.file}:${s.where.line} (listen ${listen}): est_pop needs the TLS channel binding, so nginx passes TCP (\`stream\`) to the app's own HTTPS server at 127.0.0.1:${s.backendPort}; or put HAProxy in front (README: "Migrating from nginx-http-est").${tlsVersions(s)}`,
       );
     }
     out.push('');

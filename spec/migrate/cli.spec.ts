@@ -146,3 +146,12 @@ test('runs from the repository with node --import tsx lib/cli/est-migrate.ts', (
   assert.equal(out, '');
   assert.throws(() => execFileSync(process.execPath, ['--import', 'tsx', join(REPO, 'lib/cli/est-migrate.ts')], { cwd: REPO, stdio: 'pipe' }), (e: { status: number }) => e.status === 2);
 });
+
+test('stream pass-through: MIGRATION.md says which TLS versions the app offers where nginx offered others', () => {
+  const { dir, conf } = setup(REAL(' est_pop on;').replace('ssl_certificate_key', 'ssl_protocols TLSv1.1 TLSv1.2; ssl_certificate_key'));
+  assert.equal(cli([conf, '-o', join(dir, 'app'), '-q']).code, 0);
+  assert.match(readFileSync(join(dir, 'app/MIGRATION.md'), 'utf8'), /TLS versions: the app offers TLSv1\.2; nginx offered TLSv1\.1 TLSv1\.2 \(ssl_protocols\): clients limited to TLSv1\.1 can no longer connect/);
+  const { dir: d2, conf: c2 } = setup(REAL(' est_pop on;'));
+  assert.equal(cli([c2, '-o', join(d2, 'app'), '-q']).code, 0);
+  assert.match(readFileSync(join(d2, 'app/MIGRATION.md'), 'utf8'), /TLS versions: the app offers TLSv1\.2 TLSv1\.3; nginx offered its default/);
+});
