@@ -15,7 +15,8 @@ const LIB = resolve(dirname(fileURLToPath(import.meta.url)), '../../lib');
 const LAYERS: readonly (readonly string[])[] = [
   ['errors.ts'],
   // files/: the atomic writer, a leaf (node:fs only) shared by the CA's serial file, the CLI and the client.
-  ['protocol/', 'files/'],
+  // observe/: metrics, health checks and spans, a leaf (prom-client, undici, @opentelemetry/api) for the middleware and the CLI.
+  ['protocol/', 'files/', 'observe/'],
   ['ca/types.ts', 'store/types.ts'],
   ['tls/'],
   ['auth/'],
