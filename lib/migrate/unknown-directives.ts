@@ -1,6 +1,6 @@
 // `est_*` directives the module does not have (typos, est_verify_client, est_http of older versions): nginx -t refuses them.
-import type { ReportItem } from './analyze.js';
-import { EST_DIRECTIVES } from './directives.js';
+import type { ReportItem } from './plan.js';
+import { EST_DIRECTIVES } from '../middleware/directives.js';
 import type { NginxConfig, NginxDirective } from './nginx-config.js';
 
 const KNOWN = new Set(EST_DIRECTIVES.map((d) => d.directive));
