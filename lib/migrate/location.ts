@@ -81,7 +81,7 @@ export function collectLocations(ctx: AnalyzeContext, block: NginxDirective[], s
       for (const [k, v] of own) effective.set(k, { d: v });
       if (own.get('est')?.args[0] === 'on') found.push({ info, est: effective });
       else if (own.size && !own.has('est') && !estOnBelow(d.block)) {
-        ctx.items.push({ kind: 'unmapped', directive: 'est', text: `location ${path} sets est_* directives without \`est on\` (here or nested): not an EST endpoint, ignored`, where: at(d), action: 'nothing, unless it was meant to be an endpoint', scope });
+        ctx.items.push({ kind: 'unmapped', directive: 'est', text: `location ${path} sets est_* directives without \`est on\` (here or nested): not an EST endpoint, ignored`, where: at(d), action: `add \`est on;\` to location ${path} if it was meant to be an EST endpoint or label`, scope });
       }
       walk(d.block, effective, info);
     }

@@ -46,9 +46,9 @@ function reportOtherLocations(ctx: AnalyzeContext, locations: readonly LocationI
     ctx.items.push({
       kind: 'unmapped', directive: 'location', where: at(o.d), scope,
       text: inside
-        ? `${o.path}: nested in an EST location without est on (nginx served 404 there); the app's mount covers it and answers 404 for unknown operations`
+        ? `${o.path}: nested in an EST location without \`est on\`: nginx-http-est ran the inherited authentication there first (a 401, 403 or 500 from the client certificate check or est_auth_request came before the 404), then answered 404; the app's mount answers 404 at once`
         : `${o.modifier ? o.modifier + ' ' : ''}${o.path}: not an EST location; not carried over${mode === 'stream' ? ' (this server\'s TLS port now passes straight to the app)' : ''}`,
-      action: inside ? 'nothing' : mode === 'stream' ? 'serve it from another server/port, or put HAProxy in front (see README)' : 'keep it in your existing nginx server block',
+      action: inside ? `add \`est on;\` to location ${o.path} if it was meant to be an EST label (it then becomes its own est() mount)` : mode === 'stream' ? 'serve it from another server/port, or put HAProxy in front (see README)' : 'keep it in your existing nginx server block',
     });
   }
 }

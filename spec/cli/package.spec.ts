@@ -2,9 +2,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -18,23 +18,16 @@ function npm(args: string[], cwd: string) {
   return run('npm', [...args, '--offline', '--no-audit', '--no-fund'], { cwd, env: npmEnv, maxBuffer: 16 << 20 });
 }
 
-/** A consumer app whose node_modules already holds express-est's runtime dependencies (npm then needs no registry). */
+/**
+ * A consumer app whose node_modules already holds express-est's dependencies (a copy of this
+ * repository's, bin links included): npm then needs no registry, and prunes what is not needed.
+ */
 async function makeApp(name: string): Promise<string> {
   const app = join(work, name);
-  mkdirSync(join(app, 'node_modules'), { recursive: true });
+  mkdirSync(app);
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name, version: '1.0.0', private: true, type: 'module' }));
-  const { stdout } = await run('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: REPO, env: npmEnv });
-  for (const dir of stdout.trim().split('\n').slice(1)) {
-    const rel = relative(join(REPO, 'node_modules'), dir);
-    if (rel.includes(`node_modules`)) continue; // nested copies come along with their parent
-    cpSync(dir, join(app, 'node_modules', rel), { recursive: true, dereference: true });
-  }
-  // Their bin links too: without them npm would reinstall (and so fetch) those packages.
-  mkdirSync(join(app, 'node_modules', '.bin'));
-  for (const bin of readdirSync(join(REPO, 'node_modules', '.bin'))) {
-    const target = readlinkSync(join(REPO, 'node_modules', '.bin', bin));
-    if (existsSync(join(app, 'node_modules', '.bin', target))) symlinkSync(target, join(app, 'node_modules', '.bin', bin));
-  }
+  await run('cp', ['-r', join(REPO, 'node_modules') + '/.', join(app, 'node_modules')]);
+  rmSync(join(app, 'node_modules', '.package-lock.json'), { force: true });
   return app;
 }
 
@@ -54,13 +47,14 @@ async function checkInstalled(app: string): Promise<void> {
   assert.equal((await run(process.execPath, ['check.cjs'], { cwd: app })).stdout.trim(), 'function');
 }
 
-before(() => {
-  // A fresh checkout: sources only, no dist/ (node_modules as `npm ci` leaves it).
+before(async () => {
+  // A fresh checkout: sources only, no dist/, and node_modules as `npm ci` leaves it: a copy, since
+  // npm may rearrange a linked folder's node_modules (never the shared one of this repository).
   mkdirSync(checkout);
   for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'README.md', 'CHANGELOG.md', 'LICENSE', 'lib', 'bin']) {
     cpSync(join(REPO, f), join(checkout, f), { recursive: true });
   }
-  symlinkSync(join(REPO, 'node_modules'), join(checkout, 'node_modules'));
+  await run('cp', ['-r', join(REPO, 'node_modules') + '/.', join(checkout, 'node_modules')]);
 });
 after(() => rmSync(work, { recursive: true, force: true }));
 

@@ -155,7 +155,9 @@ describe('est-server --workers 2', () => {
       assert.equal(new Set(serials).size, 400);
       assert.equal(max(serials), 0x1000n + 400n);
       assert.equal(readSerial(serialFile), 0x1000n + 400n);
-      const pids = new Set([...log.matchAll(/"msg":"certificate issued","pid":(\d+)/g)].map((m) => m[1]));
+      // est-server logs JSON lines (pino): the pid of every line that carries an issued serial.
+      const lines = log.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { pid?: number; serial?: string });
+      const pids = new Set(lines.filter((l) => l.serial !== undefined).map((l) => l.pid));
       assert.equal(pids.size, 2, 'both workers issued certificates');
       const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
       child.kill('SIGTERM');

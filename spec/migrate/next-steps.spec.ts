@@ -2,7 +2,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -42,7 +42,8 @@ describe('est-migrate next steps', () => {
     const checkout = join(work, 'express-est');
     mkdirSync(checkout);
     for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'README.md', 'CHANGELOG.md', 'LICENSE', 'lib', 'bin']) cpSync(join(REPO, f), join(checkout, f), { recursive: true });
-    symlinkSync(join(REPO, 'node_modules'), join(checkout, 'node_modules'));
+    // Its own copy of node_modules: npm may rearrange a linked folder's node_modules, never this repository's.
+    await run('cp', ['-r', join(REPO, 'node_modules') + '/.', join(checkout, 'node_modules')]);
     const ca = pki.ca('p256');
     const tls = pki.serverCert(ca);
     const port = await freePort();
