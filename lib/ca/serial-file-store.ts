@@ -1,28 +1,17 @@
 // Sequential serials in nginx-http-est's serial file format, safe across processes (lock file + atomic rewrite).
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants as fsConstants, readFileSync, statSync } from 'node:fs';
-import { link, open, readFile, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { EstError } from '../errors.js';
 import { writeFileAtomic } from '../files/atomic-write.js';
+import { FileLock, isErrno, type FileLockOptions } from './file-lock.js';
 import { MAX_SERIAL } from './types.js';
 import type { SerialStore } from './types.js';
 
 /** Options of {@link FileSerialStore}. */
-export interface FileSerialStoreOptions {
-  /**
-   * A lock file older than this is considered abandoned and broken, whoever holds it. The
-   * critical section takes milliseconds, so this only matters after a crash.
-   * @default 30000
-   */
-  staleLockMs?: number;
-  /**
-   * How long `next()` waits for the lock before failing with `ERR_EST_SERIAL_LOCK` (503).
-   * @default 10000
-   */
-  lockTimeoutMs?: number;
-}
+/** Options of {@link FileSerialStore}: those of its lock (`staleLockMs`, `lockTimeoutMs`). */
+export type FileSerialStoreOptions = FileLockOptions;
 
 /**
  * The file's text for a serial: uppercase hex, an even number of digits, one trailing LF —
@@ -64,21 +53,6 @@ export function randomSerialStart(): bigint {
   return BigInt('0x' + b.toString('hex'));
 }
 
-function isErrno(e: unknown, ...codes: string[]): boolean {
-  return typeof e === 'object' && e !== null && codes.includes((e as NodeJS.ErrnoException).code ?? '');
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return !isErrno(e, 'ESRCH');
-  }
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
 interface Waiter {
   count: number;
   resolve(serials: bigint[]): void;
@@ -107,15 +81,12 @@ export class FileSerialStore implements SerialStore {
   /** Absolute path of the serial file. */
   readonly path: string;
   readonly lockPath: string;
-  /** Hint file by which a process waiting for the lock asks the holder to let it in. */
-  private readonly waitPath: string;
-  private readonly staleLockMs: number;
-  private readonly lockTimeoutMs: number;
+  /** The cross-process lock (`<file>.lock`); the file record store writes index.txt under it too. */
+  readonly lock: FileLock;
   private queue: Waiter[] = [];
   private draining: Promise<void> | undefined;
   private lastIssued: bigint | undefined;
   private closed = false;
-  private releasedAt = -Infinity;
   /** Permission bits of the serial file, kept on rewrites. */
   private mode: number | undefined;
   /** The serial file's directory, kept open to fsync renames; null when that is not possible. */
@@ -128,9 +99,7 @@ export class FileSerialStore implements SerialStore {
   constructor(path: string, options: FileSerialStoreOptions = {}) {
     this.path = resolvePath(path);
     this.lockPath = this.path + '.lock';
-    this.waitPath = this.lockPath + '.wait';
-    this.staleLockMs = options.staleLockMs ?? 30_000;
-    this.lockTimeoutMs = options.lockTimeoutMs ?? 10_000;
+    this.lock = new FileLock(this.lockPath, `serial file ${this.path}`, options);
     const dir = dirname(this.path);
     try {
       if (!statSync(dir).isDirectory()) throw serialFileError(this.path, `${dir} is not a directory`);
@@ -175,9 +144,7 @@ export class FileSerialStore implements SerialStore {
       while (this.queue.length) {
         // Fairness across processes: the lock is polled, so a process that takes it again right
         // after releasing it could starve the others. When one waits, give it up to 10 ms to get in.
-        if (performance.now() - this.releasedAt < 5) {
-          for (let i = 0; i < 10 && (await this.otherProcessWaiting()); i++) await sleep(1);
-        }
+        await this.lock.yieldToWaiters();
         const batch = this.queue;
         this.queue = [];
         const total = batch.reduce((n, w) => n + w.count, 0);
@@ -199,8 +166,7 @@ export class FileSerialStore implements SerialStore {
 
   /** Takes `total` serials under the lock (one lock + read + write); returns the first. */
   protected async reserve(total: number): Promise<bigint> {
-    await this.lock();
-    try {
+    return this.lock.withLock(async () => {
       let last: bigint;
       const text = await this.readSerialText();
       if (text === undefined) {
@@ -221,10 +187,7 @@ export class FileSerialStore implements SerialStore {
       await this.writeAtomic(formatSerial(newLast));
       this.lastIssued = newLast;
       return last + 1n;
-    } finally {
-      await this.unlock();
-      this.releasedAt = performance.now();
-    }
+    });
   }
 
   /** The serial file's text, or undefined when it does not exist. Remembers its mode for rewrites. */
@@ -259,103 +222,5 @@ export class FileSerialStore implements SerialStore {
     } catch (e) {
       throw serialFileError(this.path, `cannot be written (${(e as Error).message})`, e);
     }
-  }
-
-  /** Creates the lock file exclusively, waiting with backoff and breaking stale locks. */
-  private async lock(): Promise<void> {
-    const token = `${process.pid} ${hostname()} ${randomBytes(8).toString('hex')} ${Date.now()}\n`;
-    const deadline = Date.now() + this.lockTimeoutMs;
-    let delay = 1;
-    let announced = false;
-    for (;;) {
-      // The lock appears with its token already in it (written aside, then hard-linked into
-      // place, which fails if it exists): a kill -9 between creating the lock and writing the pid
-      // would otherwise leave an anonymous lock that blocks every process until staleLockMs.
-      const aside = `${this.lockPath}.new-${process.pid}-${randomBytes(6).toString('hex')}`;
-      try {
-        await writeFile(aside, token, { encoding: 'latin1', mode: 0o644 });
-        try {
-          await link(aside, this.lockPath);
-        } finally {
-          void unlink(aside).catch(() => {});
-        }
-        if (announced) await this.withdrawWaitHint();
-        return;
-      } catch (e) {
-        if (!isErrno(e, 'EEXIST')) throw serialFileError(this.path, `cannot create lock file ${this.lockPath} (${(e as Error).message})`, e);
-      }
-      if (await this.breakIfStale()) continue;
-      if (!announced) {
-        announced = true;
-        await writeFile(this.waitPath, String(process.pid), 'latin1').catch(() => {});
-      }
-      if (Date.now() >= deadline) {
-        throw new EstError(503, 'ERR_EST_SERIAL_LOCK', `serial file ${this.path}: lock ${this.lockPath} still held after ${this.lockTimeoutMs} ms`, { retryAfter: 1 });
-      }
-      await sleep(delay + Math.random() * delay);
-      delay = Math.min(delay * 2, 4);
-    }
-  }
-
-  /**
-   * Removes the lock when its holder is dead (same host) or it is older than `staleLockMs`.
-   * Returns true when the caller should retry at once. The lock is renamed aside and checked
-   * to be the one judged stale before it is deleted, so a fresh lock taken meanwhile survives.
-   */
-  private async breakIfStale(): Promise<boolean> {
-    let observed: string;
-    let ageMs: number;
-    try {
-      observed = await readFile(this.lockPath, 'latin1');
-      ageMs = Date.now() - (await stat(this.lockPath)).mtimeMs;
-    } catch (e) {
-      if (isErrno(e, 'ENOENT')) return true; // released meanwhile
-      throw serialFileError(this.path, `cannot read lock file ${this.lockPath} (${(e as Error).message})`, e);
-    }
-    const [pidText, host] = observed.split(' ');
-    const pid = Number(pidText);
-    const deadHolder = host === hostname() && Number.isInteger(pid) && pid > 0 && pid !== process.pid && !pidAlive(pid);
-    if (!deadHolder && ageMs <= this.staleLockMs) return false;
-    const aside = `${this.lockPath}.stale-${process.pid}-${randomBytes(6).toString('hex')}`;
-    try {
-      await rename(this.lockPath, aside);
-    } catch (e) {
-      if (isErrno(e, 'ENOENT')) return true;
-      throw serialFileError(this.path, `cannot break stale lock ${this.lockPath} (${(e as Error).message})`, e);
-    }
-    const taken = await readFile(aside, 'latin1').catch(() => '');
-    if (taken !== observed) {
-      // Someone else broke the stale lock and took a fresh one in between: put theirs back.
-      await link(aside, this.lockPath).catch(() => {});
-      await unlink(aside).catch(() => {});
-      return false;
-    }
-    await unlink(aside).catch(() => {});
-    return true;
-  }
-
-  /** Whether another process left a wait hint (`<file>.lock.wait`, holding its pid). */
-  private async otherProcessWaiting(): Promise<boolean> {
-    try {
-      return (await readFile(this.waitPath, 'latin1')) !== String(process.pid);
-    } catch {
-      return false;
-    }
-  }
-
-  private async withdrawWaitHint(): Promise<void> {
-    try {
-      if ((await readFile(this.waitPath, 'latin1')) === String(process.pid)) await unlink(this.waitPath);
-    } catch {
-      /* only a hint */
-    }
-  }
-
-  /**
-   * Removes our lock. It is not re-read first: only a holder stuck for longer than `staleLockMs`
-   * could lose it to another process, and then the damage would already be done.
-   */
-  private async unlock(): Promise<void> {
-    await unlink(this.lockPath).catch(() => {});
   }
 }
