@@ -1,0 +1,808 @@
+// The embedded record store: the serial file, OpenSSL's index.txt beside it, a ledger of the rest, and pending requests.
+import { randomBytes } from 'node:crypto';
+import { closeSync, openSync, readFileSync, readSync, statSync, type Stats } from 'node:fs';
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, extname, join, resolve as resolvePath } from 'node:path';
+import { EstStoreError } from '../errors.js';
+import type { SerialStore } from '../ca/types.js';
+import { FileLock, isErrno } from '../ca/file-lock.js';
+import { parseCertificate } from '../protocol/x509.js';
+import {
+  formatIndexLine,
+  onelineName,
+  parseIndexLine,
+  revocationField,
+  serialKey,
+  serialText,
+  type IndexLine,
+} from './openssl-index.js';
+import type {
+  CertificateRecord,
+  PendingQuery,
+  PendingRequest,
+  RecordQuery,
+  RecordStore,
+  RevocationReason,
+  SerialStatus,
+} from './types.js';
+
+/** Options of {@link FileRecordStore}. */
+export interface FileRecordStoreOptions {
+  /** OpenSSL index.txt (created when missing, with `<index>.attr` saying `unique_subject = no`). */
+  indexPath: string;
+  /** Where serials come from (the serial file, leased or not, or random serials). */
+  serialStore: SerialStore;
+  /**
+   * The cross-process lock index.txt is written under: the serial file's (`<caSerialNumber>.lock`).
+   * @default a lock of its own, `<index>.lock` (random serials, no serial file)
+   */
+  lock?: FileLock;
+  /**
+   * How often index.txt is checked (size, mtime, inode) for changes made by other processes or
+   * by `openssl ca -revoke`. @default 1000
+   */
+  watchIntervalMs?: number;
+  /** Told about a failed reload of a changed index.txt (the previous state stays in use). */
+  onError?: (err: Error) => void;
+}
+
+/** The default index.txt for a serial file: same folder, extension replaced (`ca.srl` → `ca.index.txt`). */
+export function defaultIndexPath(serialPath: string): string {
+  return join(dirname(serialPath), basename(serialPath, extname(serialPath)) + '.index.txt');
+}
+
+const STATUS_V = 0;
+const STATUS_R = 1;
+const STATUS_E = 2;
+
+interface Revocation {
+  at: Date;
+  reason: RevocationReason;
+}
+
+/** What the ledger file (`<index>.ledger`) holds about a certificate, beyond index.txt. */
+interface LedgerEntry {
+  subject: string;
+  sans: string[];
+  notBefore: string;
+  notAfter: string;
+  issuer: string;
+  label?: string;
+  operation: CertificateRecord['operation'];
+  requester: CertificateRecord['requester'];
+  peerAddress: string;
+  requestId: string;
+  issuedAt: string;
+}
+
+interface PendingJson extends Omit<PendingRequest, 'csr' | 'createdAt' | 'expiresAt' | 'decidedAt'> {
+  csr: string;
+  createdAt: string;
+  expiresAt: string;
+  decidedAt?: string;
+}
+
+function unavailable(path: string, what: string, e: unknown): EstStoreError {
+  return new EstStoreError('ERR_EST_STORE_UNAVAILABLE', `record store ${path}: ${what} (${(e as Error).message})`, { retryAfter: 5, cause: e });
+}
+
+/** Splits the complete lines of `buf` (up to its last LF); returns them and the bytes consumed. */
+function completeLines(buf: Buffer): { lines: string[]; used: number } {
+  const last = buf.lastIndexOf(10);
+  if (last < 0) return { lines: [], used: 0 };
+  const lines = buf.toString('utf8', 0, last).split('\n');
+  return { lines, used: last + 1 };
+}
+
+function readRange(path: string, from: number, to: number): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(Math.max(0, to - from));
+    let got = 0;
+    while (got < buf.length) {
+      const n = readSync(fd, buf, got, buf.length - got, from + got);
+      if (n === 0) break;
+      got += n;
+    }
+    return buf.subarray(0, got);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function statOrUndefined(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch (e) {
+    if (isErrno(e, 'ENOENT')) return undefined;
+    throw e;
+  }
+}
+
+async function appendDurably(path: string, text: string): Promise<void> {
+  const fh = await open(path, 'a', 0o644);
+  try {
+    await fh.write(text, null, 'utf8');
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * The embedded {@link RecordStore}: no server needed, and every file readable by OpenSSL or a person.
+ *
+ * - **Serials**: from `serialStore` (nginx-http-est's serial file, unchanged).
+ * - **index.txt**: OpenSSL's CA database, one V/R/E line per certificate, so `openssl ca -revoke`,
+ *   `-gencrl` and `-updatedb` work on it with a matching config. Appended under the serial file's
+ *   lock. A `V` line for every record is written before `record()` resolves.
+ * - **`<index>.ledger`**: what index.txt has no field for, one line per certificate
+ *   (`SERIAL TAB I TAB {json} TAB base64(DER)`), and who revoked (`SERIAL TAB R TAB {json}`).
+ * - **`<index>.pending`**: pending requests, one JSON snapshot per change (the last one wins).
+ *
+ * Writes are batched: concurrent `record()` calls share one lock, one append and one fsync per
+ * file (group commit), and resolve once durable. In memory: serial → status, the byte offset of
+ * its index line, revocations; so `status()` never reads the disk for a known serial. index.txt is
+ * polled (size, mtime, inode): appends by other processes are read incrementally; a replaced file
+ * (`openssl ca -revoke` rewrites it) is reloaded whole, and any line the rewrite lost (appended
+ * by us while openssl held its copy) is appended again.
+ */
+export class FileRecordStore implements RecordStore {
+  readonly indexPath: string;
+  readonly ledgerPath: string;
+  readonly pendingPath: string;
+  private readonly serialStore: SerialStore;
+  private readonly lock: FileLock;
+  private readonly onError: ((err: Error) => void) | undefined;
+
+  // index.txt in memory
+  private keys = new Map<string, number>();
+  private states = new Uint8Array(1024);
+  private lineOffset = new Float64Array(1024);
+  private count = 0;
+  private revocations = new Map<string, Revocation>();
+  private indexSeen = { ino: -1, size: 0, mtimeMs: 0 };
+
+  // ledger offsets: built on first need, then followed incrementally
+  private ledgerOffsets: Map<string, number> | undefined;
+  private revokedBy = new Map<string, string>();
+  private ledgerSeen = 0;
+
+  // pending requests
+  private pending = new Map<string, PendingRequest>();
+  private pendingSeen = 0;
+
+  // group commit
+  private queue: Array<{ record: CertificateRecord; resolve(): void; reject(e: unknown): void }> = [];
+  private draining: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  /**
+   * Loads index.txt (and pending requests) synchronously: a corrupt line is refused now with
+   * `file:line` (EstStoreError `ERR_EST_STORE_INDEX`), like `nginx -t`.
+   */
+  constructor(options: FileRecordStoreOptions) {
+    this.indexPath = resolvePath(options.indexPath);
+    this.ledgerPath = this.indexPath + '.ledger';
+    this.pendingPath = this.indexPath + '.pending';
+    this.serialStore = options.serialStore;
+    this.lock = options.lock ?? new FileLock(this.indexPath + '.lock', `index ${this.indexPath}`);
+    this.onError = options.onError;
+    this.loadIndexWhole(true);
+    this.catchUpPending();
+    const every = options.watchIntervalMs ?? 1000;
+    if (every > 0) {
+      this.timer = setInterval(() => {
+        try {
+          this.refreshIndex();
+        } catch (e) {
+          this.onError?.(e as Error);
+        }
+      }, every);
+      this.timer.unref();
+    }
+  }
+
+  // ---- index.txt ----
+
+  private addLine(l: IndexLine, offset: number): void {
+    let i = this.keys.get(l.serial);
+    if (i === undefined) {
+      i = this.count++;
+      if (i >= this.states.length) {
+        const st = new Uint8Array(this.states.length * 2);
+        st.set(this.states);
+        this.states = st;
+        const off = new Float64Array(this.lineOffset.length * 2);
+        off.set(this.lineOffset);
+        this.lineOffset = off;
+      }
+      this.keys.set(l.serial, i);
+    }
+    this.states[i] = l.status === 'V' ? STATUS_V : l.status === 'R' ? STATUS_R : STATUS_E;
+    this.lineOffset[i] = offset;
+    if (l.status === 'R') this.revocations.set(l.serial, { at: l.revokedAt!, reason: l.reason! });
+    else this.revocations.delete(l.serial);
+  }
+
+  /** Parses lines of `buf` starting at byte `base` / line number `firstLine`; throws file:line. */
+  private parseInto(buf: Buffer, base: number, firstLine: number, seen: Map<string, number> | undefined): number {
+    let pos = 0;
+    let lineNo = firstLine;
+    while (pos < buf.length) {
+      const nl = buf.indexOf(10, pos);
+      if (nl < 0) break; // an incomplete last line: read again once complete
+      const text = buf.toString('utf8', pos, nl);
+      const l = parseIndexLine(text);
+      if (typeof l === 'string') {
+        throw new EstStoreError('ERR_EST_STORE_INDEX', `${this.indexPath}:${lineNo}: ${l}`, { status: 500 });
+      }
+      if (seen) {
+        const prev = seen.get(l.serial);
+        if (prev !== undefined) throw new EstStoreError('ERR_EST_STORE_INDEX', `${this.indexPath}:${lineNo}: serial ${serialText(l.serial)} already on line ${prev}`, { status: 500 });
+        seen.set(l.serial, lineNo);
+      }
+      this.addLine(l, base + pos);
+      pos = nl + 1;
+      lineNo++;
+    }
+    return pos;
+  }
+
+  /** (Re)reads the whole index.txt. Returns serials known before that the file no longer has. */
+  private loadIndexWhole(atStartup: boolean): string[] {
+    const st = statOrUndefined(this.indexPath);
+    if (!st) {
+      if (!atStartup && this.count > 0) return [...this.keys.keys()];
+      this.indexSeen = { ino: -1, size: 0, mtimeMs: 0 };
+      return [];
+    }
+    const buf = readFileSync(this.indexPath);
+    const before = this.keys;
+    const old = { keys: this.keys, states: this.states, off: this.lineOffset, count: this.count, rev: this.revocations };
+    this.keys = new Map();
+    this.states = new Uint8Array(Math.max(1024, old.states.length));
+    this.lineOffset = new Float64Array(this.states.length);
+    this.count = 0;
+    this.revocations = new Map();
+    let used: number;
+    try {
+      used = this.parseInto(buf, 0, 1, new Map());
+    } catch (e) {
+      Object.assign(this, { keys: old.keys, states: old.states, lineOffset: old.off, count: old.count, revocations: old.rev });
+      throw e;
+    }
+    this.indexSeen = { ino: st.ino, size: used, mtimeMs: st.mtimeMs };
+    const lost: string[] = [];
+    if (!atStartup) for (const k of before.keys()) if (!this.keys.has(k)) lost.push(k);
+    return lost;
+  }
+
+  /** Reads what changed in index.txt since last time: appended lines, or the whole file when replaced. */
+  private refreshIndex(): void {
+    const st = statOrUndefined(this.indexPath);
+    const seen = this.indexSeen;
+    if (!st) return;
+    if (st.ino === seen.ino && st.size === seen.size && st.mtimeMs === seen.mtimeMs) return;
+    if (st.ino === seen.ino && st.size > seen.size) {
+      const buf = readRange(this.indexPath, seen.size, st.size);
+      const used = this.parseInto(buf, seen.size, NaN, undefined);
+      this.indexSeen = { ino: st.ino, size: seen.size + used, mtimeMs: st.mtimeMs };
+      return;
+    }
+    if (st.ino === seen.ino && st.size === seen.size) {
+      this.indexSeen = { ...seen, mtimeMs: st.mtimeMs };
+      return;
+    }
+    const lost = this.loadIndexWhole(false);
+    if (lost.length) void this.restoreLost(lost).catch((e: Error) => this.onError?.(e));
+  }
+
+  /** Appends again the lines a rewrite by `openssl ca` dropped (it copied the file before our append). */
+  private async restoreLost(lost: string[]): Promise<void> {
+    await this.lock.withLock(async () => {
+      this.refreshIndex();
+      let text = '';
+      for (const k of lost) {
+        if (this.keys.has(k)) continue;
+        const r = await this.readLedger(k);
+        if (!r) continue;
+        text += formatIndexLine('V', new Date(r.entry.notAfter), serialText(k), r.oneline) + '\n';
+      }
+      if (text) {
+        await appendDurably(this.indexPath, text);
+        this.refreshIndex();
+      }
+    });
+  }
+
+  // ---- ledger ----
+
+  private ensureLedger(): Map<string, number> {
+    if (!this.ledgerOffsets) {
+      this.ledgerOffsets = new Map();
+      this.ledgerSeen = 0;
+    }
+    const st = statOrUndefined(this.ledgerPath);
+    if (st && st.size > this.ledgerSeen) {
+      const buf = readRange(this.ledgerPath, this.ledgerSeen, st.size);
+      let pos = 0;
+      while (pos < buf.length) {
+        const nl = buf.indexOf(10, pos);
+        if (nl < 0) break;
+        const t1 = buf.indexOf(9, pos);
+        if (t1 > pos && t1 < nl) {
+          const key = buf.toString('latin1', pos, t1);
+          const kind = buf[t1 + 1];
+          if (kind === 0x49 /* I */) this.ledgerOffsets.set(key, this.ledgerSeen + pos);
+          else if (kind === 0x52 /* R */) {
+            try {
+              const j = JSON.parse(buf.toString('utf8', t1 + 3, nl)) as { by?: string };
+              if (j.by) this.revokedBy.set(key, j.by);
+            } catch {
+              /* a damaged R line only loses who revoked */
+            }
+          }
+        }
+        pos = nl + 1;
+      }
+      this.ledgerSeen += pos;
+    }
+    return this.ledgerOffsets;
+  }
+
+  /** The ledger line of a serial key: its JSON, DER and one-line subject. */
+  private async readLedger(key: string): Promise<{ entry: LedgerEntry; der: Uint8Array; oneline: string } | undefined> {
+    const off = this.ensureLedger().get(key);
+    if (off === undefined) return undefined;
+    let len = 4096;
+    for (;;) {
+      const buf = readRange(this.ledgerPath, off, off + len);
+      const nl = buf.indexOf(10);
+      if (nl < 0 && buf.length === len) {
+        len *= 4;
+        continue;
+      }
+      const line = buf.toString('utf8', 0, nl < 0 ? buf.length : nl);
+      const parts = line.split('\t');
+      const entry = JSON.parse(parts[2]!) as LedgerEntry;
+      const der = new Uint8Array(Buffer.from(parts[3] ?? '', 'base64'));
+      let oneline = '';
+      try {
+        oneline = onelineName(parseCertificate(der).subjectDer);
+      } catch {
+        oneline = '/' + entry.subject.split(', ').join('/');
+      }
+      return { entry, der, oneline };
+    }
+  }
+
+  /** The index.txt line of a known key, read by its offset (undefined if the file changed under us). */
+  private readIndexLine(key: string): IndexLine | undefined {
+    const i = this.keys.get(key);
+    if (i === undefined) return undefined;
+    const off = this.lineOffset[i]!;
+    const buf = readRange(this.indexPath, off, off + 4096);
+    const nl = buf.indexOf(10);
+    const l = parseIndexLine(buf.toString('utf8', 0, nl < 0 ? buf.length : nl));
+    return typeof l === 'string' || l.serial !== key ? undefined : l;
+  }
+
+  private async recordOf(key: string): Promise<CertificateRecord | undefined> {
+    const i = this.keys.get(key);
+    if (i === undefined) return undefined;
+    const st = this.states[i]!;
+    const rev = this.revocations.get(key);
+    const fromLedger = await this.readLedger(key);
+    let r: CertificateRecord;
+    if (fromLedger) {
+      const e = fromLedger.entry;
+      r = {
+        serial: serialText(key),
+        subject: e.subject,
+        sans: e.sans,
+        notBefore: new Date(e.notBefore),
+        notAfter: new Date(e.notAfter),
+        issuer: e.issuer,
+        operation: e.operation,
+        requester: e.requester,
+        peerAddress: e.peerAddress,
+        requestId: e.requestId,
+        certificate: fromLedger.der,
+        issuedAt: new Date(e.issuedAt),
+        status: 'valid',
+      };
+      if (e.label !== undefined) r.label = e.label;
+    } else {
+      // A line written by `openssl ca` itself: only what index.txt knows.
+      let l = this.readIndexLine(key);
+      if (!l) {
+        this.loadIndexWhole(false);
+        l = this.readIndexLine(key);
+      }
+      if (!l) return undefined;
+      r = {
+        serial: serialText(key),
+        subject: l.subject,
+        sans: [],
+        notBefore: new Date(NaN),
+        notAfter: l.expiry,
+        issuer: '',
+        operation: 'simpleenroll',
+        requester: { method: 'none' },
+        peerAddress: '',
+        requestId: '',
+        certificate: new Uint8Array(0),
+        issuedAt: new Date(NaN),
+        status: 'valid',
+      };
+    }
+    if (st === STATUS_R && rev) {
+      r.status = 'revoked';
+      r.revokedAt = rev.at;
+      r.revocationReason = rev.reason;
+      const by = this.revokedBy.get(key);
+      if (by !== undefined) r.revokedBy = by;
+    }
+    return r;
+  }
+
+  // ---- RecordStore: certificates ----
+
+  nextSerials(count: number): Promise<bigint[]> {
+    return this.serialStore.next(count);
+  }
+
+  record(record: CertificateRecord): Promise<void> {
+    if (this.closed) return Promise.reject(new EstStoreError('ERR_EST_STORE_CLOSED', `record store ${this.indexPath} is closed`));
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ record, resolve, reject });
+      if (!this.draining) this.draining = Promise.resolve().then(() => this.drain());
+    });
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length) {
+        await this.lock.yieldToWaiters();
+        const batch = this.queue;
+        this.queue = [];
+        try {
+          await this.writeBatch(batch.map((b) => b.record));
+          for (const b of batch) b.resolve();
+        } catch (e) {
+          for (const b of batch) b.reject(e);
+        }
+      }
+    } finally {
+      this.draining = undefined;
+    }
+  }
+
+  /** One lock, one append + fsync to the ledger, then one to index.txt, for a whole batch. */
+  private async writeBatch(records: CertificateRecord[]): Promise<void> {
+    let ledger = '';
+    let index = '';
+    const keys: string[] = [];
+    for (const r of records) {
+      const key = serialKey(r.serial);
+      if (key === undefined) throw new EstStoreError('ERR_EST_STORE_RECORD', `record has a bad serial ${JSON.stringify(r.serial)}`, { status: 500 });
+      let oneline: string;
+      try {
+        oneline = onelineName(parseCertificate(r.certificate).subjectDer);
+      } catch (e) {
+        throw new EstStoreError('ERR_EST_STORE_RECORD', `record ${r.serial}: the certificate cannot be parsed (${(e as Error).message})`, { status: 500 });
+      }
+      const entry: LedgerEntry = {
+        subject: r.subject,
+        sans: r.sans,
+        notBefore: r.notBefore.toISOString(),
+        notAfter: r.notAfter.toISOString(),
+        issuer: r.issuer,
+        ...(r.label !== undefined ? { label: r.label } : {}),
+        operation: r.operation,
+        requester: r.requester,
+        peerAddress: r.peerAddress,
+        requestId: r.requestId,
+        issuedAt: r.issuedAt.toISOString(),
+      };
+      ledger += `${key}\tI\t${JSON.stringify(entry)}\t${Buffer.from(r.certificate).toString('base64')}\n`;
+      index += formatIndexLine('V', r.notAfter, serialText(key), oneline) + '\n';
+      keys.push(key);
+    }
+    await this.lock.withLock(async () => {
+      try {
+        this.refreshIndex();
+      } catch (e) {
+        throw unavailable(this.indexPath, 'cannot be read', e);
+      }
+      for (const k of keys) {
+        if (this.keys.has(k)) throw new EstStoreError('ERR_EST_STORE_DUPLICATE', `serial ${serialText(k)} is already in ${this.indexPath}`, { status: 500 });
+      }
+      try {
+        await this.ensureAttrFile();
+        await appendDurably(this.ledgerPath, ledger);
+        await appendDurably(this.indexPath, index);
+      } catch (e) {
+        throw unavailable(this.indexPath, 'cannot be written', e);
+      }
+      // Read our own lines back (and anything appended before them).
+      try {
+        this.refreshIndex();
+      } catch (e) {
+        this.onError?.(e as Error);
+      }
+    });
+  }
+
+  private attrChecked = false;
+
+  /** openssl ca defaults to unique_subject = yes; devices re-enroll with the same subject. */
+  private async ensureAttrFile(): Promise<void> {
+    if (this.attrChecked) return;
+    const attr = this.indexPath + '.attr';
+    try {
+      const fh = await open(attr, 'wx', 0o644);
+      try {
+        await fh.write('unique_subject = no\n');
+        await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+    } catch (e) {
+      if (!isErrno(e, 'EEXIST')) throw e;
+    }
+    this.attrChecked = true;
+  }
+
+  async get(serial: string): Promise<CertificateRecord | undefined> {
+    const key = serialKey(serial);
+    if (key === undefined) return undefined;
+    if (!this.keys.has(key)) this.refreshIndex();
+    return this.recordOf(key);
+  }
+
+  async status(serial: string): Promise<SerialStatus> {
+    const key = serialKey(serial);
+    if (key === undefined) return 'unknown';
+    let i = this.keys.get(key);
+    if (i === undefined) {
+      // Perhaps issued a moment ago by another process: read what was appended since the last poll.
+      this.refreshIndex();
+      i = this.keys.get(key);
+      if (i === undefined) return 'unknown';
+    }
+    return this.states[i] === STATUS_R ? 'revoked' : 'valid';
+  }
+
+  async list(query: RecordQuery = {}): Promise<{ records: CertificateRecord[]; total: number }> {
+    this.refreshIndex();
+    const offsets = this.ensureLedger();
+    const limit = query.limit ?? 50;
+    const offset = query.offset ?? 0;
+    const subject = query.subject?.toLowerCase();
+    const wantSerial = query.serial !== undefined ? serialKey(query.serial) ?? '-' : undefined;
+    const now = Date.now();
+    const horizon = query.expiringWithinDays !== undefined ? now + query.expiringWithinDays * 86_400_000 : undefined;
+    // Newest first: the ledger in reverse order of appending, then index lines it does not have.
+    const keys = [...offsets.entries()].sort((a, b) => b[1] - a[1]).map(([k]) => k).filter((k) => this.keys.has(k));
+    for (const k of this.keys.keys()) if (!offsets.has(k)) keys.push(k);
+    const matched: CertificateRecord[] = [];
+    let total = 0;
+    for (const k of keys) {
+      if (wantSerial !== undefined && k !== wantSerial) continue;
+      const st = this.states[this.keys.get(k)!] === STATUS_R ? 'revoked' : 'valid';
+      if (query.status && st !== query.status) continue;
+      const r = await this.recordOf(k);
+      if (!r) continue;
+      if (subject !== undefined && !r.subject.toLowerCase().includes(subject)) continue;
+      if (query.label !== undefined && r.label !== query.label) continue;
+      if (horizon !== undefined && !(r.notAfter.getTime() > now && r.notAfter.getTime() <= horizon)) continue;
+      if (total >= offset && matched.length < limit) matched.push(r);
+      total++;
+    }
+    return { records: matched, total };
+  }
+
+  async revoke(serial: string, reason: RevocationReason, by: string, at: Date = new Date()): Promise<CertificateRecord> {
+    const key = serialKey(serial);
+    if (reason === 'privilegeWithdrawn' || reason === 'AACompromise') {
+      throw new EstStoreError('ERR_EST_STORE_REASON', `reason ${reason} cannot be written to index.txt (openssl ca does not know it)`, { status: 400 });
+    }
+    const unknown = () => new EstStoreError('ERR_EST_STORE_UNKNOWN_SERIAL', `serial ${serial} was never issued by this CA (not in ${this.indexPath})`, { status: 404 });
+    if (key === undefined) throw unknown();
+    await this.lock.withLock(async () => {
+      // Rewrite index.txt as `openssl ca -revoke` does: the whole file, changed line, atomic rename.
+      let buf: Buffer;
+      try {
+        buf = readFileSync(this.indexPath);
+      } catch (e) {
+        if (isErrno(e, 'ENOENT')) throw unknown();
+        throw unavailable(this.indexPath, 'cannot be read', e);
+      }
+      const text = buf.toString('utf8');
+      const lines = text.split('\n');
+      let found = -1;
+      for (let n = 0; n < lines.length; n++) {
+        const t1 = lines[n]!.indexOf('\t', lines[n]!.indexOf('\t', lines[n]!.indexOf('\t') + 1) + 1);
+        const t2 = lines[n]!.indexOf('\t', t1 + 1);
+        if (t1 < 0 || t2 < 0) continue;
+        if (serialKey(lines[n]!.slice(t1 + 1, t2)) === key) {
+          found = n;
+          break;
+        }
+      }
+      if (found < 0) throw unknown();
+      const l = parseIndexLine(lines[found]!);
+      if (typeof l === 'string') throw new EstStoreError('ERR_EST_STORE_INDEX', `${this.indexPath}:${found + 1}: ${l}`, { status: 500 });
+      if (l.status === 'R') return; // already revoked: unchanged
+      const f = lines[found]!.split('\t');
+      f[0] = 'R';
+      f[2] = revocationField(at, reason);
+      lines[found] = f.join('\t');
+      const tmp = `${this.indexPath}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+      try {
+        const fh = await open(tmp, 'wx', 0o644);
+        try {
+          await fh.write(lines.join('\n'), null, 'utf8');
+          await fh.datasync();
+        } finally {
+          await fh.close();
+        }
+        await rename(tmp, this.indexPath);
+        await syncDir(dirname(this.indexPath));
+        await appendDurably(this.ledgerPath, `${key}\tR\t${JSON.stringify({ by, at: at.toISOString(), reason })}\n`);
+      } catch (e) {
+        await unlink(tmp).catch(() => {});
+        throw unavailable(this.indexPath, 'cannot be written', e);
+      }
+      this.revokedBy.set(key, by);
+      this.loadIndexWhole(false);
+    });
+    const r = await this.recordOf(key);
+    if (!r) throw unknown();
+    return r;
+  }
+
+  async revoked(): Promise<Array<{ serial: string; revokedAt: Date; reason: RevocationReason }>> {
+    this.refreshIndex();
+    return [...this.revocations.entries()].map(([k, v]) => ({ serial: serialText(k), revokedAt: v.at, reason: v.reason }));
+  }
+
+  // ---- RecordStore: pending requests ----
+
+  private catchUpPending(): void {
+    const st = statOrUndefined(this.pendingPath);
+    if (!st || st.size <= this.pendingSeen) return;
+    const { lines, used } = completeLines(readRange(this.pendingPath, this.pendingSeen, st.size));
+    for (const line of lines) {
+      if (!line) continue;
+      let j: PendingJson;
+      try {
+        j = JSON.parse(line) as PendingJson;
+      } catch {
+        continue; // a torn line from a crash: the request is asked again
+      }
+      const p: PendingRequest = {
+        ...j,
+        csr: new Uint8Array(Buffer.from(j.csr, 'base64')),
+        createdAt: new Date(j.createdAt),
+        expiresAt: new Date(j.expiresAt),
+        ...(j.decidedAt !== undefined ? { decidedAt: new Date(j.decidedAt) } : {}),
+      } as PendingRequest;
+      if (j.decidedAt === undefined) delete p.decidedAt;
+      this.pending.set(p.id, p);
+    }
+    this.pendingSeen += used;
+  }
+
+  private withExpiry(p: PendingRequest): PendingRequest {
+    if (p.state === 'pending' && p.expiresAt.getTime() <= Date.now()) return { ...p, state: 'expired' };
+    return { ...p };
+  }
+
+  private async writePending(p: PendingRequest): Promise<void> {
+    const j: PendingJson = {
+      ...p,
+      csr: Buffer.from(p.csr).toString('base64'),
+      createdAt: p.createdAt.toISOString(),
+      expiresAt: p.expiresAt.toISOString(),
+      ...(p.decidedAt ? { decidedAt: p.decidedAt.toISOString() } : {}),
+    } as PendingJson;
+    try {
+      await appendDurably(this.pendingPath, JSON.stringify(j) + '\n');
+    } catch (e) {
+      throw unavailable(this.pendingPath, 'cannot be written', e);
+    }
+    this.catchUpPending();
+  }
+
+  private byKey(key: string): PendingRequest | undefined {
+    let found: PendingRequest | undefined;
+    for (const p of this.pending.values()) if (p.key === key && (!found || p.createdAt >= found.createdAt)) found = p;
+    return found;
+  }
+
+  async putPending(request: Omit<PendingRequest, 'id' | 'state'>): Promise<PendingRequest> {
+    return this.lock.withLock(async () => {
+      this.catchUpPending();
+      const existing = this.byKey(request.key);
+      if (existing && this.withExpiry(existing).state !== 'expired') return this.withExpiry(existing);
+      const p: PendingRequest = { ...request, id: randomBytes(8).toString('hex'), state: 'pending' };
+      await this.writePending(p);
+      return { ...p };
+    });
+  }
+
+  async pendingByKey(key: string): Promise<PendingRequest | undefined> {
+    this.catchUpPending();
+    const p = this.byKey(key);
+    return p && this.withExpiry(p);
+  }
+
+  async pendingById(id: string): Promise<PendingRequest | undefined> {
+    this.catchUpPending();
+    const p = this.pending.get(id);
+    return p && this.withExpiry(p);
+  }
+
+  async listPending(query: PendingQuery = {}): Promise<{ requests: PendingRequest[]; total: number }> {
+    this.catchUpPending();
+    const all = [...this.pending.values()].map((p) => this.withExpiry(p)).filter((p) => !query.state || p.state === query.state);
+    all.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
+    const offset = query.offset ?? 0;
+    return { requests: all.slice(offset, offset + (query.limit ?? 50)), total: all.length };
+  }
+
+  async decide(id: string, decision: { state: 'approved' | 'denied' | 'issued'; by: string; reason?: string; serial?: string }): Promise<PendingRequest> {
+    return this.lock.withLock(async () => {
+      this.catchUpPending();
+      const cur = this.pending.get(id);
+      if (!cur) throw new EstStoreError('ERR_EST_STORE_UNKNOWN_REQUEST', `no pending request ${id}`, { status: 404 });
+      const now = this.withExpiry(cur);
+      // approved → issued is the one change allowed after a decision.
+      const allowed = now.state === 'pending' || (now.state === 'approved' && decision.state === 'issued');
+      if (!allowed) throw new EstStoreError('ERR_EST_STORE_DECIDED', `request ${id} is already ${now.state}`, { status: 409 });
+      const next: PendingRequest = { ...cur, state: decision.state };
+      if (decision.state !== 'issued' || !cur.decidedBy) {
+        next.decidedAt = new Date();
+        next.decidedBy = decision.by;
+      }
+      if (decision.reason !== undefined) next.reason = decision.reason;
+      if (decision.serial !== undefined) next.serial = decision.serial;
+      await this.writePending(next);
+      return { ...next };
+    });
+  }
+
+  // ---- health ----
+
+  async check(): Promise<void> {
+    try {
+      this.refreshIndex();
+    } catch (e) {
+      if (e instanceof EstStoreError) throw e;
+      throw unavailable(this.indexPath, 'cannot be read', e);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.draining;
+    await this.serialStore.close?.();
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(dir, 'r');
+    await fh.sync();
+  } catch {
+    /* some platforms cannot fsync a directory */
+  } finally {
+    await fh?.close().catch(() => {});
+  }
+}
