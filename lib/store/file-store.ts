@@ -206,48 +206,67 @@ export class FileRecordStore implements RecordStore {
 
   // ---- index.txt ----
 
-  private addLine(l: IndexLine, offset: number): void {
-    let i = this.keys.get(l.serial);
+  private addEntry(key: string, status: number, revocation: Revocation | undefined): void {
+    let i = this.keys.get(key);
     if (i === undefined) {
       i = this.count++;
       if (i >= this.states.length) {
         const st = new Uint8Array(this.states.length * 2);
         st.set(this.states);
         this.states = st;
-        const off = new Float64Array(this.lineOffset.length * 2);
-        off.set(this.lineOffset);
-        this.lineOffset = off;
       }
-      this.keys.set(l.serial, i);
+      this.keys.set(key, i);
     }
-    this.states[i] = l.status === 'V' ? STATUS_V : l.status === 'R' ? STATUS_R : STATUS_E;
-    this.lineOffset[i] = offset;
-    if (l.status === 'R') this.revocations.set(l.serial, { at: l.revokedAt!, reason: l.reason! });
-    else this.revocations.delete(l.serial);
+    this.states[i] = status;
+    if (revocation) this.revocations.set(key, revocation);
+    else this.revocations.delete(key);
   }
 
-  /** Parses lines of `buf` starting at byte `base` / line number `firstLine`; throws file:line. */
-  private parseInto(buf: Buffer, base: number, firstLine: number, seen: Map<string, number> | undefined): number {
+  private indexError(lineNo: number, reason: string): EstStoreError {
+    return new EstStoreError('ERR_EST_STORE_INDEX', `${this.indexPath}${Number.isNaN(lineNo) ? '' : `:${lineNo}`}: ${reason}`, { status: 500 });
+  }
+
+  /**
+   * Parses the complete lines of `buf` (line numbers from `firstLine`); returns the bytes used.
+   * `fresh`: loading the whole file, where a repeated serial is an error (as for openssl ca).
+   * Fast path for V/E lines (the bulk); R lines and anything odd go through parseIndexLine,
+   * which also words the error.
+   */
+  private parseInto(buf: Buffer, firstLine: number, fresh: boolean): number {
+    const used = buf.lastIndexOf(10) + 1;
+    const text = buf.toString('latin1', 0, used);
     let pos = 0;
     let lineNo = firstLine;
-    while (pos < buf.length) {
-      const nl = buf.indexOf(10, pos);
-      if (nl < 0) break; // an incomplete last line: read again once complete
-      const text = buf.toString('utf8', pos, nl);
-      const l = parseIndexLine(text);
-      if (typeof l === 'string') {
-        throw new EstStoreError('ERR_EST_STORE_INDEX', `${this.indexPath}:${lineNo}: ${l}`, { status: 500 });
+    while (pos < text.length) {
+      const nl = text.indexOf('\n', pos);
+      let key: string | undefined;
+      let status = -1;
+      let revocation: Revocation | undefined;
+      const c0 = text.charCodeAt(pos);
+      if ((c0 === 0x56 /* V */ || c0 === 0x45) /* E */ && text.charCodeAt(pos + 1) === 9) {
+        const t2 = text.indexOf('\t', pos + 2);
+        const t3 = t2 + 1;
+        const t4 = text.indexOf('\t', t3 + 1);
+        const t5 = t4 < 0 ? -1 : text.indexOf('\t', t4 + 1);
+        const t6 = t5 < 0 ? -1 : text.indexOf('\t', t5 + 1);
+        if (t2 > 0 && t2 < nl && text.charCodeAt(t3) === 9 && t4 > t3 + 1 && t4 < nl && t5 > 0 && t5 < nl && (t6 < 0 || t6 > nl) && asn1TimeOk(text, pos + 2, t2)) {
+          key = hexKey(text, t3 + 1, t4);
+          status = c0 === 0x56 ? STATUS_V : STATUS_E;
+        }
       }
-      if (seen) {
-        const prev = seen.get(l.serial);
-        if (prev !== undefined) throw new EstStoreError('ERR_EST_STORE_INDEX', `${this.indexPath}:${lineNo}: serial ${serialText(l.serial)} already on line ${prev}`, { status: 500 });
-        seen.set(l.serial, lineNo);
+      if (key === undefined) {
+        const l = parseIndexLine(Buffer.from(text.slice(pos, nl), 'latin1').toString('utf8'));
+        if (typeof l === 'string') throw this.indexError(lineNo, l);
+        key = l.serial;
+        status = l.status === 'V' ? STATUS_V : l.status === 'R' ? STATUS_R : STATUS_E;
+        if (l.status === 'R') revocation = { at: l.revokedAt!, reason: l.reason! };
       }
-      this.addLine(l, base + pos);
+      if (fresh && this.keys.has(key)) throw this.indexError(lineNo, `serial ${serialText(key)} already on line ${firstLineOf(text, key)}`);
+      this.addEntry(key, status, revocation);
       pos = nl + 1;
       lineNo++;
     }
-    return pos;
+    return used;
   }
 
   /** (Re)reads the whole index.txt. Returns serials known before that the file no longer has. */
@@ -260,17 +279,16 @@ export class FileRecordStore implements RecordStore {
     }
     const buf = readFileSync(this.indexPath);
     const before = this.keys;
-    const old = { keys: this.keys, states: this.states, off: this.lineOffset, count: this.count, rev: this.revocations };
+    const old = { keys: this.keys, states: this.states, count: this.count, rev: this.revocations };
     this.keys = new Map();
     this.states = new Uint8Array(Math.max(1024, old.states.length));
-    this.lineOffset = new Float64Array(this.states.length);
     this.count = 0;
     this.revocations = new Map();
     let used: number;
     try {
-      used = this.parseInto(buf, 0, 1, new Map());
+      used = this.parseInto(buf, 1, true);
     } catch (e) {
-      Object.assign(this, { keys: old.keys, states: old.states, lineOffset: old.off, count: old.count, revocations: old.rev });
+      Object.assign(this, { keys: old.keys, states: old.states, count: old.count, revocations: old.rev });
       throw e;
     }
     this.indexSeen = { ino: st.ino, size: used, mtimeMs: st.mtimeMs };
@@ -287,7 +305,7 @@ export class FileRecordStore implements RecordStore {
     if (st.ino === seen.ino && st.size === seen.size && st.mtimeMs === seen.mtimeMs) return;
     if (st.ino === seen.ino && st.size > seen.size) {
       const buf = readRange(this.indexPath, seen.size, st.size);
-      const used = this.parseInto(buf, seen.size, NaN, undefined);
+      const used = this.parseInto(buf, NaN, false);
       this.indexSeen = { ino: st.ino, size: seen.size + used, mtimeMs: st.mtimeMs };
       return;
     }
@@ -378,15 +396,19 @@ export class FileRecordStore implements RecordStore {
     }
   }
 
-  /** The index.txt line of a known key, read by its offset (undefined if the file changed under us). */
+  /** The index.txt line of a serial key (a scan: only for lines that have no ledger entry). */
   private readIndexLine(key: string): IndexLine | undefined {
-    const i = this.keys.get(key);
-    if (i === undefined) return undefined;
-    const off = this.lineOffset[i]!;
-    const buf = readRange(this.indexPath, off, off + 4096);
-    const nl = buf.indexOf(10);
-    const l = parseIndexLine(buf.toString('utf8', 0, nl < 0 ? buf.length : nl));
-    return typeof l === 'string' || l.serial !== key ? undefined : l;
+    let text: string;
+    try {
+      text = readFileSync(this.indexPath, 'utf8');
+    } catch {
+      return undefined;
+    }
+    for (const line of text.split('\n')) {
+      const l = parseIndexLine(line);
+      if (typeof l !== 'string' && l.serial === key) return l;
+    }
+    return undefined;
   }
 
   private async recordOf(key: string): Promise<CertificateRecord | undefined> {
@@ -416,11 +438,7 @@ export class FileRecordStore implements RecordStore {
       if (e.label !== undefined) r.label = e.label;
     } else {
       // A line written by `openssl ca` itself: only what index.txt knows.
-      let l = this.readIndexLine(key);
-      if (!l) {
-        this.loadIndexWhole(false);
-        l = this.readIndexLine(key);
-      }
+      const l = this.readIndexLine(key);
       if (!l) return undefined;
       r = {
         serial: serialText(key),
@@ -605,6 +623,15 @@ export class FileRecordStore implements RecordStore {
     return { records: matched, total };
   }
 
+  /** Every record, in index.txt order (for `est-admin db import`). */
+  async *all(): AsyncGenerator<CertificateRecord> {
+    this.refreshIndex();
+    for (const k of [...this.keys.keys()]) {
+      const r = await this.recordOf(k);
+      if (r) yield r;
+    }
+  }
+
   async revoke(serial: string, reason: RevocationReason, by: string, at: Date = new Date()): Promise<CertificateRecord> {
     const key = serialKey(serial);
     if (reason === 'privilegeWithdrawn' || reason === 'AACompromise') {
@@ -731,7 +758,7 @@ export class FileRecordStore implements RecordStore {
       if (existing && this.withExpiry(existing).state !== 'expired') return this.withExpiry(existing);
       const p: PendingRequest = { ...request, id: randomBytes(8).toString('hex'), state: 'pending' };
       await this.writePending(p);
-      return { ...p };
+      return this.withExpiry(p);
     });
   }
 
@@ -793,6 +820,51 @@ export class FileRecordStore implements RecordStore {
     await this.draining;
     await this.serialStore.close?.();
   }
+}
+
+/** Whether text[from, to) is YYMMDDHHMMSSZ or YYYYMMDDHHMMSSZ with a plausible month and day. */
+function asn1TimeOk(text: string, from: number, to: number): boolean {
+  const n = to - from;
+  if ((n !== 13 && n !== 15) || text.charCodeAt(to - 1) !== 0x5a) return false;
+  for (let i = from; i < to - 1; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  const m = from + n - 11; // MMDDHHMMSSZ
+  const month = (text.charCodeAt(m) - 48) * 10 + text.charCodeAt(m + 1) - 48;
+  const day = (text.charCodeAt(m + 2) - 48) * 10 + text.charCodeAt(m + 3) - 48;
+  const hour = (text.charCodeAt(m + 4) - 48) * 10 + text.charCodeAt(m + 5) - 48;
+  return month >= 1 && month <= 12 && day >= 1 && day <= 31 && hour <= 23;
+}
+
+/** The canonical key of the hex serial text[from, to), or undefined when it is not hex. */
+function hexKey(text: string, from: number, to: number): string | undefined {
+  if (to - from > 64) return undefined;
+  let start = from;
+  while (start < to - 1 && text.charCodeAt(start) === 0x30) start++;
+  let lower = false;
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x30 && c <= 0x39) continue;
+    if (c >= 0x41 && c <= 0x46) continue;
+    if (c >= 0x61 && c <= 0x66) {
+      lower = true;
+      continue;
+    }
+    return undefined;
+  }
+  const s = text.slice(start, to);
+  return lower ? s.toUpperCase() : s;
+}
+
+/** Line number of the first line whose serial is `key` (for the duplicate message). */
+function firstLineOf(text: string, key: string): number {
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const l = parseIndexLine(lines[i]!);
+    if (typeof l !== 'string' && l.serial === key) return i + 1;
+  }
+  return 0;
 }
 
 async function syncDir(dir: string): Promise<void> {

@@ -31,9 +31,9 @@ async function makeApp(name: string): Promise<string> {
   return app;
 }
 
-/** What every install must give: the three bins, ESM import of each entry point, CommonJS require(). */
+/** What every install must give: the four bins, ESM import of each entry point, CommonJS require(). */
 async function checkInstalled(app: string): Promise<void> {
-  for (const bin of ['est-server', 'est-client', 'est-migrate']) {
+  for (const bin of ['est-server', 'est-client', 'est-migrate', 'est-admin']) {
     const { stdout } = await run(join(app, 'node_modules', '.bin', bin), ['--help']);
     assert.match(stdout, new RegExp(`Usage: ${bin}`));
   }

@@ -1,0 +1,297 @@
+// The embedded store: index.txt that openssl ca reads and writes, live revocation, the ledger, pending requests.
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { FileSerialStore } from '../../lib/ca/serial-file-store.js';
+import { EstStoreError } from '../../lib/errors.js';
+import { FileRecordStore, defaultIndexPath } from '../../lib/store/file-store.js';
+import { asn1TimeText, formatIndexLine, parseIndexLine } from '../../lib/store/openssl-index.js';
+import { main as admin } from '../../lib/cli/est-admin.js';
+import { openssl, TestPki } from '../helpers/pki.js';
+import { issuer } from './issue.js';
+
+const pki = new TestPki();
+after(() => pki.cleanup());
+
+function fileStore(serialPath: string, watchIntervalMs = 100): FileRecordStore {
+  const serial = new FileSerialStore(serialPath);
+  return new FileRecordStore({ indexPath: defaultIndexPath(serialPath), serialStore: serial, lock: serial.lock, watchIntervalMs });
+}
+
+/** An openssl ca config on our files (the "matching openssl config" of the README). */
+function opensslCaConfig(ca: { cert: string; key: string; serial: string }): string {
+  const dir = pki.path('newcerts');
+  writeFileSync(pki.path('crlnumber'), '01\n');
+  return pki.write(
+    `openssl-ca-${Math.random().toString(16).slice(2)}.cnf`,
+    [
+      '[ca]',
+      'default_ca = est',
+      '[est]',
+      `database = ${defaultIndexPath(ca.serial)}`,
+      `serial = ${ca.serial}`,
+      `certificate = ${ca.cert}`,
+      `private_key = ${ca.key}`,
+      `new_certs_dir = ${dir}`,
+      `crlnumber = ${pki.path('crlnumber')}`,
+      'default_md = sha256',
+      'default_crl_days = 7',
+      'policy = any',
+      '[any]',
+      'commonName = supplied',
+      '',
+    ].join('\n'),
+  );
+}
+
+async function until(what: string, cond: () => Promise<boolean>, ms = 5000): Promise<number> {
+  const t0 = Date.now();
+  while (!(await cond())) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return Date.now() - t0;
+}
+
+function capture() {
+  const out: string[] = [];
+  const err: string[] = [];
+  return { io: { out: (s: string) => void out.push(s), err: (s: string) => void err.push(s) }, out, err };
+}
+
+describe('index.txt lines', () => {
+  test('round-trips what openssl ca writes, including reasons and 2050+ dates', () => {
+    const exp = new Date('2051-03-04T05:06:07Z');
+    const line = formatIndexLine('R', exp, '0A1B', '/CN=x/O=y', { at: new Date('2026-01-02T03:04:05Z'), reason: 'keyCompromise' });
+    assert.equal(line, 'R\t20510304050607Z\t260102030405Z,keyCompromise\t0A1B\tunknown\t/CN=x/O=y');
+    const l = parseIndexLine(line);
+    assert.ok(typeof l !== 'string');
+    assert.equal(l.serial, 'A1B');
+    assert.equal(l.reason, 'keyCompromise');
+    assert.equal(l.expiry.toISOString(), exp.toISOString());
+    assert.equal(asn1TimeText(new Date('2049-12-31T23:59:59Z')), '491231235959Z');
+    const kt = parseIndexLine('R\t300101000000Z\t260101000000Z,keyTime,20260101000000Z\t01\tunknown\t/CN=a');
+    assert.ok(typeof kt !== 'string' && kt.reason === 'keyCompromise');
+    assert.match(parseIndexLine('V\t300101000000Z\t\t01\tunknown') as string, /expected 6 tab-separated fields, found 5/);
+    assert.match(parseIndexLine('X\t300101000000Z\t\t01\tunknown\t/CN=a') as string, /status must be V, R or E/);
+    assert.match(parseIndexLine('R\t300101000000Z\tyesterday\t01\tunknown\t/CN=a') as string, /revocation time/);
+  });
+});
+
+describe('file store with openssl ca', () => {
+  test('records index.txt that openssl ca -revoke and -gencrl use; a revocation by openssl is honoured live; our CRL verifies', async () => {
+    const ca = pki.ca('p256');
+    const store = fileStore(ca.serial);
+    try {
+      const issue = issuer(pki, ca, store);
+      const a = await issue('/CN=device-a/O=Demo Devices', 'devices');
+      const b = await issue('/CN=device-b/O=Demo Devices');
+      const c = await issue('/CN=device-a/O=Demo Devices'); // same subject again: unique_subject = no
+      const index = defaultIndexPath(ca.serial);
+      assert.equal(readFileSync(index + '.attr', 'utf8'), 'unique_subject = no\n');
+      const lines = readFileSync(index, 'utf8').trimEnd().split('\n');
+      assert.equal(lines.length, 3);
+      assert.match(lines[0]!, new RegExp(`^V\\t\\d{12}Z\\t\\t${a.serial}\\tunknown\\t/O=Demo Devices/CN=device-a$|^V\\t\\d{12}Z\\t\\t${a.serial}\\tunknown\\t/CN=device-a/O=Demo Devices$`));
+      // The serial file still holds the last issued serial, as nginx-http-est writes it.
+      assert.equal(readFileSync(ca.serial, 'latin1'), c.serial + '\n');
+
+      // openssl ca -revoke on our index.txt; the running store sees it without restart.
+      const cnf = opensslCaConfig(ca);
+      openssl(['ca', '-config', cnf, '-revoke', a.path, '-crl_reason', 'keyCompromise']);
+      const waited = await until('the revocation by openssl ca', async () => (await store.status(a.serial)) === 'revoked');
+      assert.ok(waited < 3000, `took ${waited} ms`);
+      assert.equal((await store.get(a.serial))!.revocationReason, 'keyCompromise');
+      assert.equal(await store.status(b.serial), 'valid');
+
+      // est-admin revoke writes an R line that openssl ca -gencrl reads.
+      const r = capture();
+      assert.equal(await admin(['revoke', b.serial, '--reason', 'superseded', '--serial-file', ca.serial], r.io), 0, r.err.join(''));
+      assert.match(r.out.join(''), new RegExp(`revoked ${b.serial}`));
+      await until('our own revocation', async () => (await store.status(b.serial)) === 'revoked');
+      const gen = pki.path('openssl.crl');
+      openssl(['ca', '-config', cnf, '-gencrl', '-out', gen]);
+      const genText = openssl(['crl', '-in', gen, '-noout', '-text']).toString();
+      assert.match(genText, new RegExp(`Serial Number: ${a.serial}[\\s\\S]*Key Compromise`));
+      assert.match(genText, new RegExp(`Serial Number: ${b.serial}[\\s\\S]*Superseded`));
+      assert.doesNotMatch(genText, new RegExp(`Serial Number: ${c.serial}`));
+
+      // Our CRL: signed by the CA, checked by openssl crl -verify and openssl verify -crl_check.
+      const ours = pki.path('ours.crl.pem');
+      const w = capture();
+      assert.equal(await admin(['crl', '--out', ours, '--pem', '--crl-number', '42', '--next-update', '3', '--serial-file', ca.serial, '--ca-cert', ca.cert, '--ca-key', ca.key], w.io), 0, w.err.join(''));
+      assert.match(w.out.join(''), /2 revoked certificate\(s\)/);
+      const crlCheck = openssl(['crl', '-in', ours, '-CAfile', ca.cert, '-noout', '-text']).toString();
+      assert.match(crlCheck, /CRL Number: \s*42/);
+      assert.match(crlCheck, new RegExp(`Serial Number: ${a.serial}[\\s\\S]*Key Compromise`));
+      const verified = (await import('node:child_process')).spawnSync('openssl', ['crl', '-in', ours, '-CAfile', ca.cert, '-noout'], { encoding: 'utf8' });
+      assert.match(verified.stderr + verified.stdout, /verify OK/);
+      const chain = pki.write('ca-and-crl.pem', readFileSync(ca.cert, 'latin1') + readFileSync(ours, 'latin1'));
+      const revoked = (await import('node:child_process')).spawnSync('openssl', ['verify', '-crl_check', '-CAfile', chain, a.path], { encoding: 'utf8' });
+      assert.notEqual(revoked.status, 0);
+      assert.match(revoked.stdout + revoked.stderr, /certificate revoked/);
+      assert.match(openssl(['verify', '-crl_check', '-CAfile', chain, c.path]).toString(), /OK/);
+
+      // est-admin list / show.
+      const l = capture();
+      assert.equal(await admin(['list', '--subject', 'device-a', '--json', '--serial-file', ca.serial], l.io), 0);
+      const listed = JSON.parse(l.out.join('')) as { total: number; records: Array<{ serial: string; status: string; requester: { user?: string } }> };
+      assert.equal(listed.total, 2);
+      assert.deepEqual(listed.records.map((x) => x.serial), [c.serial, a.serial]);
+      assert.equal(listed.records[1]!.status, 'revoked');
+      assert.equal(listed.records[0]!.requester.user, 'estuser');
+      const byLabel = capture();
+      assert.equal(await admin(['list', '--label', 'devices', '--serial-file', ca.serial], byLabel.io), 0);
+      assert.match(byLabel.out.join(''), /1 of 1 record/);
+      const soon = capture();
+      assert.equal(await admin(['list', '--expiring-within', '31', '--serial-file', ca.serial], soon.io), 0);
+      assert.match(soon.out.join(''), /3 of 3 record/);
+      const none = capture();
+      assert.equal(await admin(['list', '--expiring-within', '2', '--serial-file', ca.serial], none.io), 0);
+      assert.match(none.out.join(''), /0 of 0 record/);
+      const pem = capture();
+      assert.equal(await admin(['show', c.serial.toLowerCase(), '--pem', '--serial-file', ca.serial], pem.io), 0);
+      assert.equal(pem.out.join(''), c.pem);
+      const txt = capture();
+      assert.equal(await admin(['show', a.serial, '--serial-file', ca.serial], txt.io), 0);
+      assert.match(txt.out.join(''), /status: +revoked \(keyCompromise/);
+      assert.match(txt.out.join(''), /sans: +DNS:dev\.example, IP:192\.0\.2\.9/);
+      assert.match(txt.out.join(''), /requester: +auth-request:estuser/);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('revoking an unknown serial: 404 from the store, exit 1 with a clear message from est-admin', async () => {
+    const ca = pki.ca('p256');
+    const store = fileStore(ca.serial);
+    try {
+      await issuer(pki, ca, store)();
+      await assert.rejects(store.revoke('DEADBEEF', 'keyCompromise', 'spec'), (e: EstStoreError) => e.code === 'ERR_EST_STORE_UNKNOWN_SERIAL' && e.status === 404);
+      const r = capture();
+      assert.equal(await admin(['revoke', 'DEADBEEF', '--serial-file', ca.serial], r.io), 1);
+      assert.match(r.err.join(''), /^est-admin: serial DEADBEEF was never issued by this CA/);
+      const u = capture();
+      assert.equal(await admin(['revoke', 'DEADBEEF', '--reason', 'bored', '--serial-file', ca.serial], u.io), 2);
+      assert.match(u.err.join(''), /unknown --reason "bored"/);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a corrupt index.txt line is refused at start-up with file:line', () => {
+    const ca = pki.ca('p256');
+    const index = defaultIndexPath(ca.serial);
+    writeFileSync(index, 'V\t300101000000Z\t\t01\tunknown\t/CN=a\nV\t300101000000Z\t\t02\tunknown\t/CN=b\nV\t3001010000Z\t\t03\tunknown\t/CN=c\n');
+    assert.throws(() => fileStore(ca.serial), (e: EstStoreError) => e.code === 'ERR_EST_STORE_INDEX' && e.message === `${index}:3: expiry "3001010000Z" is not YYMMDDHHMMSSZ`);
+    writeFileSync(index, 'V\t300101000000Z\t\t01\tunknown\t/CN=a\nV\t300101000000Z\t\t0001\tunknown\t/CN=b\n');
+    assert.throws(() => fileStore(ca.serial), (e: EstStoreError) => e.message === `${index}:2: serial 01 already on line 1`);
+  });
+
+  test('two stores on one set of files (two processes): each sees the other at once; group commit keeps every record', async () => {
+    const ca = pki.ca('p256');
+    const s1 = fileStore(ca.serial, 0);
+    const s2 = fileStore(ca.serial, 0);
+    try {
+      const i1 = issuer(pki, ca, s1);
+      const i2 = issuer(pki, ca, s2);
+      const got = await Promise.all(Array.from({ length: 60 }, (_, n) => (n % 2 ? i1 : i2)(`/CN=dev-${n % 3}`)));
+      const serials = new Set(got.map((g) => g.serial));
+      assert.equal(serials.size, 60);
+      for (const g of got) {
+        assert.equal(await s1.status(g.serial), 'valid');
+        assert.equal(await s2.status(g.serial), 'valid');
+      }
+      assert.equal(readFileSync(defaultIndexPath(ca.serial), 'utf8').trimEnd().split('\n').length, 60);
+      assert.equal((await s1.list({ limit: 1000 })).total, 60);
+      // A revocation by one is seen by the other.
+      await s1.revoke(got[7]!.serial, 'cessationOfOperation', 'spec');
+      assert.equal(await s2.status(got[7]!.serial), 'valid'); // not polled yet (watch off)
+      await s2.check(); // reloads on change
+      assert.equal(await s2.status(got[7]!.serial), 'revoked');
+      assert.equal((await s2.get(got[7]!.serial))!.revokedBy, 'spec');
+    } finally {
+      await s1.close();
+      await s2.close();
+    }
+  });
+
+  test('a line lost to a concurrent rewrite of index.txt (openssl ca copying it before our append) is restored', async () => {
+    const ca = pki.ca('p256');
+    const store = fileStore(ca.serial, 100);
+    try {
+      const issue = issuer(pki, ca, store);
+      const a = await issue('/CN=a');
+      const b = await issue('/CN=b');
+      const index = defaultIndexPath(ca.serial);
+      const lines = readFileSync(index, 'utf8').trimEnd().split('\n');
+      // What openssl ca -revoke would write had it read the file before b's line was appended.
+      writeFileSync(index + '.new', lines[0]!.replace(/^V\t(\S+)\t\t/, 'R\t$1\t260101000000Z,superseded\t') + '\n');
+      renameSync(index + '.new', index);
+      await until('b restored', async () => readFileSync(index, 'utf8').includes(`\t${b.serial}\t`));
+      assert.equal(await store.status(a.serial), 'revoked');
+      assert.equal(await store.status(b.serial), 'valid');
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('pending requests: stored durably, the same key returns the same request, decided once', async () => {
+    const ca = pki.ca('p256');
+    const store = fileStore(ca.serial, 0);
+    try {
+      const base = {
+        key: 'k1', operation: 'simpleenroll' as const, csr: new Uint8Array([1, 2, 3]), subject: 'CN=x', sans: [], keyType: 'EC P-256',
+        requester: { method: 'auth-request' as const, user: 'u' }, peerAddress: '192.0.2.1', requestId: 'r1',
+        createdAt: new Date(), expiresAt: new Date(Date.now() + 60_000),
+      };
+      const p1 = await store.putPending(base);
+      const p2 = await store.putPending({ ...base, requestId: 'r2' });
+      assert.equal(p1.id, p2.id);
+      assert.equal(p1.state, 'pending');
+      const other = fileStore(ca.serial, 0); // another process reads it from the file
+      assert.deepEqual((await other.pendingByKey('k1'))?.csr, new Uint8Array([1, 2, 3]));
+      const d = await other.decide(p1.id, { state: 'approved', by: 'alice' });
+      assert.equal(d.decidedBy, 'alice');
+      await assert.rejects(store.decide(p1.id, { state: 'denied', by: 'bob' }), (e: EstStoreError) => e.code === 'ERR_EST_STORE_DECIDED' && e.status === 409);
+      assert.equal((await store.decide(p1.id, { state: 'issued', by: 'est', serial: '0A' })).serial, '0A');
+      assert.equal((await store.listPending({ state: 'issued' })).total, 1);
+      const expired = await store.putPending({ ...base, key: 'k2', expiresAt: new Date(Date.now() - 1) });
+      assert.equal(expired.state, 'expired');
+      await other.close();
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('start-up with 1,000,000 records takes under 5 s; status() answers from memory', async () => {
+    const ca = pki.ca('p256');
+    const index = defaultIndexPath(ca.serial);
+    const chunk: string[] = [];
+    const start = 0x10000000n;
+    for (let i = 0; i < 1_000_000; i++) {
+      const s = (start + BigInt(i)).toString(16).toUpperCase();
+      chunk.push(`${i % 1000 === 7 ? 'R' : 'V'}\t300101000000Z\t${i % 1000 === 7 ? '260101000000Z,keyCompromise' : ''}\t${s}\tunknown\t/O=Demo Devices/CN=device-${i}`);
+      if (chunk.length === 100_000) {
+        appendFileSync(index, chunk.join('\n') + '\n');
+        chunk.length = 0;
+      }
+    }
+    const t0 = performance.now();
+    const store = fileStore(ca.serial, 0);
+    const ms = performance.now() - t0;
+    try {
+      assert.ok(ms < 5000, `start-up took ${ms.toFixed(0)} ms`);
+      assert.equal(await store.status((start + 7n).toString(16)), 'revoked');
+      assert.equal(await store.status((start + 999_999n).toString(16)), 'valid');
+      assert.equal(await store.status('FFFFFFFFFF'), 'unknown');
+      assert.equal((await store.revoked()).length, 1000);
+      const t1 = performance.now();
+      for (let i = 0; i < 100_000; i++) await store.status((start + BigInt(i)).toString(16));
+      assert.ok(performance.now() - t1 < 2000);
+      console.log(`# 1,000,000-line index.txt loaded in ${ms.toFixed(0)} ms`);
+    } finally {
+      await store.close();
+    }
+    assert.ok(existsSync(index));
+  });
+});
