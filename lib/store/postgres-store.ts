@@ -339,8 +339,8 @@ export class PostgresRecordStore implements RecordStore {
   async open(): Promise<void> {
     let version: number | undefined;
     try {
-      const r = await this.pool.query<{ v: number | null }>("SELECT CASE WHEN to_regclass('est_meta') IS NULL THEN NULL ELSE (SELECT schema_version FROM est_meta WHERE id = 1) END AS v");
-      version = r.rows[0]?.v ?? undefined;
+      const has = await this.pool.query<{ t: boolean }>("SELECT to_regclass('est_meta') IS NOT NULL AS t");
+      if (has.rows[0]?.t) version = (await this.pool.query<{ v: number }>('SELECT schema_version AS v FROM est_meta WHERE id = 1')).rows[0]?.v;
     } catch (e) {
       throw new EstStoreError('ERR_EST_STORE_UNAVAILABLE', `cannot reach ${this.describe}: ${(e as Error).message || (e as { code?: string }).code}`, { cause: e, retryAfter: this.retryAfter });
     }
