@@ -24,3 +24,19 @@ export {
 } from './errors.js';
 export { createEstMetrics, metricsHandler, type EstMetrics, type EstMetricsOptions, type AuthOutcome } from './observe/metrics.js';
 export { healthHandler, runChecks, authBackendCheck, serialFileCheck, type ReadinessCheck, type HealthOptions } from './observe/health.js';
+export type {
+  RecordStore,
+  CertificateRecord,
+  Requester,
+  RecordQuery,
+  RevocationReason,
+  SerialStatus,
+  PendingRequest,
+  PendingQuery,
+} from './store/types.js';
+export { FileRecordStore, defaultIndexPath, type FileRecordStoreOptions } from './store/file-store.js';
+export { PostgresRecordStore, migrate, importRecords, createPool, SCHEMA_VERSION, type PostgresRecordStoreOptions } from './store/postgres-store.js';
+export { openStore, revokeCertificate, createCrl, importFiles, type StoreLocation, type CreateCrlOptions } from './store/admin.js';
+export { buildCrl, type CrlInput } from './store/crl.js';
+export { recordOf, type IssuanceContext } from './store/record.js';
+export type { StoreOption } from './store/store-option.js';
