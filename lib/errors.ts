@@ -140,6 +140,17 @@ export const ERROR_CATALOGUE = Object.freeze({
   ERR_EST_STORE_UNAVAILABLE: { class: 'EstStoreError', status: 503, message: 'record store unavailable: <reason> (with `Retry-After`)' },
   ERR_EST_STORE_UNKNOWN_SERIAL: { class: 'EstStoreError', status: 404, message: 'no certificate with serial <serial> was issued' },
   ERR_EST_STORE_DECIDED: { class: 'EstStoreError', status: 409, message: 'the pending request was already decided' },
+  ERR_EST_STORE_UNKNOWN_REQUEST: { class: 'EstStoreError', status: 404, message: 'no pending request <id>' },
+  ERR_EST_STORE_DUPLICATE: { class: 'EstStoreError', status: 500, message: 'serial <serial> is already recorded (refused by the store, never issued twice)' },
+  ERR_EST_STORE_RECORD: { class: 'EstStoreError', status: 500, message: 'record <serial>: <what is malformed>' },
+  ERR_EST_STORE_INDEX: { class: 'EstStoreError', status: 500, message: '<index.txt>:<line>: <what is wrong>; at start-up' },
+  ERR_EST_STORE_SCHEMA: { class: 'EstStoreError', status: 500, message: 'the database has no (or another) express-est schema: run `est-admin db migrate`' },
+  ERR_EST_STORE_URL: { class: 'EstStoreError', status: 500, message: 'store must be a postgres:// URL' },
+  ERR_EST_STORE_REASON: { class: 'EstStoreError', status: 400, message: 'reason <reason> cannot be written to index.txt' },
+  ERR_EST_STORE_CLOSED: { class: 'EstStoreError', status: 503, message: 'record store <path> is closed' },
+  ERR_EST_STORE_CRL_KEY: { class: 'EstStoreError', status: 500, message: 'the CA key does not match the CA certificate' },
+  ERR_EST_REENROLL_REVOKED: { class: 'EstForbiddenError', status: 403, message: 'the client certificate (serial <serial>) has been revoked' },
+  ERR_EST_REENROLL_NOT_ISSUED: { class: 'EstForbiddenError', status: 403, message: 'the client certificate (serial <serial>) was not issued by this CA' },
   ERR_EST_INTERNAL: { class: 'EstError', status: 500, message: 'internal server error (logged, nothing revealed)' },
 } as const satisfies Record<string, EstErrorEntry>);
 

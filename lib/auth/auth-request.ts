@@ -20,8 +20,23 @@ export interface AuthRequestOptions {
   stripHeaders: readonly string[];
 }
 
+/** Response header in which the auth backend may name the user it authenticated (recorded in the ledger). */
+export const USER_HEADER = 'x-est-user';
+
+/** What a 2xx from the backend says: the user name from `X-EST-User`, when it sent a sane one. */
+export interface AuthResult {
+  user?: string;
+}
+
 /** Asks the backend; `extra` headers (e.g. the RFC 7894 otpChallenge) are added to the subrequest. */
-export type AuthRequestFn = (req: IncomingMessage, originalUri: string, extra?: Record<string, string>) => Promise<void>;
+export type AuthRequestFn = (req: IncomingMessage, originalUri: string, extra?: Record<string, string>) => Promise<AuthResult>;
+
+/** One header value of 1–256 characters without control characters, else undefined. */
+function userName(v: string | string[] | undefined): string | undefined {
+  const s = Array.isArray(v) ? (v.length === 1 ? v[0] : undefined) : v;
+  const t = s?.trim();
+  return t && t.length <= 256 && !/[\x00-\x1f\x7f]/.test(t) ? t : undefined;
+}
 
 /**
  * Builds the subrequest function: 2xx allows; 401 → 401 with the backend's WWW-Authenticate;
@@ -41,6 +56,7 @@ export function createAuthRequest(opts: AuthRequestOptions): { check: AuthReques
     for (const [k, v] of Object.entries(extra ?? {})) headers[k.toLowerCase()] = v;
     let status: number;
     let wwwAuthenticate: string | string[] | undefined;
+    let user: string | undefined;
     try {
       const res = await request(opts.url, {
         method: 'GET',
@@ -50,11 +66,12 @@ export function createAuthRequest(opts: AuthRequestOptions): { check: AuthReques
       });
       status = res.statusCode;
       wwwAuthenticate = res.headers['www-authenticate'];
+      user = userName(res.headers[USER_HEADER]);
       await res.body.dump();
     } catch (e) {
       throw estError('ERR_EST_AUTH_BACKEND', 'authorization backend unavailable', { cause: e });
     }
-    if (status >= 200 && status < 300) return;
+    if (status >= 200 && status < 300) return user === undefined ? {} : { user };
     if (status === 401) {
       const challenge = Array.isArray(wwwAuthenticate) ? wwwAuthenticate.join(', ') : wwwAuthenticate;
       throw new EstUnauthorizedError('authentication failed', challenge || undefined);

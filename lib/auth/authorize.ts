@@ -5,6 +5,12 @@ import { EstUnauthorizedError } from '../errors.js';
 import type { TlsFacts } from '../tls/tls-facts.js';
 import type { AuthRequestFn } from './auth-request.js';
 
+/** How the client was authenticated, and the user name the auth backend gave (`X-EST-User`). */
+export interface Authorized {
+  method: AuthMethod;
+  user?: string;
+}
+
 /**
  * A verified client certificate is enough; else the auth backend (est_auth_request) is asked;
  * with neither, 401 (RFC 7030 §3.2.3). Returns how the client was authenticated.
@@ -14,11 +20,11 @@ export async function authorize(
   facts: TlsFacts,
   authRequest: AuthRequestFn | undefined,
   originalUri: string,
-): Promise<AuthMethod> {
-  if (facts.clientCertificateVerified) return 'certificate';
+): Promise<Authorized> {
+  if (facts.clientCertificateVerified) return { method: 'certificate' };
   if (authRequest) {
-    await authRequest(req, originalUri);
-    return 'auth-request';
+    const { user } = await authRequest(req, originalUri);
+    return user === undefined ? { method: 'auth-request' } : { method: 'auth-request', user };
   }
   throw new EstUnauthorizedError(facts.clientCertificate ? `client certificate not accepted: ${facts.clientCertificateError ?? 'unverified'}` : 'authentication required: present a TLS client certificate');
 }

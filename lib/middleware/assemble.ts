@@ -8,6 +8,9 @@ import { FileSerialStore } from '../ca/serial-file-store.js';
 import { RandomSerialStore } from '../ca/random-serial-store.js';
 import { LeasedSerialStore } from '../ca/leased-serial-store.js';
 import type { CsrAttrsItem } from '../protocol/csrattrs.js';
+import { defaultIndexPath } from '../store/file-store.js';
+import { embeddedStore, isPgPool, postgresStore } from '../store/store-option.js';
+import type { RecordStore } from '../store/types.js';
 import type { ProxyHeaders } from '../tls/proxy-headers.js';
 import type { TlsFactsConfig } from '../tls/tls-facts.js';
 import { defaultSerialPath } from './directives.js';
@@ -31,11 +34,17 @@ export interface EstConfig extends TlsFactsConfig {
   proxyHeaders: ProxyHeaders;
   maxBodySize: number;
   logger: EstLogger;
+  /** The issuance ledger (DESIGN "issue + record"); absent with `store: false`, or a custom CA without `store`. */
+  store?: RecordStore;
+  /** The store was chosen explicitly (`store` or `caIndex`): re-enrollment then requires a record. */
+  storeExplicit: boolean;
+  /** est() built the store (and closes it); a RecordStore passed in belongs to its owner. */
+  storeOwned: boolean;
 }
 
-/** The sequential serial file (optionally leased), or random serials. */
-function buildSerialStore(o: ParsedOptions): SerialStore {
-  if (o.serialMode === 'random') return new RandomSerialStore();
+/** The sequential serial file (optionally leased), or random serials; and the file, for its lock. */
+function buildSerialStore(o: ParsedOptions): { serials: SerialStore; file?: FileSerialStore } {
+  if (o.serialMode === 'random') return { serials: new RandomSerialStore() };
   let path = o.caSerialNumber;
   if (path === undefined) {
     const caPath = o.caRootCertificate?.path;
@@ -46,16 +55,21 @@ function buildSerialStore(o: ParsedOptions): SerialStore {
   }
   try {
     const file = new FileSerialStore(path);
-    return o.serialLease > 1 ? new LeasedSerialStore(file, { lease: o.serialLease }) : file;
+    return { serials: o.serialLease > 1 ? new LeasedSerialStore(file, { lease: o.serialLease }) : file, file };
   } catch (e) {
     throw new EstConfigError(`${label('caSerialNumber')}: ${(e as Error).message}`, { cause: e });
   }
 }
 
+/** Where serials come from: the serial file (or random), or a store that allocates them. */
+function serialsFor(o: ParsedOptions, store: RecordStore | undefined): { serials: SerialStore; file?: FileSerialStore } {
+  const fromStore = store !== undefined && o.store !== undefined && o.store !== false && o.caSerialNumber === undefined && o.serialMode === 'sequential';
+  return fromStore ? { serials: { next: (n) => store.nextSerials(n) } } : buildSerialStore(o);
+}
+
 /** The file CA from the ca* options; its constructor checks certificate and key once. */
-function buildFileCa(o: ParsedOptions, chain: X509Certificate[]): FileCertificateAuthority {
+function buildFileCa(o: ParsedOptions, chain: X509Certificate[], serialStore: SerialStore): FileCertificateAuthority {
   const caCert = o.caRootCertificate!.certs[0]!;
-  const serialStore = buildSerialStore(o);
   try {
     return new FileCertificateAuthority({
       certificate: new Uint8Array(caCert.raw),
@@ -73,19 +87,58 @@ function buildFileCa(o: ParsedOptions, chain: X509Certificate[]): FileCertificat
   }
 }
 
-/** The CA, the /cacerts certificates and the default trust anchors. */
-function buildCa(o: ParsedOptions): { ca: CertificateAuthority; cacerts?: X509Certificate[]; anchors: X509Certificate[] } {
-  if (o.ca) return o.rootCertificate ? { ca: o.ca, cacerts: o.rootCertificate, anchors: o.rootCertificate } : { ca: o.ca, anchors: [] };
+/** A store given by value: PostgreSQL from a URL or pool, or the RecordStore itself. */
+function givenStore(o: ParsedOptions): { store: RecordStore; owned: boolean } | undefined {
+  const v = o.store;
+  if (v === undefined || v === false) return undefined;
+  if (typeof v === 'string' || isPgPool(v)) return { store: postgresStore(v, (e) => o.logger.warn({ err: e }, `store: ${e.message}`)), owned: true };
+  return { store: v, owned: false };
+}
+
+/** The embedded store over the serial file (under its lock), or beside the CA certificate in random mode. */
+function buildEmbeddedStore(o: ParsedOptions, serials: SerialStore, file: FileSerialStore | undefined): RecordStore {
+  let indexPath = o.caIndex;
+  if (indexPath === undefined) {
+    const base = file?.path ?? o.caRootCertificate?.path;
+    if (base === undefined) {
+      throw new EstConfigError('est: `caIndex` is required when caRootCertificate is given as content in random serial mode (or set `store`, or `store: false` for no ledger)');
+    }
+    indexPath = defaultIndexPath(base);
+  }
+  try {
+    return embeddedStore(indexPath, serials, file?.lock, (e) => o.logger.error({ err: e }, `caIndex: ${e.message}`));
+  } catch (e) {
+    throw new EstConfigError(`est: \`caIndex\`: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** The CA, the /cacerts certificates, the default trust anchors, and the record store. */
+function buildCa(o: ParsedOptions): { ca: CertificateAuthority; cacerts?: X509Certificate[]; anchors: X509Certificate[]; store?: RecordStore; owned: boolean } {
+  const given = givenStore(o);
+  if (o.ca) {
+    const base = o.rootCertificate ? { ca: o.ca, cacerts: o.rootCertificate, anchors: o.rootCertificate } : { ca: o.ca, anchors: [] };
+    return { ...base, ...(given ? { store: given.store } : {}), owned: given?.owned ?? false };
+  }
   const caCerts = o.caRootCertificate!.certs;
   const root = o.rootCertificate ?? caCerts;
-  const ca = buildFileCa(o, root);
+  const { serials, file } = serialsFor(o, given?.store);
+  let store = given?.store;
+  if (!store && o.store !== false) {
+    try {
+      store = buildEmbeddedStore(o, serials, file);
+    } catch (e) {
+      void serials.close?.();
+      throw e;
+    }
+  }
+  const ca = buildFileCa(o, root, serials);
   const anchors = [...root, ...caCerts.filter((c) => !root.some((r) => r.fingerprint256 === c.fingerprint256))];
-  return { ca, cacerts: root, anchors };
+  return { ca, cacerts: root, anchors, ...(store ? { store } : {}), owned: given ? given.owned : store !== undefined };
 }
 
 /** Builds the CA and serial store from parsed options and freezes the configuration. */
 export function assemble(o: ParsedOptions): Readonly<EstConfig> {
-  const { ca, cacerts, anchors } = buildCa(o);
+  const { ca, cacerts, anchors, store, owned } = buildCa(o);
   const config: EstConfig = {
     ca,
     customCa: o.ca !== undefined,
@@ -97,7 +150,10 @@ export function assemble(o: ParsedOptions): Readonly<EstConfig> {
     proxyHeaders: o.proxyHeaders,
     maxBodySize: o.maxBodySize,
     logger: o.logger,
+    storeExplicit: (o.store !== undefined && o.store !== false) || o.caIndex !== undefined,
+    storeOwned: owned,
   };
+  if (store) config.store = store;
   if (cacerts) config.cacertsDer = cacerts.map((c) => new Uint8Array(c.raw));
   if (o.csrAttrs) config.csrAttrs = o.csrAttrs;
   if (o.authRequest) config.authRequest = o.authRequest;

@@ -30,4 +30,6 @@ export interface RequestContext extends CheckContext {
   label?: string;
   facts: TlsFacts;
   authenticatedBy: AuthMethod;
+  /** The user name the auth backend returned in `X-EST-User`, if any (recorded in the ledger). */
+  user?: string;
 }

@@ -4,10 +4,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createAuthRequest, OTP_HEADER } from '../auth/auth-request.js';
 import { authorize } from '../auth/authorize.js';
 import { compileRequiredAttrs } from '../check/index.js';
-import { EstError, estError } from '../errors.js';
+import { EstConfigError, EstError, estError } from '../errors.js';
 import { MediaType } from '../protocol/constants.js';
 import { withChallengePassword } from '../protocol/csrattrs.js';
 import { encodeCertsOnly } from '../protocol/pkcs7.js';
+import { isOpenable } from '../store/store-option.js';
 import { proxyHeaderNames } from '../tls/proxy-headers.js';
 import { tlsFacts } from '../tls/tls-facts.js';
 import { assemble, type EstConfig } from './assemble.js';
@@ -20,11 +21,25 @@ import { labelOf, splitPath } from './route.js';
 /** An incoming X-Request-Id we reuse: 1–64 visible ASCII characters, no spaces or quotes. */
 const REQUEST_ID = /^[A-Za-z0-9._:@\/+=-]{1,64}$/;
 
-/** A Connect/Express middleware, plus `close()` to release the auth-request connection pool. */
+/** A Connect/Express middleware, plus `ready()` and `close()`. */
 export interface EstMiddleware {
   (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): void;
-  /** Closes pooled connections (auth backend) and the serial store. */
+  /**
+   * Resolves once the record store can be used (PostgreSQL: reachable, schema migrated); rejects
+   * with EstConfigError naming `store`. Await it before listening (est-server does).
+   */
+  ready(): Promise<void>;
+  /** Closes pooled connections (auth backend), the serial store and the record store est() made. */
   close(): Promise<void>;
+}
+
+/** Opens the store when it needs to (PostgreSQL); a failure names the `store` option. */
+function openStore(config: EstConfig): Promise<void> {
+  const store = config.store;
+  if (!store || !isOpenable(store)) return Promise.resolve();
+  return store.open().catch((e: unknown) => {
+    throw new EstConfigError(`est: \`store\`: ${(e as Error).message}`, { cause: e });
+  });
 }
 
 /**
@@ -66,6 +81,9 @@ export function est(options: EstOptions): EstMiddleware {
     : undefined;
   const requiredAttrs = compileRequiredAttrs(config.csrAttrs?.items);
   const prepared = prepare(config);
+  const ready = openStore(config);
+  // Also reported here, for apps that never await ready(); requests meanwhile get 503s from the store.
+  ready.catch((e: Error) => config.logger.error({ err: e, code: 'ERR_EST_CONFIG' }, e.message));
 
   /** Route → TLS facts → authorize → the operation's handler (check, issue, respond). */
   async function handle(req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): Promise<void> {
@@ -80,17 +98,19 @@ export function est(options: EstOptions): EstMiddleware {
     }
     const facts = tlsFacts(req, config);
     const originalUri = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '';
+    const who = op.auth ? await authorize(req, facts, authRequest?.check, originalUri) : { method: 'none' as const };
     const ctx: RequestContext = {
       req, res, config, prepared, facts, requiredAttrs,
       requestId: requestIdOf(req),
-      authenticatedBy: op.auth ? await authorize(req, facts, authRequest?.check, originalUri) : 'none',
+      authenticatedBy: who.method,
       pop: config.pop,
       popAcceptTls13Finished: config.popAcceptTls13Finished,
       customCa: config.customCa,
     };
     const label = labelOf(where.mount);
     if (label !== undefined) ctx.label = label;
-    if (authRequest) ctx.verifyOtp = (otp) => authRequest.check(req, originalUri, { [OTP_HEADER]: otp });
+    if (who.user !== undefined) ctx.user = who.user;
+    if (authRequest) ctx.verifyOtp = async (otp) => void (await authRequest.check(req, originalUri, { [OTP_HEADER]: otp }));
     return op.handler(ctx);
   }
 
@@ -111,8 +131,10 @@ export function est(options: EstOptions): EstMiddleware {
       sendError(req, res, estError('ERR_EST_INTERNAL', 'internal server error'));
     });
   }) as EstMiddleware;
+  middleware.ready = () => ready;
   middleware.close = async () => {
     await authRequest?.close();
+    if (config.store && config.storeOwned) await config.store.close();
     // The CA est() built (and its serial store) is ours to close; a custom CA belongs to its owner.
     if (!config.customCa) await config.ca.close?.();
   };

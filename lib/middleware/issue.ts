@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { keygenAndEnroll, type ServerKeygenResult } from '../ca/keygen.js';
 import type { CertificateAuthority, EnrollRequest, IssuingOperation } from '../ca/types.js';
 import { checkRequest, type CheckedRequest } from '../check/index.js';
-import { estError } from '../errors.js';
+import { EstError, estError } from '../errors.js';
 import { BodyEncodingError, decodeBody, encodeBase64Lines } from '../protocol/base64.js';
 import { MediaType } from '../protocol/constants.js';
 import { DerError } from '../protocol/der.js';
@@ -13,6 +13,8 @@ import { buildMultipart } from '../protocol/multipart.js';
 import { parseCsr, type ParsedCsr } from '../protocol/pkcs10.js';
 import { encodeCertsOnly } from '../protocol/pkcs7.js';
 import { parseCertificate } from '../protocol/x509.js';
+import { recordOf } from '../store/record.js';
+import type { Requester } from '../store/types.js';
 import { checkContentType, readBody } from './body.js';
 import type { RequestContext } from './context.js';
 import { prepareBase64, send, type Prepared } from './respond.js';
@@ -79,6 +81,77 @@ function logIssued(ctx: RequestContext, checked: CheckedRequest, certDer: Uint8A
   );
 }
 
+/** Seconds a client waits before retrying when the ledger cannot be used. */
+const STORE_RETRY_AFTER = 5;
+
+/** A store failure as the client sees it (503 + Retry-After, nothing internal), logged with its cause. */
+function storeUnavailable(ctx: RequestContext, what: string, e: unknown, extra: object = {}): EstError {
+  ctx.config.logger.error(
+    { err: e, code: (e as EstError).code ?? 'ERR_EST_STORE_UNAVAILABLE', requestId: ctx.requestId, ...extra },
+    `${what}: ${(e as Error).message}`,
+  );
+  const retryAfter = e instanceof EstError && e.status === 503 && e.retryAfter !== undefined ? e.retryAfter : STORE_RETRY_AFTER;
+  return estError('ERR_EST_STORE_UNAVAILABLE', `${what}; retry later`, { retryAfter });
+}
+
+/**
+ * /simplereenroll asks the ledger about the certificate being renewed: revoked → 403; never
+ * issued → 403 when the store was configured explicitly (the implicit default ledger may predate
+ * certificates still in use). RFC 7030 §4.2.2: the CA decides whether to re-enroll.
+ */
+async function checkLedger(ctx: RequestContext): Promise<void> {
+  const store = ctx.config.store;
+  const cert = ctx.facts.clientCertificate;
+  if (!store || !cert || !ctx.facts.clientCertificateVerified) return;
+  const serial = cert.serialNumber.toUpperCase();
+  let status;
+  try {
+    status = await store.status(serial);
+  } catch (e) {
+    throw storeUnavailable(ctx, 'the certificate ledger cannot be read', e, { serial });
+  }
+  if (status === 'revoked') throw estError('ERR_EST_REENROLL_REVOKED', `the client certificate (serial ${serial}) has been revoked`);
+  if (status === 'unknown' && ctx.config.storeExplicit) throw estError('ERR_EST_REENROLL_NOT_ISSUED', `the client certificate (serial ${serial}) was not issued by this CA`);
+}
+
+/** Who asked, for the record: how, the backend's user name, the client certificate. */
+function requesterOf(ctx: RequestContext): Requester {
+  const r: Requester = { method: ctx.authenticatedBy };
+  if (ctx.user !== undefined) r.user = ctx.user;
+  const cert = ctx.facts.clientCertificateVerified ? ctx.facts.clientCertificate : undefined;
+  if (cert) {
+    r.certificateSubject = cert.subject.split('\n').join(', ');
+    r.certificateSerial = cert.serialNumber.toUpperCase();
+  }
+  return r;
+}
+
+/**
+ * The RECORD stage: the certificate goes into the ledger before it is returned; when it cannot,
+ * 503 + Retry-After and the certificate is dropped (DESIGN "issue + record").
+ */
+async function record(ctx: RequestContext, checked: CheckedRequest, certificate: Uint8Array): Promise<void> {
+  const store = ctx.config.store;
+  if (!store) return;
+  let rec;
+  try {
+    rec = recordOf(certificate, {
+      operation: checked.operation,
+      ...(ctx.label !== undefined ? { label: ctx.label } : {}),
+      requester: requesterOf(ctx),
+      peerAddress: ctx.facts.peerAddress,
+      requestId: ctx.requestId,
+    });
+  } catch {
+    throw estError('ERR_EST_CA', 'the CA returned a malformed certificate');
+  }
+  try {
+    await store.record(rec);
+  } catch (e) {
+    throw storeUnavailable(ctx, 'the certificate could not be recorded', e, { serial: rec.serial, subject: rec.subject });
+  }
+}
+
 /** application/pkcs7-mime; smime-type=certs-only holding the one certificate (RFC 7030 §4.2.3). */
 function certsOnly(issued: Issued): Prepared {
   return prepareBase64(MediaType.pkcs7CertsOnly, encodeCertsOnly([issued.certificate]));
@@ -127,12 +200,11 @@ export async function readCheckedCsr(ctx: RequestContext, operation: IssuingOper
 export async function issueAndRespond(ctx: RequestContext, checked: CheckedRequest): Promise<void> {
   const issuer = ISSUERS[checked.operation];
   if (!issuer) throw estError('ERR_EST_NOT_IMPLEMENTED', `${checked.operation} is not implemented`);
+  if (checked.operation === 'simplereenroll') await checkLedger(ctx);
   // APPROVE stage plugs in here (DESIGN "approve"): a policy answers issue, pending (store the
   // checked request, 202 + Retry-After, RFC 7030 §4.2.3) or deny (403), before anything is issued.
   const issued = await issuer.issue(ctx.config.ca, enrollRequest(ctx, checked));
+  await record(ctx, checked, issued.certificate);
   logIssued(ctx, checked, issued.certificate);
-  // RECORD stage plugs in here (DESIGN "issue + record"): write the record (serial, subject, SANs,
-  // validity, label, operation, who and how, peer, ctx.requestId, the certificate) before
-  // responding; when it cannot be written, answer 503 + Retry-After and never return the certificate.
   send(ctx.req, ctx.res, issuer.respond(issued));
 }

@@ -3,6 +3,7 @@
 import type { KeyObject, X509Certificate } from 'node:crypto';
 import { EstConfigError } from '../errors.js';
 import type { CertificateAuthority } from '../ca/types.js';
+import { badPostgresUrl, isPgPool, missingStoreMethods, type StoreOption } from '../store/store-option.js';
 import { parseCsrAttrs, type CsrAttrsItem } from '../protocol/csrattrs.js';
 import type { DerError } from '../protocol/der.js';
 import { DIRECTIVE_OF } from './directives.js';
@@ -92,6 +93,22 @@ export interface EstOptions {
    * Needed behind HAProxy when it does not pass the exporter secret. @default false
    */
   popAcceptTls13Finished?: boolean;
+  /**
+   * No nginx equivalent. The issuance ledger: where every certificate is recorded before it is
+   * returned, revocations are kept and (with the file CA in sequential mode) serials are taken.
+   * `'postgres://user@host/db'` or a `pg.Pool` for PostgreSQL (run `est-admin db migrate` first;
+   * serials then come from the database, so `caSerialNumber` is refused), any object implementing
+   * `RecordStore` (serials from its `nextSerials()` unless `caSerialNumber` is set), or `false` for
+   * no ledger. Setting it (or `caIndex`) also makes /simplereenroll refuse client certificates the
+   * ledger never issued.
+   * @default with the file CA, the embedded store: OpenSSL index.txt beside the serial file (`caIndex`); with a custom `ca`, none
+   */
+  store?: StoreOption;
+  /**
+   * No nginx equivalent. The embedded store's OpenSSL `index.txt` (`openssl ca` reads and writes it).
+   * @default `caSerialNumber` with its extension replaced by `.index.txt` (`ca.srl` → `ca.index.txt`); in random serial mode, `caRootCertificate`'s path the same way
+   */
+  caIndex?: string;
 }
 
 /** Options as plain values: every file read and parsed once, every default applied. */
@@ -117,6 +134,9 @@ export interface ParsedOptions {
   serialLease: number;
   allowServerAuth: boolean;
   popAcceptTls13Finished: boolean;
+  /** A RecordStore, a checked postgres URL, a pg.Pool, false (none), or undefined (the default). */
+  store: StoreOption | undefined;
+  caIndex: string | undefined;
 }
 
 /** est_csr_attrs, read once. */
@@ -232,6 +252,27 @@ function parseSerialPath(v: unknown): string | undefined {
   return v;
 }
 
+function parseStore(v: unknown): StoreOption | undefined {
+  if (v === undefined || v === false) return v;
+  if (typeof v === 'string') {
+    const why = badPostgresUrl(v);
+    if (why) throw new EstConfigError(`est: \`store\` ${why}`);
+    return v;
+  }
+  if (isPgPool(v)) return v;
+  if (typeof v === 'object' && v !== null) {
+    const missing = missingStoreMethods(v);
+    if (missing.length === 0) return v as StoreOption;
+    throw new EstConfigError(`est: \`store\` must be a postgres:// URL, a pg.Pool or a RecordStore (missing ${missing.join(', ')})`);
+  }
+  throw new EstConfigError(`est: \`store\` must be a postgres:// URL, a pg.Pool, a RecordStore or false (got ${JSON.stringify(v)})`);
+}
+
+function parseIndexPath(v: unknown): string | undefined {
+  if (v !== undefined && (typeof v !== 'string' || v.length === 0)) throw new EstConfigError('est: `caIndex` must be a file path');
+  return v;
+}
+
 function parseTrustAnchors(v: unknown): X509Certificate[] | undefined {
   if (v === undefined) return undefined;
   const list = Array.isArray(v) ? v : [v];
@@ -249,6 +290,8 @@ const PARSERS: Parsers = {
   authRequestTimeout: positiveInt('authRequestTimeout', 5000, 600_000),
   serialMode: parseSerialMode,
   serialLease: parseSerialLease,
+  store: parseStore,
+  caIndex: parseIndexPath,
   authRequest: parseAuthRequest,
   csrAttrs: parseCsrAttrsOption,
   ca: parseCustomCa,
@@ -283,6 +326,13 @@ function didYouMean(key: string): string {
 
 /** Options that only make sense together, or never together. */
 function checkCombinations(o: EstOptions): void {
+  const embedded = o.store === undefined && o.ca === undefined;
+  if (o.caIndex !== undefined && !embedded) {
+    throw new EstConfigError(`est: \`caIndex\` is for the embedded store only (not with ${o.store === undefined ? 'a custom `ca`' : o.store === false ? '`store: false`' : 'another `store`'})`);
+  }
+  if ((typeof o.store === 'string' || isPgPool(o.store)) && o.caSerialNumber !== undefined) {
+    throw new EstConfigError(`${label('caSerialNumber')} cannot be combined with \`store\`: serials come from the store (move the serial file with \`est-admin db import\`)`);
+  }
   if (o.ca !== undefined) {
     for (const k of ['caRootCertificate', 'caPrivateKey', 'caSerialNumber'] as const) {
       if (o[k] !== undefined) throw new EstConfigError(`${label(k)} cannot be combined with \`ca\` (the custom CA signs)`);

@@ -72,7 +72,7 @@ function bytesOf(v: string | Uint8Array): Uint8Array {
 export async function createCrl(store: RecordStore, options: CreateCrlOptions): Promise<Uint8Array> {
   const cert = new X509Certificate(bytesOf(options.caCertificate));
   const key = typeof options.caKey === 'object' && 'asymmetricKeyType' in options.caKey ? options.caKey : createPrivateKey(Buffer.from(bytesOf(options.caKey as string | Uint8Array)));
-  if (!cert.checkPrivateKey(key)) throw new EstStoreError('ERR_EST_CRL_KEY', 'the CA key does not match the CA certificate', { status: 500 });
+  if (!cert.checkPrivateKey(key)) throw new EstStoreError('ERR_EST_STORE_CRL_KEY', 'the CA key does not match the CA certificate', { status: 500 });
   const now = new Date();
   return buildCrl({
     caCertificate: new Uint8Array(cert.raw),

@@ -818,7 +818,6 @@ export class FileRecordStore implements RecordStore {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     await this.draining;
-    await this.serialStore.close?.();
   }
 }
 
