@@ -154,7 +154,9 @@ function mountReadiness(path: string, o: EstOptions, many: boolean): ReadinessCh
         if (notAfter && Date.now() >= notAfter.getTime()) throw new Error(`the CA certificate expired on ${notAfter.toISOString()}`);
       },
     });
-    if (o.serialMode !== 'random') {
+    // With a store that allocates serials (PostgreSQL), the serial file is not used.
+    const storeSerials = o.store !== undefined && o.store !== false && o.caSerialNumber === undefined;
+    if (o.serialMode !== 'random' && !storeSerials) {
       const serial = o.caSerialNumber ?? (typeof o.caRootCertificate === 'string' ? defaultSerialPath(o.caRootCertificate) : undefined);
       if (serial) checks.push({ ...serialFileCheck(serial), name: `serial-store${suffix}` });
     }
@@ -205,6 +207,14 @@ export async function startServer(cfg: ServerConfig, logger: EstLogger, metrics?
     for (const o of Object.values(cfg.mounts)) o.authRequest ??= auth.url;
   }
   for (const [label, options] of labels) byLabel.set(label, est({ logger, ...options }));
+  // Record stores that need a connection (PostgreSQL) are checked before the port opens.
+  try {
+    await Promise.all([...byLabel.values()].map((m) => m.ready()));
+  } catch (e) {
+    authServer?.close();
+    await Promise.all([...byLabel.values()].map((m) => m.close().catch(() => {})));
+    throw e;
+  }
   const entries = Object.entries(cfg.mounts);
   const readiness = entries.flatMap(([path, o]) => mountReadiness(path, o, entries.length > 1));
   const health = healthHandler(readiness);

@@ -25,7 +25,7 @@ export interface ServerConfig {
 }
 
 const SERVER_KEYS = new Set(['host', 'port', 'tls', 'labels', 'workers', 'metrics']);
-const PATH_OPTIONS = ['rootCertificate', 'caRootCertificate', 'caPrivateKey', 'caSerialNumber', 'csrAttrs', 'trustAnchors'] as const;
+const PATH_OPTIONS = ['rootCertificate', 'caRootCertificate', 'caPrivateKey', 'caSerialNumber', 'caIndex', 'csrAttrs', 'trustAnchors'] as const;
 
 function resolvePaths(o: Record<string, unknown>, base: string): EstOptions {
   const out: Record<string, unknown> = { ...o };

@@ -1,7 +1,7 @@
 // Builds what est() runs on from the parsed options: the serial store, the CA (and, later, the
 // record store) and the frozen configuration the request path reads.
 import type { X509Certificate } from 'node:crypto';
-import { EstConfigError } from '../errors.js';
+import { EstConfigError, EstError, estError } from '../errors.js';
 import type { CertificateAuthority, SerialStore } from '../ca/types.js';
 import { CaMaterialError, FileCertificateAuthority } from '../ca/file-ca.js';
 import { FileSerialStore } from '../ca/serial-file-store.js';
@@ -64,7 +64,14 @@ function buildSerialStore(o: ParsedOptions): { serials: SerialStore; file?: File
 /** Where serials come from: the serial file (or random), or a store that allocates them. */
 function serialsFor(o: ParsedOptions, store: RecordStore | undefined): { serials: SerialStore; file?: FileSerialStore } {
   const fromStore = store !== undefined && o.store !== undefined && o.store !== false && o.caSerialNumber === undefined && o.serialMode === 'sequential';
-  return fromStore ? { serials: { next: (n) => store.nextSerials(n) } } : buildSerialStore(o);
+  if (!fromStore) return buildSerialStore(o);
+  // The client gets 503 + Retry-After and nothing internal; the log gets the cause.
+  const next = (n: number) =>
+    store.nextSerials(n).catch((e: unknown) => {
+      o.logger.error({ err: e, code: (e as EstError).code }, `no serial number could be reserved: ${(e as Error).message}`);
+      throw estError('ERR_EST_STORE_UNAVAILABLE', 'no serial number could be reserved; retry later', { retryAfter: e instanceof EstError && e.retryAfter !== undefined ? e.retryAfter : 5 });
+    });
+  return { serials: { next } };
 }
 
 /** The file CA from the ca* options; its constructor checks certificate and key once. */

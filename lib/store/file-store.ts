@@ -584,13 +584,10 @@ export class FileRecordStore implements RecordStore {
   async status(serial: string): Promise<SerialStatus> {
     const key = serialKey(serial);
     if (key === undefined) return 'unknown';
-    let i = this.keys.get(key);
-    if (i === undefined) {
-      // Perhaps issued a moment ago by another process: read what was appended since the last poll.
-      this.refreshIndex();
-      i = this.keys.get(key);
-      if (i === undefined) return 'unknown';
-    }
+    // A stat: revoked or issued a moment ago by another process (or openssl ca) since the last poll.
+    this.refreshIndex();
+    const i = this.keys.get(key);
+    if (i === undefined) return 'unknown';
     return this.states[i] === STATUS_R ? 'revoked' : 'valid';
   }
 
