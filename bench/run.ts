@@ -1,5 +1,5 @@
 // npm run bench: throughput and latency of est-server (direct TLS and behind nginx) against the openssl speed ceiling.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Oid } from '../lib/protocol/constants.js';
 import { oid, seq, set } from '../lib/protocol/der.js';
+import { createPool, migrate } from '../lib/store/postgres-store.js';
+import { postgresUnavailable, startPostgres } from '../spec/helpers/postgres.js';
 import { makeFixtures, type CaFixture, type CaKind, type Fixtures } from './fixtures.js';
 import type { LoadResult, LoadSpec } from './load.js';
 import { BENCH_PASSWORD, BENCH_USER, compileLib, NGINX, startAuthBackend, startEstServer, startNginx, type RunningServer } from './servers.js';
@@ -45,6 +47,8 @@ interface CaseResult extends LoadResult {
   mode: Mode;
   workers: number;
   serialLease: number;
+  /** Where certificates are recorded: the embedded store (serial file + index.txt) or PostgreSQL. */
+  store: 'file' | 'postgres';
   op: Op;
   connections: number;
   /** Largest peak RSS (MB) of one est-server process during the case. */
@@ -112,12 +116,13 @@ function fmt(n: number, digits = 0): string {
 }
 
 function table(rows: CaseResult[]): string {
-  const head = ['CA', 'mode', 'wk', 'lease', 'operation', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'peak RSS MB', 'CPU srv/nginx/load/all', 'of ceiling'];
+  const head = ['CA', 'mode', 'wk', 'store', 'lease', 'operation', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'peak RSS MB', 'CPU srv/nginx/load/all', 'of ceiling'];
   const body = rows.map((r) => [
     r.ca,
     r.mode,
     String(r.workers),
-    String(r.serialLease),
+    r.store,
+    r.store === 'postgres' ? '-' : String(r.serialLease),
     r.op,
     String(r.connections),
     fmt(r.rps),
@@ -130,8 +135,8 @@ function table(rows: CaseResult[]): string {
     r.ceiling ? `${fmt((100 * r.rps) / r.ceiling, 1)}% of ${fmt(r.ceiling)}` : '',
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]) => '| ' + cells.map((c, i) => (i >= 5 && i <= 10 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ') + ' |';
-  return [line(head), '|' + widths.map((w, i) => (i >= 5 && i <= 10 ? '-'.repeat(w + 1) + ':' : '-'.repeat(w + 2))).join('|') + '|', ...body.map(line)].join('\n');
+  const line = (cells: string[]) => '| ' + cells.map((c, i) => (i >= 6 && i <= 11 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ') + ' |';
+  return [line(head), '|' + widths.map((w, i) => (i >= 6 && i <= 11 ? '-'.repeat(w + 1) + ':' : '-'.repeat(w + 2))).join('|') + '|', ...body.map(line)].join('\n');
 }
 
 async function main(): Promise<void> {
@@ -194,10 +199,10 @@ async function main(): Promise<void> {
   const results: CaseResult[] = [];
   let n = 0;
 
-  const runCases = async (ca: CaFixture, mode: Mode, wk: number, conns: number[], caseOps: Op[] = ops, lease = serialLease) => {
-    const serialFile = join(fx.dir, `serial-${ca.kind}-${mode}-${wk}-${lease}.srl`);
+  const runCases = async (ca: CaFixture, mode: Mode, wk: number, conns: number[], caseOps: Op[] = ops, lease = serialLease, store?: string) => {
+    const serialFile = join(fx.dir, `serial-${ca.kind}-${mode}-${wk}-${lease}-${n}.srl`);
     writeFileSync(serialFile, '1000\n');
-    const est = await startEstServer({ ca, dir: fx.dir, workers: wk, tls: mode === 'direct', authUrl: auth.url, serialFile, serialLease: lease, csrAttrs: csrAttrsFile, ...(compiled ? { compiled } : {}) });
+    const est = await startEstServer({ ca, dir: fx.dir, workers: wk, tls: mode === 'direct', authUrl: auth.url, serialFile, serialLease: lease, csrAttrs: csrAttrsFile, ...(compiled ? { compiled } : {}), ...(store ? { store } : {}) });
     let front: RunningServer | undefined;
     try {
       if (mode === 'nginx') front = await startNginx({ ca, dir: fx.dir, upstreamPort: est.port });
@@ -243,6 +248,7 @@ async function main(): Promise<void> {
             mode,
             workers: wk,
             serialLease: lease,
+            store: store ? 'postgres' : 'file',
             op,
             connections: c,
             ...r,
@@ -264,6 +270,47 @@ async function main(): Promise<void> {
     }
   };
 
+  /**
+   * PostgreSQL against the embedded store, back to back: est-server --workers N, P-256, enroll over
+   * mutual TLS, 64 connections; then (full run) 3 est-server processes × 5,000 enrollments on one
+   * database, the scale-out spec at full size.
+   */
+  const storeComparison = async () => {
+    const why = postgresUnavailable();
+    if (why) {
+      process.stdout.write(`\nPostgreSQL case skipped: ${why}\n`);
+      return;
+    }
+    process.stdout.write(`\nRecord store: embedded (serial file + index.txt, serialLease ${serialLease}) against PostgreSQL (throwaway cluster on loopback)\n`);
+    const pg = await startPostgres();
+    try {
+      pg.psql('CREATE DATABASE est_bench');
+      const url = pg.url.replace(/\/postgres$/, '/est_bench');
+      const pool = createPool(url, { max: 1 });
+      await migrate(pool);
+      await pool.end();
+      const before = results.length;
+      await runCases(fx.cas.p256, 'direct', workers, [64], ['enroll-cert'], serialLease);
+      await runCases(fx.cas.p256, 'direct', workers, [64], ['enroll-cert'], serialLease, url);
+      const [file, db] = results.slice(before);
+      if (file && db) {
+        process.stdout.write(`PostgreSQL: ${fmt(db.rps)} req/s = ${fmt((100 * db.rps) / file.rps)}% of the embedded store's ${fmt(file.rps)} req/s; p99 ${fmt(db.p99, 1)} ms (embedded ${fmt(file.p99, 1)} ms); ${pg.psqlIn('est_bench', 'SELECT count(*) FROM est_certificates').trim()} records\n`);
+      }
+    } finally {
+      pg.destroy();
+    }
+    if (!quick) {
+      process.stdout.write('\nScale-out: 3 est-server processes × 5,000 enrollments on one PostgreSQL (spec/store/scale-out.spec.ts at full size)\n');
+      const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-name-pattern=3 processes', join(HERE, '..', 'spec', 'store', 'scale-out.spec.ts')], {
+        cwd: join(HERE, '..'),
+        env: { ...process.env, EST_SCALE_COUNT: '5000' },
+        encoding: 'utf8',
+      });
+      const line = /# (\d+ enrollments through 3 processes[^\n]*)/.exec(r.stdout)?.[1];
+      process.stdout.write(r.status === 0 ? `  ${line ?? 'passed'}; distinct serials, one record per certificate, 0 errors\n` : `  FAILED:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-2000)}\n`);
+    }
+  };
+
   try {
     process.stdout.write(`\n${duration} s per case after ${warmup} s of warm-up; autocannon runs in its own process on the same ${cores} cores\n`);
     process.stdout.write(table([]).split('\n').slice(0, 2).join('\n') + '\n');
@@ -274,6 +321,7 @@ async function main(): Promise<void> {
     if (!quick && serialLease !== 1 && modes.includes('direct') && ops.includes('enroll-cert')) {
       for (const kind of cas) await runCases(fx.cas[kind], 'direct', workers, [64], ['enroll-cert'], 1);
     }
+    if (modes.includes('direct') && ops.includes('enroll-cert') && cas.includes('p256')) await storeComparison();
   } finally {
     await auth.close();
     fx.cleanup();

@@ -82,22 +82,22 @@ function stopChild(child: ChildProcess): Promise<void> {
  * Starts `est-server <config> --workers N -q` as a child process. `tls`: Node terminates TLS
  * (direct); otherwise plain HTTP for a terminator on loopback (trusted, nginx header preset).
  */
-export async function startEstServer(opts: { ca: CaFixture; dir: string; workers: number; tls: boolean; authUrl: string; serialFile: string; serialLease: number; csrAttrs?: string; compiled?: string }): Promise<RunningServer & { port: number; pid: number }> {
+export async function startEstServer(opts: { ca: CaFixture; dir: string; workers: number; tls: boolean; authUrl: string; serialFile: string; serialLease: number; csrAttrs?: string; compiled?: string; store?: string }): Promise<RunningServer & { port: number; pid: number }> {
   const { ca } = opts;
   const config: Record<string, unknown> = {
     host: '127.0.0.1',
     port: 0,
     caRootCertificate: ca.cert,
     caPrivateKey: ca.key,
-    caSerialNumber: opts.serialFile,
-    serialLease: opts.serialLease,
+    // The embedded store (serial file + index.txt), or PostgreSQL, which then allocates the serials.
+    ...(opts.store ? { store: opts.store } : { caSerialNumber: opts.serialFile, serialLease: opts.serialLease }),
     caValidityDays: 30,
     authRequest: opts.authUrl,
     ...(opts.csrAttrs ? { csrAttrs: opts.csrAttrs } : {}),
   };
   if (opts.tls) config.tls = { cert: ca.server.cert, key: ca.server.key, clientCa: ca.cert };
   else Object.assign(config, { trustProxy: 'loopback', proxyHeaders: 'nginx' });
-  const file = join(opts.dir, `est-server-${ca.kind}-${opts.tls ? 'tls' : 'http'}-${opts.workers}-${opts.serialLease}.json`);
+  const file = join(opts.dir, `est-server-${ca.kind}-${opts.tls ? 'tls' : 'http'}-${opts.workers}-${opts.serialLease}${opts.store ? '-pg' : ''}.json`);
   writeFileSync(file, JSON.stringify(config, null, 2));
   const entry = opts.compiled ? [join(opts.compiled, 'cli/est-server.js')] : ['--import', 'tsx', join(ROOT, 'lib/cli/est-server.ts')];
   const child = spawn(process.execPath, [...entry, file, '--workers', String(opts.workers), '-q'], {

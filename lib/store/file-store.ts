@@ -540,8 +540,8 @@ export class FileRecordStore implements RecordStore {
       }
       try {
         await this.ensureAttrFile();
-        await appendDurably(this.ledgerPath, ledger);
-        await appendDurably(this.indexPath, index);
+        // Both appends are flushed side by side; the batch resolves only when both are durable.
+        await Promise.all([appendDurably(this.ledgerPath, ledger), appendDurably(this.indexPath, index)]);
       } catch (e) {
         throw unavailable(this.indexPath, 'cannot be written', e);
       }

@@ -17,6 +17,8 @@ export interface TestPostgres {
   start(): void;
   /** Runs SQL through psql as the postgres user; returns stdout. */
   psql(sql: string): string;
+  /** The same in database `db`. */
+  psqlIn(db: string, sql: string): string;
   destroy(): void;
 }
 
@@ -66,6 +68,7 @@ export async function startPostgres(): Promise<TestPostgres> {
     },
     start,
     psql: (sql) => asPostgres(join(BIN, 'psql'), ['-h', dir, '-p', String(port), '-U', 'postgres', '-d', 'postgres', '-XAtq', '-c', sql]),
+    psqlIn: (db, sql) => asPostgres(join(BIN, 'psql'), ['-h', dir, '-p', String(port), '-U', 'postgres', '-d', db, '-XAtq', '-c', sql]),
     destroy: () => {
       try {
         asPostgres(join(BIN, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop']);
