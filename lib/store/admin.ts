@@ -43,7 +43,7 @@ export async function openStore(where: StoreLocation): Promise<RecordStore> {
   }
   const serial = where.serialFile !== undefined ? new FileSerialStore(where.serialFile) : undefined;
   const indexPath = where.index ?? defaultIndexPath(where.serialFile!);
-  return new FileRecordStore({ indexPath, serialStore: serial ?? new RandomSerialStore(), ...(serial ? { lock: serial.lock } : {}), watchIntervalMs: 0 });
+  return new FileRecordStore({ indexPath, serialStore: serial ?? new RandomSerialStore(), ...(serial ? { lock: serial.lock } : {}), watchIntervalMs: 0, closeSerialStore: true });
 }
 
 /** Revokes one certificate; throws `ERR_EST_STORE_UNKNOWN_SERIAL` (404) for a serial never issued. */

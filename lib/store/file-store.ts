@@ -44,6 +44,8 @@ export interface FileRecordStoreOptions {
   watchIntervalMs?: number;
   /** Told about a failed reload of a changed index.txt (the previous state stays in use). */
   onError?: (err: Error) => void;
+  /** `close()` also closes `serialStore` (when this store is its only user). @default false */
+  closeSerialStore?: boolean;
 }
 
 /** The default index.txt for a serial file: same folder, extension replaced (`ca.srl` → `ca.index.txt`). */
@@ -154,6 +156,7 @@ export class FileRecordStore implements RecordStore {
   private readonly serialStore: SerialStore;
   private readonly lock: FileLock;
   private readonly onError: ((err: Error) => void) | undefined;
+  private readonly closeSerialStore: boolean;
 
   // index.txt in memory
   private keys = new Map<string, number>();
@@ -189,6 +192,7 @@ export class FileRecordStore implements RecordStore {
     this.serialStore = options.serialStore;
     this.lock = options.lock ?? new FileLock(this.indexPath + '.lock', `index ${this.indexPath}`);
     this.onError = options.onError;
+    this.closeSerialStore = options.closeSerialStore ?? false;
     this.loadIndexWhole(true);
     this.catchUpPending();
     const every = options.watchIntervalMs ?? 1000;
@@ -815,6 +819,7 @@ export class FileRecordStore implements RecordStore {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     await this.draining;
+    if (this.closeSerialStore) await this.serialStore.close?.();
   }
 }
 

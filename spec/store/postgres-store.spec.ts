@@ -132,7 +132,7 @@ describe('PostgreSQL store', { skip: why }, () => {
   test('db import copies the serial file and index.txt; new serials continue past the highest imported', async () => {
     const ca = pki.ca('p256');
     const serial = new FileSerialStore(ca.serial);
-    const file = new FileRecordStore({ indexPath: defaultIndexPath(ca.serial), serialStore: serial, lock: serial.lock, watchIntervalMs: 0 });
+    const file = new FileRecordStore({ indexPath: defaultIndexPath(ca.serial), serialStore: serial, lock: serial.lock, watchIntervalMs: 0, closeSerialStore: true });
     const issue = issuer(pki, ca, file);
     const issued = [];
     for (let i = 0; i < 5; i++) issued.push(await issue(`/CN=file-${i}`));
