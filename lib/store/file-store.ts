@@ -6,6 +6,7 @@ import { basename, dirname, extname, join, resolve as resolvePath } from 'node:p
 import { EstStoreError } from '../errors.js';
 import type { SerialStore } from '../ca/types.js';
 import { FileLock, isErrno } from '../ca/file-lock.js';
+import { GroupCommit } from '../ca/group-commit.js';
 import { parseCertificate } from '../protocol/x509.js';
 import {
   formatIndexLine,
@@ -175,9 +176,7 @@ export class FileRecordStore implements RecordStore {
   private pending = new Map<string, PendingRequest>();
   private pendingSeen = 0;
 
-  // group commit
-  private queue: Array<{ record: CertificateRecord; resolve(): void; reject(e: unknown): void }> = [];
-  private draining: Promise<void> | undefined;
+  private readonly writes: GroupCommit<CertificateRecord, void>;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -193,6 +192,10 @@ export class FileRecordStore implements RecordStore {
     this.lock = options.lock ?? new FileLock(this.indexPath + '.lock', `index ${this.indexPath}`);
     this.onError = options.onError;
     this.closeSerialStore = options.closeSerialStore ?? false;
+    this.writes = new GroupCommit(async (records) => {
+      await this.writeBatch(records);
+      return [];
+    }, () => this.lock.yieldToWaiters());
     this.loadIndexWhole(true);
     this.catchUpPending();
     const every = options.watchIntervalMs ?? 1000;
@@ -478,31 +481,10 @@ export class FileRecordStore implements RecordStore {
 
   record(record: CertificateRecord): Promise<void> {
     if (this.closed) return Promise.reject(new EstStoreError('ERR_EST_STORE_CLOSED', `record store ${this.indexPath} is closed`));
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ record, resolve, reject });
-      if (!this.draining) this.draining = Promise.resolve().then(() => this.drain());
-    });
+    return this.writes.add(record);
   }
 
-  private async drain(): Promise<void> {
-    try {
-      while (this.queue.length) {
-        await this.lock.yieldToWaiters();
-        const batch = this.queue;
-        this.queue = [];
-        try {
-          await this.writeBatch(batch.map((b) => b.record));
-          for (const b of batch) b.resolve();
-        } catch (e) {
-          for (const b of batch) b.reject(e);
-        }
-      }
-    } finally {
-      this.draining = undefined;
-    }
-  }
-
-  /** One lock, one append + fsync to the ledger, then one to index.txt, for a whole batch. */
+  /** One lock, one append + fsync to the ledger and one to index.txt (side by side), for a whole batch. */
   private async writeBatch(records: CertificateRecord[]): Promise<void> {
     let ledger = '';
     let index = '';
@@ -818,7 +800,7 @@ export class FileRecordStore implements RecordStore {
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
-    await this.draining;
+    await this.writes.idle();
     if (this.closeSerialStore) await this.serialStore.close?.();
   }
 }

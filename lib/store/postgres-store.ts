@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { EstStoreError } from '../errors.js';
 import { randomSerialStart } from '../ca/serial-file-store.js';
-import { MAX_SERIAL } from '../ca/profile.js';
+import { MAX_SERIAL } from '../ca/types.js';
+import { GroupCommit } from '../ca/group-commit.js';
 import { serialKey, serialText } from './openssl-index.js';
 import type {
   CertificateRecord,
@@ -316,10 +317,11 @@ export class PostgresRecordStore implements RecordStore {
   private readonly owned: boolean;
   private readonly describe: string;
   private readonly retryAfter: number;
-  private recordQueue: Array<{ record: CertificateRecord; resolve(): void; reject(e: unknown): void }> = [];
-  private recording: Promise<void> | undefined;
-  private serialQueue: Array<{ count: number; resolve(v: bigint[]): void; reject(e: unknown): void }> = [];
-  private reserving: Promise<void> | undefined;
+  private readonly serials = new GroupCommit<number, bigint[]>((counts) => this.reserve(counts));
+  private readonly inserts = new GroupCommit<CertificateRecord, void>(async (records) => {
+    await this.q('recording certificates', INSERT_SQL, insertParams(records));
+    return [];
+  });
 
   /** `pool`: a `postgres://` URL (the store owns and ends the pool) or a `pg.Pool` (yours to end). */
   constructor(pool: pg.Pool | string, options: PostgresRecordStoreOptions = {}) {
@@ -369,61 +371,24 @@ export class PostgresRecordStore implements RecordStore {
 
   nextSerials(count: number): Promise<bigint[]> {
     if (!Number.isInteger(count) || count < 1) return Promise.reject(new RangeError(`count must be a positive integer (got ${count})`));
-    return new Promise((resolve, reject) => {
-      this.serialQueue.push({ count, resolve, reject });
-      if (!this.reserving) this.reserving = Promise.resolve().then(() => this.drainSerials());
-    });
+    return this.serials.add(count);
   }
 
-  private async drainSerials(): Promise<void> {
-    try {
-      while (this.serialQueue.length) {
-        const batch = this.serialQueue;
-        this.serialQueue = [];
-        const total = batch.reduce((n, w) => n + w.count, 0);
-        try {
-          const r = await this.q<{ s: string }>('reserving serials', "SELECT (m.serial_base + nextval('est_serial_seq'))::text AS s FROM est_meta m, generate_series(1, $1::int) WHERE m.id = 1", [total]);
-          const serials = r.rows.map((row) => BigInt(row.s));
-          if (serials.length !== total) throw new EstStoreError('ERR_EST_STORE_SCHEMA', 'est_meta has no row; run `est-admin db migrate`', { status: 500 });
-          if (serials.some((s) => s > MAX_SERIAL)) throw new EstStoreError('ERR_EST_SERIAL_EXHAUSTED', 'serial numbers exhausted (past 20 octets, RFC 5280 §4.1.2.2)', { status: 503 });
-          let i = 0;
-          for (const w of batch) {
-            w.resolve(serials.slice(i, i + w.count));
-            i += w.count;
-          }
-        } catch (e) {
-          for (const w of batch) w.reject(e);
-        }
-      }
-    } finally {
-      this.reserving = undefined;
-    }
+  /** One query for a batch of reservations: `serial_base + nextval` per serial. */
+  private async reserve(counts: number[]): Promise<bigint[][]> {
+    const total = counts.reduce((n, c) => n + c, 0);
+    const r = await this.q<{ s: string }>('reserving serials', "SELECT (m.serial_base + nextval('est_serial_seq'))::text AS s FROM est_meta m, generate_series(1, $1::int) WHERE m.id = 1", [total]);
+    const serials = r.rows.map((row) => BigInt(row.s));
+    if (serials.length !== total) throw new EstStoreError('ERR_EST_STORE_SCHEMA', 'est_meta has no row; run `est-admin db migrate`', { status: 500 });
+    if (serials.some((s) => s > MAX_SERIAL)) throw new EstStoreError('ERR_EST_SERIAL_EXHAUSTED', 'serial numbers exhausted (past 20 octets, RFC 5280 §4.1.2.2)', { status: 503 });
+    let i = 0;
+    return counts.map((c) => serials.slice(i, (i += c)));
   }
 
   // ---- records ----
 
   record(record: CertificateRecord): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.recordQueue.push({ record, resolve, reject });
-      if (!this.recording) this.recording = Promise.resolve().then(() => this.drainRecords());
-    });
-  }
-
-  private async drainRecords(): Promise<void> {
-    try {
-      while (this.recordQueue.length) {
-        const batch = this.recordQueue;
-        this.recordQueue = [];
-        try {
-          await this.q('recording certificates', INSERT_SQL, insertParams(batch.map((b) => b.record)));
-          for (const b of batch) b.resolve();
-        } catch (e) {
-          for (const b of batch) b.reject(e);
-        }
-      }
-    } finally {
-      this.recording = undefined;
-    }
+    return this.inserts.add(record);
   }
 
   async get(serial: string): Promise<CertificateRecord | undefined> {
@@ -567,8 +532,8 @@ export class PostgresRecordStore implements RecordStore {
   }
 
   async close(): Promise<void> {
-    await this.recording;
-    await this.reserving;
+    await this.inserts.idle();
+    await this.serials.idle();
     if (this.owned) await this.pool.end();
   }
 }
