@@ -1,8 +1,9 @@
 // The embedded record store: the serial file, OpenSSL's index.txt beside it, a ledger of the rest, and pending requests.
 import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, readFileSync, readSync, statSync, type Stats } from 'node:fs';
-import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve as resolvePath } from 'node:path';
+import { writeFileAtomic } from '../files/atomic-write.js';
 import { EstStoreError } from '../errors.js';
 import type { SerialStore } from '../ca/types.js';
 import { FileLock, isErrno } from '../ca/file-lock.js';
@@ -651,20 +652,10 @@ export class FileRecordStore implements RecordStore {
       f[0] = 'R';
       f[2] = revocationField(at, reason);
       lines[found] = f.join('\t');
-      const tmp = `${this.indexPath}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
       try {
-        const fh = await open(tmp, 'wx', 0o644);
-        try {
-          await fh.write(lines.join('\n'), null, 'utf8');
-          await fh.datasync();
-        } finally {
-          await fh.close();
-        }
-        await rename(tmp, this.indexPath);
-        await syncDir(dirname(this.indexPath));
+        await writeFileAtomic(this.indexPath, lines.join('\n'));
         await appendDurably(this.ledgerPath, `${key}\tR\t${JSON.stringify({ by, at: at.toISOString(), reason })}\n`);
       } catch (e) {
-        await unlink(tmp).catch(() => {});
         throw unavailable(this.indexPath, 'cannot be written', e);
       }
       this.revokedBy.set(key, by);
@@ -848,16 +839,4 @@ function firstLineOf(text: string, key: string): number {
     if (typeof l !== 'string' && l.serial === key) return i + 1;
   }
   return 0;
-}
-
-async function syncDir(dir: string): Promise<void> {
-  let fh: FileHandle | undefined;
-  try {
-    fh = await open(dir, 'r');
-    await fh.sync();
-  } catch {
-    /* some platforms cannot fsync a directory */
-  } finally {
-    await fh?.close().catch(() => {});
-  }
 }

@@ -1,9 +1,9 @@
 // A throwaway PostgreSQL cluster for specs: initdb + pg_ctl as the postgres user, in a temp dir, on a loopback port.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './ports.js';
 
 const BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
 
@@ -27,17 +27,6 @@ export function postgresUnavailable(): string | undefined {
   if (!existsSync(join(BIN, 'initdb'))) return `PostgreSQL binaries not found in ${BIN} (apt-get install postgresql)`;
   if (spawnSync('id', ['-u', 'postgres']).status !== 0) return 'no postgres user';
   return undefined;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
 }
 
 function asPostgres(cmd: string, args: string[]): string {
