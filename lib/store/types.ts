@@ -137,6 +137,12 @@ export interface RecordStore {
    */
   decide(id: string, decision: { state: 'approved' | 'denied' | 'issued'; by: string; reason?: string; serial?: string }): Promise<PendingRequest>;
 
+  /**
+   * Optional: connects and checks the store once at start-up (PostgreSQL: reachable, schema
+   * migrated). est() calls it for `middleware.ready()`; a rejection becomes an EstConfigError
+   * naming `store`. Stores that are ready when constructed leave it out.
+   */
+  open?(): Promise<void>;
   /** Throws when the store cannot be used now (for /readyz). */
   check(): Promise<void>;
   close(): Promise<void>;
