@@ -96,7 +96,7 @@ export function est(options: EstOptions): EstMiddleware {
     if (!(method === op.method || (op.method === 'GET' && method === 'HEAD'))) {
       throw estError('ERR_EST_METHOD', `${op.name} accepts ${allowHeader(op)} only`, { headers: { Allow: allowHeader(op) } });
     }
-    const facts = tlsFacts(req, config);
+    const facts = await tlsFacts(req, config);
     const originalUri = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '';
     const who = op.auth ? await authorize(req, facts, authRequest?.check, originalUri) : { method: 'none' as const };
     const ctx: RequestContext = {

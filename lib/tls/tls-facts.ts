@@ -44,7 +44,7 @@ export interface TlsFactsConfig {
   readonly proxyHeaders: ProxyHeaders;
 }
 
-const socketFacts = new WeakMap<object, TlsFacts>();
+const socketFacts = new WeakMap<object, Promise<TlsFacts>>();
 
 function chainFromSocket(socket: TLSSocket): X509Certificate[] {
   const out: X509Certificate[] = [];
@@ -58,11 +58,11 @@ function chainFromSocket(socket: TLSSocket): X509Certificate[] {
   return out;
 }
 
-function verify(facts: TlsFacts, chain: X509Certificate[], config: TlsFactsConfig): void {
+async function verify(facts: TlsFacts, chain: X509Certificate[], config: TlsFactsConfig): Promise<void> {
   const [leaf, ...rest] = chain;
   if (!leaf) return;
   facts.clientCertificate = leaf;
-  const result = verifyChain(leaf, rest, config.trustAnchors);
+  const result = await verifyChain(leaf, rest, config.trustAnchors);
   facts.clientCertificateVerified = result.ok;
   if (!result.ok) facts.clientCertificateError = result.reason;
 }
@@ -75,36 +75,44 @@ interface Verdict {
   expires: number;
 }
 const VERDICT_CACHE_SIZE = 1024;
-const verdicts = new WeakMap<TlsFactsConfig, Map<string, Verdict>>();
+const verdicts = new WeakMap<TlsFactsConfig, Map<string, Promise<Verdict>>>();
+
+/** Decodes and validates a forwarded chain once; concurrent requests with the same headers share it. */
+async function forwardedVerdict(h: ProxyHeaders, get: (name: string) => string | undefined, config: TlsFactsConfig, now: number): Promise<Verdict> {
+  const probe: TlsFacts = { source: 'proxy', clientCertificateVerified: false, bindings: {}, peerAddress: '' };
+  try {
+    await verify(probe, certificatesFromHeaders(h, get), config);
+  } catch (e) {
+    probe.clientCertificateError = `malformed client certificate header: ${(e as Error).message}`;
+  }
+  const ttl = probe.clientCertificateVerified ? 300_000 : 60_000;
+  const notAfter = probe.clientCertificate ? Date.parse(probe.clientCertificate.validTo) : Infinity;
+  const v: Verdict = { verified: probe.clientCertificateVerified, expires: Math.min(now + ttl, notAfter) };
+  if (probe.clientCertificate) v.leaf = probe.clientCertificate;
+  if (probe.clientCertificateError) v.error = probe.clientCertificateError;
+  return v;
+}
 
 /**
  * Decodes and verifies the forwarded certificate, memoised per header value: a success for at most
  * 5 minutes and never past the leaf's notAfter, a failure for 1 minute. Trust anchors are fixed
  * per est() instance, so the verdict only changes with time.
  */
-function verifyForwarded(facts: TlsFacts, h: ProxyHeaders, get: (name: string) => string | undefined, config: TlsFactsConfig): void {
+async function verifyForwarded(facts: TlsFacts, h: ProxyHeaders, get: (name: string) => string | undefined, config: TlsFactsConfig): Promise<void> {
   const raw = h.clientCert ? get(h.clientCert) : undefined;
   if (!raw) return;
   const key = h.clientCertChain ? `${raw}\0${get(h.clientCertChain) ?? ''}` : raw;
   let cache = verdicts.get(config);
   if (!cache) verdicts.set(config, (cache = new Map()));
   const now = Date.now();
-  let v = cache.get(key);
+  let pending = cache.get(key);
+  let v = pending ? await pending : undefined;
   if (!v || v.expires <= now) {
-    const probe: TlsFacts = { source: 'proxy', clientCertificateVerified: false, bindings: {}, peerAddress: '' };
-    try {
-      verify(probe, certificatesFromHeaders(h, get), config);
-    } catch (e) {
-      probe.clientCertificateError = `malformed client certificate header: ${(e as Error).message}`;
-    }
-    const ttl = probe.clientCertificateVerified ? 300_000 : 60_000;
-    const notAfter = probe.clientCertificate ? Date.parse(probe.clientCertificate.validTo) : Infinity;
-    v = { verified: probe.clientCertificateVerified, expires: Math.min(now + ttl, notAfter) };
-    if (probe.clientCertificate) v.leaf = probe.clientCertificate;
-    if (probe.clientCertificateError) v.error = probe.clientCertificateError;
+    pending = forwardedVerdict(h, get, config, now);
     cache.delete(key);
     if (cache.size >= VERDICT_CACHE_SIZE) cache.delete(cache.keys().next().value!);
-    cache.set(key, v);
+    cache.set(key, pending);
+    v = await pending;
   }
   if (v.leaf) facts.clientCertificate = v.leaf;
   facts.clientCertificateVerified = v.verified;
@@ -112,15 +120,21 @@ function verifyForwarded(facts: TlsFacts, h: ProxyHeaders, get: (name: string) =
 }
 
 /** Facts from a Node TLS socket, computed once per connection (keep-alive requests share them). */
-function fromSocket(socket: TLSSocket, config: TlsFactsConfig): TlsFacts {
+function fromSocket(socket: TLSSocket, config: TlsFactsConfig): Promise<TlsFacts> {
   const cached = socketFacts.get(socket);
   if (cached) return cached;
+  const facts = socketFactsOnce(socket, config);
+  socketFacts.set(socket, facts);
+  return facts;
+}
+
+async function socketFactsOnce(socket: TLSSocket, config: TlsFactsConfig): Promise<TlsFacts> {
   const protocol = socket.getProtocol() ?? undefined;
   const facts: TlsFacts = { source: 'socket', clientCertificateVerified: false, bindings: {}, peerAddress: socket.remoteAddress ?? '' };
   if (protocol) facts.protocol = protocol;
   // Require an actual peer certificate: `authorized` alone can be true on a resumed session.
   try {
-    verify(facts, chainFromSocket(socket), config);
+    await verify(facts, chainFromSocket(socket), config);
   } catch (e) {
     facts.clientCertificateError = `unreadable client certificate: ${(e as Error).message}`;
   }
@@ -138,7 +152,6 @@ function fromSocket(socket: TLSSocket, config: TlsFactsConfig): TlsFacts {
   // The facts are cached for the connection's life: a later renegotiation would change the binding
   // and possibly the certificate (RFC 5929 §3.1, RFC 9266 §4.2), so refuse client renegotiation.
   socket.disableRenegotiation?.();
-  socketFacts.set(socket, facts);
   return facts;
 }
 
@@ -160,7 +173,7 @@ function clientAddress(header: string | undefined, proxy: string, trusted: (a: s
 }
 
 /** Facts from a trusted proxy's headers; a malformed header is treated as no certificate. */
-function fromProxy(req: IncomingMessage, config: TlsFactsConfig): TlsFacts {
+async function fromProxy(req: IncomingMessage, config: TlsFactsConfig): Promise<TlsFacts> {
   const h = config.proxyHeaders;
   const get = headerGetter(req);
   const proxy = req.socket.remoteAddress ?? '';
@@ -173,7 +186,7 @@ function fromProxy(req: IncomingMessage, config: TlsFactsConfig): TlsFacts {
   };
   const protocol = h.tlsProtocol ? get(h.tlsProtocol)?.trim() : undefined;
   if (protocol) facts.protocol = protocol;
-  verifyForwarded(facts, h, get, config);
+  await verifyForwarded(facts, h, get, config);
   if (h.clientVerify && facts.clientCertificateVerified) {
     const verdict = get(h.clientVerify)?.trim();
     // The proxy's "SUCCESS" is not enough on its own, but a proxy that says it failed is believed.
@@ -206,7 +219,7 @@ function fromProxy(req: IncomingMessage, config: TlsFactsConfig): TlsFacts {
  * The TLS facts for `req`: from the socket when Node terminates TLS; from headers only when the
  * peer is a trusted proxy; otherwise none (and any such headers are ignored).
  */
-export function tlsFacts(req: IncomingMessage, config: TlsFactsConfig): TlsFacts {
+export async function tlsFacts(req: IncomingMessage, config: TlsFactsConfig): Promise<TlsFacts> {
   const socket = req.socket as TLSSocket;
   if (socket.encrypted) return fromSocket(socket, config);
   if (config.trustProxy(socket.remoteAddress ?? '')) return fromProxy(req, config);

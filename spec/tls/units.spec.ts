@@ -104,26 +104,26 @@ describe('verifyChain', () => {
   const serverLeaf = new X509Certificate(readFileSync(pki.serverCert(ca).cert));
   const day = 86_400_000;
 
-  test('a certificate issued by an anchor verifies; by another CA it does not', () => {
-    assert.equal(verifyChain(leaf, [], [caCert]).ok, true);
-    assert.deepEqual(verifyChain(leaf, [], [other]), { ok: false, reason: 'client certificate does not chain to a trusted CA' });
-    assert.deepEqual(verifyChain(leaf, [], []), { ok: false, reason: 'no trust anchors configured' });
+  test('a certificate issued by an anchor verifies; by another CA it does not', async () => {
+    assert.equal((await verifyChain(leaf, [], [caCert])).ok, true);
+    assert.deepEqual(await verifyChain(leaf, [], [other]), { ok: false, reason: 'client certificate does not chain to a trusted CA' });
+    assert.deepEqual(await verifyChain(leaf, [], []), { ok: false, reason: 'no trust anchors configured' });
   });
 
-  test('validity dates are checked', () => {
-    assert.deepEqual(verifyChain(leaf, [], [caCert], Date.now() + 60 * day), { ok: false, reason: 'client certificate is expired or not yet valid' });
-    assert.deepEqual(verifyChain(leaf, [], [caCert], Date.now() - 2 * day), { ok: false, reason: 'client certificate is expired or not yet valid' });
+  test('validity dates are checked', async () => {
+    assert.deepEqual(await verifyChain(leaf, [], [caCert], Date.now() + 60 * day), { ok: false, reason: 'client certificate is expired or not yet valid' });
+    assert.deepEqual(await verifyChain(leaf, [], [caCert], Date.now() - 2 * day), { ok: false, reason: 'client certificate is expired or not yet valid' });
   });
 
-  test('intermediates presented with the leaf are used; a missing one fails', () => {
-    assert.equal(verifyChain(subLeaf, [inter], [caCert]).ok, true);
-    assert.equal(verifyChain(subLeaf, [], [caCert]).ok, false);
+  test('intermediates presented with the leaf are used; a missing one fails', async () => {
+    assert.equal((await verifyChain(subLeaf, [inter], [caCert])).ok, true);
+    assert.equal((await verifyChain(subLeaf, [], [caCert])).ok, false);
     // A non-CA certificate cannot act as an intermediate.
-    assert.equal(verifyChain(subLeaf, [leaf], [caCert]).ok, false);
+    assert.equal((await verifyChain(subLeaf, [leaf], [caCert])).ok, false);
   });
 
-  test('a serverAuth-only certificate is not a client certificate', () => {
-    assert.deepEqual(verifyChain(serverLeaf, [], [caCert]), { ok: false, reason: 'client certificate extendedKeyUsage does not allow clientAuth' });
+  test('a serverAuth-only certificate is not a client certificate', async () => {
+    assert.deepEqual(await verifyChain(serverLeaf, [], [caCert]), { ok: false, reason: 'client certificate extendedKeyUsage does not allow clientAuth' });
   });
 });
 
