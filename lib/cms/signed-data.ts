@@ -50,6 +50,14 @@ function signBytes(hash: string | null, data: Uint8Array, key: KeyObject): Promi
   return new Promise((resolve, reject) => signAsync(hash, data, key, (err, sig) => (err ? reject(err) : resolve(new Uint8Array(sig)))));
 }
 
+function uniqueDer(list: readonly Uint8Array[]): Uint8Array[] {
+  const seen = new Set<string>();
+  return list.filter((d) => {
+    const k = Buffer.from(d).toString('base64');
+    return seen.has(k) ? false : (seen.add(k), true);
+  });
+}
+
 /** DER SET OF sorts its elements by their encodings (X.690 §11.6). */
 function sortedByDer(attrs: pkijs.Attribute[]): pkijs.Attribute[] {
   const enc = attrs.map((a) => ({ a, d: Buffer.from(toDer(a)) }));
@@ -59,15 +67,16 @@ function sortedByDer(attrs: pkijs.Attribute[]): pkijs.Attribute[] {
 
 /**
  * Encodes ContentInfo(SignedData) over `content` of type `eContentType`, with signed attributes
- * (contentType, signingTime, messageDigest) and the signer's certificate plus chain.
+ * (contentType, signingTime, messageDigest); `certificates` holds `extraCertificates` (e.g. the issued
+ * one), then the signer's certificate and chain.
  *
  * ```
  * SignedData ::= SEQUENCE { version, digestAlgorithms, encapContentInfo, certificates [0], signerInfos }
  * ```
  * @see RFC 5652 §5.1 (version 3 when eContentType is not id-data), §5.3, §5.4
  */
-export async function signedData(eContentType: string, content: Uint8Array, signer: CmsSigner): Promise<Uint8Array> {
-  const sd = await buildSignedData(eContentType, content, signer);
+export async function signedData(eContentType: string, content: Uint8Array, signer: CmsSigner, extraCertificates: readonly Uint8Array[] = []): Promise<Uint8Array> {
+  const sd = await buildSignedData(eContentType, content, signer, extraCertificates);
   return toDer(new pkijs.ContentInfo({ contentType: CMS_OID.signedData, content: sd.toSchema(true) }));
 }
 
@@ -76,7 +85,7 @@ export async function signedDataContent(eContentType: string, content: Uint8Arra
   return new Uint8Array((await buildSignedData(eContentType, content, signer)).toSchema(true).toBER(false));
 }
 
-async function buildSignedData(eContentType: string, content: Uint8Array, signer: CmsSigner): Promise<pkijs.SignedData> {
+async function buildSignedData(eContentType: string, content: Uint8Array, signer: CmsSigner, extraCertificates: readonly Uint8Array[] = []): Promise<pkijs.SignedData> {
   const scheme = schemeFor(signer.privateKey);
   const cert = pkijsCertificate(signer.certificate);
   const digest = createHash(scheme.digest).update(content).digest();
@@ -100,7 +109,7 @@ async function buildSignedData(eContentType: string, content: Uint8Array, signer
     version: eContentType === '1.2.840.113549.1.7.1' ? 1 : 3,
     digestAlgorithms: [new pkijs.AlgorithmIdentifier({ algorithmId: scheme.digestOid })],
     encapContentInfo: new pkijs.EncapsulatedContentInfo({ eContentType, eContent: new asn1js.OctetString({ valueHex: content }) }),
-    certificates: [cert, ...(signer.chain ?? []).map(pkijsCertificate)],
+    certificates: uniqueDer([...extraCertificates, signer.certificate, ...(signer.chain ?? [])]).map(pkijsCertificate),
     signerInfos: [signerInfo],
   });
 }
