@@ -3,7 +3,6 @@
 import type { X509Certificate } from 'node:crypto';
 import type { IssuingOperation } from '../ca/types.js';
 import { estError } from '../errors.js';
-import { Oid } from '../protocol/constants.js';
 import { DerError } from '../protocol/der.js';
 import type { ParsedCsr } from '../protocol/pkcs10.js';
 import type { TlsFacts } from '../tls/tls-facts.js';
@@ -51,13 +50,6 @@ function checkLinking(ctx: CheckContext, csr: ParsedCsr): string | undefined {
   return readOtp(csr);
 }
 
-/** RFC 7030 §4.4.1.1/§4.4.1.2: no key matches a decrypt-key identifier, so such a request is refused. */
-function checkServerkeygenRequest(csr: ParsedCsr): void {
-  if (csr.attributes.some((a) => a.oid === Oid.decryptKeyIdentifier || a.oid === Oid.asymmDecryptKeyIdentifier)) {
-    throw estError('ERR_EST_KEY_ENCRYPTION', 'encrypted server-generated keys are not supported; omit DecryptKeyIdentifier/AsymmetricDecryptKeyIdentifier to receive the key over TLS');
-  }
-}
-
 /** Runs every check for `operation` in order; throws the first failure as a catalogued EstError. */
 export async function checkRequest(ctx: CheckContext, csr: ParsedCsr, operation: IssuingOperation): Promise<CheckedRequest> {
   const serverkeygen = operation === 'serverkeygen';
@@ -75,6 +67,5 @@ export async function checkRequest(ctx: CheckContext, csr: ParsedCsr, operation:
     const current: X509Certificate | undefined = ctx.facts.clientCertificateVerified ? ctx.facts.clientCertificate : undefined;
     checked.reenroll = checkReenroll(csr, current);
   }
-  if (serverkeygen) checkServerkeygenRequest(csr);
   return checked;
 }

@@ -2,6 +2,7 @@
 // record store) and the frozen configuration the request path reads.
 import type { X509Certificate } from 'node:crypto';
 import { EstConfigError, EstError, estError } from '../errors.js';
+import type { CmsSigner } from '../protocol/cms-signed-data.js';
 import type { CertificateAuthority, SerialStore } from '../ca/types.js';
 import { CaMaterialError, FileCertificateAuthority } from '../ca/file-ca.js';
 import { FileSerialStore } from '../ca/serial-file-store.js';
@@ -40,6 +41,22 @@ export interface EstConfig extends TlsFactsConfig {
   storeExplicit: boolean;
   /** est() built the store (and closes it); a RecordStore passed in belongs to its owner. */
   storeOwned: boolean;
+  /** Signs Full PKI Responses and encrypted server-generated keys: `cmsSigner`, else the file CA. */
+  cmsSigner?: CmsSigner;
+  serverKeygenKeys?: ParsedOptions['serverKeygenKeys'];
+  serverKeygenRecipients?: ParsedOptions['serverKeygenRecipients'];
+}
+
+/** `cmsSigner`, or the file CA's own certificate, chain and key. */
+function cmsSignerOf(o: ParsedOptions): CmsSigner | undefined {
+  const pick = (certs: X509Certificate[], privateKey: CmsSigner['privateKey']): CmsSigner => ({
+    certificate: new Uint8Array(certs[0]!.raw),
+    privateKey,
+    chain: certs.slice(1).map((c) => new Uint8Array(c.raw)),
+  });
+  if (o.cmsSigner) return pick(o.cmsSigner.certificates, o.cmsSigner.privateKey);
+  if (!o.ca && o.caRootCertificate && o.caPrivateKey) return pick(o.caRootCertificate.certs, o.caPrivateKey);
+  return undefined;
 }
 
 /** The sequential serial file (optionally leased), or random serials; and the file, for its lock. */
@@ -164,5 +181,9 @@ export function assemble(o: ParsedOptions): Readonly<EstConfig> {
   if (cacerts) config.cacertsDer = cacerts.map((c) => new Uint8Array(c.raw));
   if (o.csrAttrs) config.csrAttrs = o.csrAttrs;
   if (o.authRequest) config.authRequest = o.authRequest;
+  const signer = cmsSignerOf(o);
+  if (signer) config.cmsSigner = signer;
+  if (o.serverKeygenKeys) config.serverKeygenKeys = o.serverKeygenKeys;
+  if (o.serverKeygenRecipients) config.serverKeygenRecipients = o.serverKeygenRecipients;
   return Object.freeze(config);
 }

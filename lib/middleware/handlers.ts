@@ -1,4 +1,4 @@
-// The operations that issue nothing: /cacerts, /csrattrs, and /fullcmc until it is implemented.
+// The operations that issue nothing: /cacerts and /csrattrs.
 import { estError } from '../errors.js';
 import { MediaType } from '../protocol/constants.js';
 import { encodeCertsOnly } from '../protocol/pkcs7.js';
@@ -22,9 +22,4 @@ export async function csrattrs(ctx: RequestContext): Promise<void> {
   if (!prepared.csrattrsFromCa) return send(ctx.req, ctx.res, prepared.csrattrs ?? NO_CONTENT);
   const der = prepared.popCsrAttrs(await ctx.config.ca.csrattrs!(ctx.label));
   send(ctx.req, ctx.res, der ? prepareBase64(MediaType.csrattrs, der) : NO_CONTENT);
-}
-
-/** POST /fullcmc (RFC 7030 §4.3): not implemented yet. */
-export async function fullcmc(): Promise<void> {
-  throw estError('ERR_EST_NOT_IMPLEMENTED', 'fullcmc is not implemented (RFC 7030 §4.3: 501 means not supported)');
 }

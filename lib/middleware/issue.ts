@@ -1,12 +1,12 @@
-// The one path of every issuing operation (simpleenroll, simplereenroll, serverkeygen; fullcmc
-// later): read → decode → check (readCheckedCsr), then [approve] → issue → [record] → respond
-// (issueAndRespond). DESIGN stages 4–8.
+// The one path of every issuing operation (simpleenroll, simplereenroll, serverkeygen, fullcmc):
+// read → decode → check (readCheckedCsr; fullcmc has its own reader), then [approve] → issue →
+// [record] (issueChecked) → respond (issueAndRespond). DESIGN stages 4–8.
 import { randomBytes } from 'node:crypto';
 import { keygenAndEnroll, type ServerKeygenResult } from '../ca/keygen.js';
 import type { CertificateAuthority, EnrollRequest, IssuingOperation } from '../ca/types.js';
 import { checkRequest, type CheckedRequest } from '../check/index.js';
 import { EstError, estError } from '../errors.js';
-import { BodyEncodingError, decodeBody, encodeBase64Lines } from '../protocol/base64.js';
+import { encodeBase64Lines } from '../protocol/base64.js';
 import { MediaType } from '../protocol/constants.js';
 import { DerError } from '../protocol/der.js';
 import { buildMultipart } from '../protocol/multipart.js';
@@ -15,9 +15,10 @@ import { encodeCertsOnly } from '../protocol/pkcs7.js';
 import { parseCertificate } from '../protocol/x509.js';
 import { recordOf } from '../store/record.js';
 import type { Requester } from '../store/types.js';
-import { checkContentType, readBody } from './body.js';
+import { readDerBody } from './body.js';
 import type { RequestContext } from './context.js';
 import { prepareBase64, send, type Prepared } from './respond.js';
+import { encryptedKey, keyRequestOf, type KeyRequest } from './server-key.js';
 
 /** What the CA returned: the certificate, and for /serverkeygen the new private key. */
 export interface Issued {
@@ -28,20 +29,12 @@ export interface Issued {
 /** How one issuing operation asks the CA and encodes the answer. */
 interface Issuer {
   issue(ca: CertificateAuthority, request: EnrollRequest): Promise<Issued>;
-  respond(issued: Issued): Prepared;
+  respond(issued: Issued, ctx: RequestContext, keyRequest?: KeyRequest): Prepared | Promise<Prepared>;
 }
 
 /** Reads, decodes and parses the PKCS#10 body (RFC 7030 §4.2.1, RFC 8951 §3). */
 async function readCsr(ctx: RequestContext, contentType: string): Promise<ParsedCsr> {
-  checkContentType(ctx.req, [contentType]);
-  const body = await readBody(ctx.req, ctx.config.maxBodySize);
-  let der: Uint8Array;
-  try {
-    der = decodeBody(body);
-  } catch (e) {
-    if (e instanceof BodyEncodingError) throw estError('ERR_EST_BODY_ENCODING', e.message);
-    throw e;
-  }
+  const der = await readDerBody(ctx.req, [contentType], ctx.config.maxBodySize);
   try {
     return parseCsr(der);
   } catch (e) {
@@ -157,11 +150,17 @@ function certsOnly(issued: Issued): Prepared {
   return prepareBase64(MediaType.pkcs7CertsOnly, encodeCertsOnly([issued.certificate]));
 }
 
-/** RFC 7030 §4.4.2: key part (PKCS#8) first, then the certificate, as in A.4. */
-function keyAndCertificate(issued: Issued): Prepared {
+/**
+ * RFC 7030 §4.4.2: key part first, then the certificate, as in A.4. The key part is PKCS#8, or
+ * when the CSR asked for encryption, `smime-type=server-generated-key` EnvelopedData.
+ */
+async function keyAndCertificate(issued: Issued, ctx: RequestContext, keyRequest?: KeyRequest): Promise<Prepared> {
   const boundary = `est-${randomBytes(12).toString('hex')}`;
+  const keyPart = keyRequest
+    ? { headers: { 'Content-Type': MediaType.pkcs7ServerGeneratedKey, 'Content-Transfer-Encoding': 'base64' }, body: encodeBase64Lines(await encryptedKey(ctx, issued.privateKeyPkcs8!, keyRequest)) }
+    : { headers: { 'Content-Type': MediaType.pkcs8, 'Content-Transfer-Encoding': 'base64' }, body: encodeBase64Lines(issued.privateKeyPkcs8!) };
   const body = buildMultipart(boundary, [
-    { headers: { 'Content-Type': MediaType.pkcs8, 'Content-Transfer-Encoding': 'base64' }, body: encodeBase64Lines(issued.privateKeyPkcs8!) },
+    keyPart,
     { headers: { 'Content-Type': MediaType.pkcs7CertsOnly, 'Content-Transfer-Encoding': 'base64' }, body: encodeBase64Lines(encodeCertsOnly([issued.certificate])) },
   ]);
   return {
@@ -177,9 +176,10 @@ async function serverkeygen(ca: CertificateAuthority, request: EnrollRequest): P
   return { certificate: r.certificate, privateKeyPkcs8: r.privateKeyPkcs8 };
 }
 
-/** How each issuing operation asks the CA and answers; fullcmc joins here when it is implemented. */
-const ISSUERS: Readonly<Partial<Record<IssuingOperation, Issuer>>> = Object.freeze({
+/** How each issuing operation asks the CA and answers (fullcmc answers with a Full PKI Response itself). */
+const ISSUERS: Readonly<Record<IssuingOperation, Issuer>> = Object.freeze({
   simpleenroll: { issue: async (ca, r) => ({ certificate: await ca.enroll(r) }), respond: certsOnly },
+  fullcmc: { issue: async (ca, r) => ({ certificate: await ca.enroll(r) }), respond: certsOnly },
   simplereenroll: { issue: async (ca, r) => ({ certificate: await (ca.reenroll ? ca.reenroll(r) : ca.enroll(r)) }), respond: certsOnly },
   serverkeygen: { issue: serverkeygen, respond: keyAndCertificate },
 });
@@ -194,17 +194,26 @@ export async function readCheckedCsr(ctx: RequestContext, operation: IssuingOper
 }
 
 /**
- * Checked request → issue → respond: the single place every issuing operation goes through
- * (simpleenroll, simplereenroll, serverkeygen; fullcmc with its own reader in front).
+ * Checked request → [approve] → issue → [record]: the seam every issuing operation goes through,
+ * /fullcmc included (it reads its own body and answers with a Full PKI Response).
  */
-export async function issueAndRespond(ctx: RequestContext, checked: CheckedRequest): Promise<void> {
-  const issuer = ISSUERS[checked.operation];
-  if (!issuer) throw estError('ERR_EST_NOT_IMPLEMENTED', `${checked.operation} is not implemented`);
+export async function issueChecked(ctx: RequestContext, checked: CheckedRequest): Promise<Issued> {
   if (checked.operation === 'simplereenroll') await checkLedger(ctx);
   // APPROVE stage plugs in here (DESIGN "approve"): a policy answers issue, pending (store the
   // checked request, 202 + Retry-After, RFC 7030 §4.2.3) or deny (403), before anything is issued.
-  const issued = await issuer.issue(ctx.config.ca, enrollRequest(ctx, checked));
+  const issued = await ISSUERS[checked.operation].issue(ctx.config.ca, enrollRequest(ctx, checked));
   await record(ctx, checked, issued.certificate);
   logIssued(ctx, checked, issued.certificate);
-  send(ctx.req, ctx.res, issuer.respond(issued));
+  return issued;
+}
+
+/**
+ * Checked request → issue → respond, for the PKCS#10 operations (simpleenroll, simplereenroll,
+ * serverkeygen). For /serverkeygen the key an encrypted key is for is found before anything is
+ * issued (RFC 7030 §4.4.1.1/§4.4.1.2).
+ */
+export async function issueAndRespond(ctx: RequestContext, checked: CheckedRequest): Promise<void> {
+  const keyRequest = checked.operation === 'serverkeygen' ? await keyRequestOf(ctx, checked.csr) : undefined;
+  const issued = await issueChecked(ctx, checked);
+  send(ctx.req, ctx.res, await ISSUERS[checked.operation].respond(issued, ctx, keyRequest));
 }

@@ -2,7 +2,8 @@
 // method, whether it needs an authenticated client, the request body's media type and its handler.
 import { MediaType } from '../protocol/constants.js';
 import type { RequestContext } from './context.js';
-import { cacerts, csrattrs, fullcmc } from './handlers.js';
+import { fullcmc } from './fullcmc.js';
+import { cacerts, csrattrs } from './handlers.js';
 import { issueAndRespond, readCheckedCsr } from './issue.js';
 
 export type OperationName = 'cacerts' | 'csrattrs' | 'simpleenroll' | 'simplereenroll' | 'serverkeygen' | 'fullcmc';
@@ -30,7 +31,7 @@ export const OPERATIONS: Readonly<Record<OperationName, Operation>> = Object.fre
   simpleenroll: issuing('simpleenroll'),
   simplereenroll: issuing('simplereenroll'),
   serverkeygen: issuing('serverkeygen'),
-  // RFC 7030 §4.3: the body is application/pkcs7-mime (a CMC Full PKI Request); 501 for now.
+  // RFC 7030 §4.3: the body is application/pkcs7-mime (a CMC Full PKI Request).
   fullcmc: { name: 'fullcmc', method: 'POST', auth: true, contentType: MediaType.pkcs7, handler: fullcmc },
 });
 

@@ -109,6 +109,28 @@ export interface EstOptions {
    * @default `caSerialNumber` with its extension replaced by `.index.txt` (`ca.srl` → `ca.index.txt`); in random serial mode, `caRootCertificate`'s path the same way
    */
   caIndex?: string;
+  /**
+   * No nginx equivalent. Pre-shared AES keys (16, 24 or 32 bytes) for /serverkeygen requests that
+   * carry a DecryptKeyIdentifier: called with the identifier, returns the key or undefined when
+   * none is known (the request then gets 400). Without this option such requests get 501.
+   * @see RFC 7030 §4.4.1.1
+   */
+  serverKeygenKeys?: (keyId: Uint8Array) => Uint8Array | undefined | Promise<Uint8Array | undefined>;
+  /**
+   * No nginx equivalent. Recipient certificates for /serverkeygen requests that carry an
+   * AsymmetricDecryptKeyIdentifier (a subjectKeyIdentifier): called with the identifier, returns the
+   * certificate (X509Certificate, PEM or DER) or undefined. Whether or not this is set, the client's
+   * own verified TLS certificate is used when its subjectKeyIdentifier equals the identifier.
+   * @see RFC 7030 §4.4.1.2
+   */
+  serverKeygenRecipients?: (keyId: Uint8Array) => X509Certificate | string | Uint8Array | undefined | Promise<X509Certificate | string | Uint8Array | undefined>;
+  /**
+   * No nginx equivalent. Certificate and key that sign CMS the server produces: /fullcmc Full PKI
+   * Responses and encrypted server-generated keys (RFC 7030 §4.3.2, §4.4.2). Without a signer,
+   * /fullcmc answers 501 and encrypted keys are enveloped unsigned.
+   * @default the file CA's certificate and key (caRootCertificate, caPrivateKey)
+   */
+  cmsSigner?: { certificate: PathOrContent; privateKey: PathOrContent | KeyObject };
 }
 
 /** Options as plain values: every file read and parsed once, every default applied. */
@@ -137,6 +159,9 @@ export interface ParsedOptions {
   /** A RecordStore, a checked postgres URL, a pg.Pool, false (none), or undefined (the default). */
   store: StoreOption | undefined;
   caIndex: string | undefined;
+  serverKeygenKeys: EstOptions['serverKeygenKeys'];
+  serverKeygenRecipients: EstOptions['serverKeygenRecipients'];
+  cmsSigner: { certificates: X509Certificate[]; privateKey: KeyObject } | undefined;
 }
 
 /** est_csr_attrs, read once. */
@@ -279,6 +304,25 @@ function parseTrustAnchors(v: unknown): X509Certificate[] | undefined {
   return list.flatMap((x) => loadCertificates(x as PathOrContent, label('trustAnchors')));
 }
 
+function callback(name: 'serverKeygenKeys' | 'serverKeygenRecipients') {
+  return <T>(v: unknown): T | undefined => {
+    if (v !== undefined && typeof v !== 'function') throw new EstConfigError(`est: \`${name}\` must be a function (keyId) => ${name === 'serverKeygenKeys' ? 'key' : 'certificate'} | undefined`);
+    return v as T | undefined;
+  };
+}
+
+function parseCmsSigner(v: unknown): ParsedOptions['cmsSigner'] {
+  if (v === undefined) return undefined;
+  const o = v as { certificate?: unknown; privateKey?: unknown };
+  if (!o || typeof o !== 'object' || o.certificate === undefined || o.privateKey === undefined) {
+    throw new EstConfigError('est: `cmsSigner` must be { certificate, privateKey }');
+  }
+  const certificates = loadCertificates(o.certificate as PathOrContent, 'est: `cmsSigner.certificate`');
+  const privateKey = loadPrivateKey(o.privateKey as PathOrContent | KeyObject, 'est: `cmsSigner.privateKey`');
+  if (!certificates[0]!.checkPrivateKey(privateKey)) throw new EstConfigError('est: `cmsSigner.privateKey` does not match `cmsSigner.certificate`');
+  return { certificates, privateKey };
+}
+
 // Listed in the order they are validated: cheap values first, then files.
 const PARSERS: Parsers = {
   logger: parseLogger,
@@ -302,6 +346,9 @@ const PARSERS: Parsers = {
   trustAnchors: parseTrustAnchors,
   trustProxy: parseTrustProxy,
   proxyHeaders: resolveProxyHeaders,
+  serverKeygenKeys: callback('serverKeygenKeys'),
+  serverKeygenRecipients: callback('serverKeygenRecipients'),
+  cmsSigner: parseCmsSigner,
 };
 
 const KNOWN = Object.keys(PARSERS) as (keyof EstOptions)[];

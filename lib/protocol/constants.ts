@@ -9,6 +9,7 @@ export const MediaType = {
   pkcs8: 'application/pkcs8',
   csrattrs: 'application/csrattrs',
   cmcRequest: 'application/pkcs7-mime; smime-type=CMC-request',
+  cmcResponse: 'application/pkcs7-mime; smime-type=CMC-response',
   multipartMixed: 'multipart/mixed',
   textPlain: 'text/plain; charset=utf-8',
 } as const;

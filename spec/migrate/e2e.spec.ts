@@ -217,13 +217,13 @@ http {
     assert.equal(serialOf(pkcs7Certs(openCert.body)), '1003', 'the labels share the serial file, no reuse');
   });
 
-  it('routing: unknown label or operation 404, wrong method 405, fullcmc 501', async () => {
+  it('routing: unknown label or operation 404, wrong method 405, fullcmc implemented (a non-CMC body is 400)', async () => {
     assert.equal((await curl(url('/other/cacerts'))).status, 404);
     assert.equal((await curl(url('/foobar'))).status, 404);
     assert.equal((await curl(url(''))).status, 404);
     assert.equal((await curl(url('/simpleenroll'), ['-u', 'estuser:estpass'])).status, 405);
     assert.equal((await curl(url('/cacerts'), ['-X', 'POST', '--data', 'x'])).status, 405);
-    assert.equal((await curl(url('/fullcmc'), ['-X', 'POST', '-u', 'estuser:estpass', '-H', 'Content-Type: application/pkcs7-mime', '--data', 'x'])).status, 501);
+    assert.equal((await curl(url('/fullcmc'), ['-X', 'POST', '-u', 'estuser:estpass', '-H', 'Content-Type: application/pkcs7-mime', '--data', 'x'])).status, 400);
   });
 });
 

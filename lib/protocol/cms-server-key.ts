@@ -1,8 +1,8 @@
 // Encrypted server-generated keys (RFC 7030 §4.4.1.1, §4.4.1.2, §4.4.2): AsymmetricKeyPackage, signed, in EnvelopedData.
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
-import { fromDer, nodeEngine, pkijsCertificate, toDer } from '../protocol/pkix.js';
-import { CMS_OID, signedDataContent, type CmsSigner } from './signed-data.js';
+import { fromDer, nodeEngine, pkijsCertificate, toDer } from './pkix.js';
+import { CMS_OID, signedDataContent, type CmsSigner } from './cms-signed-data.js';
 
 /** RFC 5958 §3: id-ct-KP-aKeyPackage. */
 export const A_KEY_PACKAGE_OID = '2.16.840.1.101.2.1.2.78.5';
@@ -96,6 +96,18 @@ function addRecipient(env: pkijs.EnvelopedData, p: KeyProtection, offered: reado
     return;
   }
   throw new KeyProtectionError(`cannot encrypt to a ${spkiAlg} key (RSA or EC expected)`);
+}
+
+/** Throws KeyProtectionError when `protection` cannot be used as asked (run before issuing anything). */
+export function checkKeyProtection(protection: KeyProtection, offered?: readonly string[]): void {
+  addRecipient(new pkijs.EnvelopedData(), protection, offered);
+}
+
+/** The subjectKeyIdentifier of a DER certificate, if it has one. */
+export function subjectKeyIdentifier(certDer: Uint8Array): Uint8Array | undefined {
+  const ext = pkijsCertificate(certDer).extensions?.find((e) => e.extnID === '2.5.29.14');
+  const v = ext?.parsedValue as asn1js.OctetString | undefined;
+  return v ? new Uint8Array(v.valueBlock.valueHexView) : undefined;
 }
 
 /**

@@ -2,7 +2,7 @@
 import { createHash, sign as signAsync, type KeyObject } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
-import { fromDer, pkijsCertificate, toDer } from '../protocol/pkix.js';
+import { fromDer, pkijsCertificate, toDer } from './pkix.js';
 
 /** Who signs CMS responses: a certificate (DER) and its private key, plus chain certificates to include. */
 export interface CmsSigner {

@@ -4,12 +4,12 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { CmcFailInfo, CmcFailure, CMC_OID } from '../../lib/cmc/constants.js';
-import { readFullPkiRequest } from '../../lib/cmc/pki-data.js';
-import { fullPkiResponse } from '../../lib/cmc/pki-response.js';
+import { CmcFailInfo, CmcFailure, CMC_OID } from '../../lib/protocol/cmc.js';
+import { readFullPkiRequest } from '../../lib/protocol/cmc-request.js';
+import { fullPkiResponse } from '../../lib/protocol/cmc-response.js';
 import { parseCsr } from '../../lib/protocol/pkcs10.js';
 import { openssl, TestPki } from '../helpers/pki.js';
-import { bcMissing, compileBc } from './bc.js';
+import { bcMissing, compileBc } from '../helpers/bc.js';
 
 const pki = new TestPki();
 after(() => pki.cleanup());

@@ -5,8 +5,8 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import * as asn1js from 'asn1js';
-import { A_KEY_PACKAGE_OID, KeyProtectionError, serverGeneratedKey, smimeCapabilityOids } from '../../lib/cms/server-key.js';
-import { CMS_OID } from '../../lib/cms/signed-data.js';
+import { A_KEY_PACKAGE_OID, KeyProtectionError, serverGeneratedKey, smimeCapabilityOids } from '../../lib/protocol/cms-server-key.js';
+import { CMS_OID } from '../../lib/protocol/cms-signed-data.js';
 import { openssl, TestPki } from '../helpers/pki.js';
 
 const pki = new TestPki();

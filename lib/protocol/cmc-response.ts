@@ -1,8 +1,8 @@
 // CMC Full PKI Response (RFC 5272 §3.2.2, §4.2): PKIResponse with CMCStatusInfoV2, signed, certificates attached.
 import { randomBytes } from 'node:crypto';
 import * as asn1js from 'asn1js';
-import { signedData, type CmsSigner } from '../cms/signed-data.js';
-import { CMC_OID, CmcStatus, Control } from './constants.js';
+import { signedData, type CmsSigner } from './cms-signed-data.js';
+import { CMC_OID, CmcStatus, Control } from './cmc.js';
 
 /** What the response says. */
 export interface FullPkiResponseInput {

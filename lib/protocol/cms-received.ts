@@ -2,8 +2,8 @@
 import { createHash, createPublicKey, verify as verifyAsync, X509Certificate, type KeyObject } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
-import { fromDer, PkixDecodeError } from '../protocol/pkix.js';
-import { CMS_OID } from './signed-data.js';
+import { fromDer, PkixDecodeError } from './pkix.js';
+import { CMS_OID } from './cms-signed-data.js';
 
 /** A SignedData as received: what it carries and its single SignerInfo. */
 export interface ReceivedSignedData {

@@ -1,9 +1,9 @@
 // CMC Full PKI Request (RFC 5272 §3.2): the signed PKIData, its controls and its PKCS#10 requests.
 import type { X509Certificate } from 'node:crypto';
 import * as asn1js from 'asn1js';
-import { readSignedData, SignedDataError, spkiKey, verifySignedData, type SignerCandidate } from '../cms/read-signed-data.js';
-import { CMC_OID, CmcFailInfo, CmcFailure, Control } from './constants.js';
-import { fromDer } from '../protocol/pkix.js';
+import { readSignedData, SignedDataError, spkiKey, verifySignedData, type SignerCandidate } from './cms-received.js';
+import { CMC_OID, CmcFailInfo, CmcFailure, Control } from './cmc.js';
+import { fromDer } from './pkix.js';
 
 /** A PKCS#10 request from the reqSequence (TaggedCertificationRequest). */
 export interface CmcCertRequest {
@@ -34,6 +34,8 @@ export interface FullPkiRequest {
   signer: { certificate: X509Certificate } | { bodyPartId: number };
   /** Every body part id used in the request, for a failure's bodyList. */
   bodyPartIds: number[];
+  /** Certificates carried in the SignedData (the signer's chain). */
+  certificates: X509Certificate[];
 }
 
 /**
@@ -102,7 +104,7 @@ export async function readFullPkiRequest(der: Uint8Array, parseSpki: (csrDer: Ui
   const [controls, reqs, cms, other, ...extra] = children(pkiData, 'PKIData');
   if (!controls || !reqs || !cms || !other || extra.length) throw new CmcFailure(CmcFailInfo.badRequest, 'PKIData must have four sequences');
 
-  const out: FullPkiRequest = { requests: [], revocations: [], signer: { bodyPartId: 0 }, bodyPartIds: [] };
+  const out: FullPkiRequest = { requests: [], revocations: [], signer: { bodyPartId: 0 }, bodyPartIds: [], certificates: sd.certificates };
   const unknown: number[] = [];
   for (const ta of children(controls, 'controlSequence')) {
     const [idNode, typeNode, values] = children(ta, 'TaggedAttribute');

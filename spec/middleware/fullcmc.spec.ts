@@ -1,0 +1,130 @@
+// POST /fullcmc end to end over real HTTPS: Bouncy Castle builds the Full PKI Requests, BC and openssl read our Full PKI Responses.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { TestPki, openssl, verifyCert } from '../helpers/pki.js';
+import { basic, b64lines, fetchRaw } from '../helpers/http.js';
+import { startAuthBackend, startEstServer, type Running } from '../helpers/servers.js';
+import { bcMissing, compileBc } from '../helpers/bc.js';
+
+const skip = bcMissing();
+const pki = new TestPki();
+const ca = pki.ca('p256');
+const serverCert = pki.serverCert(ca);
+const CMC = { 'Content-Type': 'application/pkcs7-mime; smime-type=CMC-request', Authorization: basic('estuser', 'estpass') };
+let auth: Awaited<ReturnType<typeof startAuthBackend>>;
+let srv: Running;
+let bc: (args: string[]) => string;
+let n = 0;
+
+before(async () => {
+  if (skip) return;
+  bc = compileBc(pki.dir);
+  auth = await startAuthBackend();
+  srv = await startEstServer(pki, { ca: ca.cert, serverCert }, { caRootCertificate: ca.cert, caPrivateKey: ca.key, caSerialNumber: ca.serial, authRequest: auth.url });
+});
+after(async () => {
+  await srv?.close();
+  await auth?.close();
+  pki.cleanup();
+});
+
+/** A Full PKI Request from Bouncy Castle: self-signed with the CSR key unless `signer` is given. */
+function request(csr: { der: Buffer; key: string } | undefined, extra: string[] = [], signer?: { cert: string; key: string }): Buffer {
+  const out = pki.path(`fc-${++n}.der`);
+  const csrPath = csr ? pki.write(`fc-csr-${n}.der`, csr.der) : '-';
+  bc(['request', csrPath, signer?.key ?? csr!.key, signer?.cert ?? '-', out, ...extra]);
+  return readFileSync(out);
+}
+
+async function send(der: Buffer, headers: Record<string, string> = CMC, tls: { cert?: string; key?: string } = {}) {
+  const r = await fetchRaw(`${srv.url}/fullcmc`, { method: 'POST', headers, body: b64lines(der), ...tls });
+  return r;
+}
+
+/** BC's reading of a response body (base64), signature checked against the CA. */
+function bcRead(body: Buffer): string {
+  const file = pki.write(`fc-resp-${++n}.der`, Buffer.from(body.toString('latin1').replace(/\s+/g, ''), 'base64'));
+  const out = bc(['response', file, ca.cert]);
+  assert.match(out, /signatureVerifies=true/);
+  return out;
+}
+
+describe('POST /fullcmc (RFC 7030 §4.3)', { skip }, () => {
+  it('a PKCS#10 in a signed PKIData is issued: 200 CMC-response with the certificate and chain; BC and openssl read it', async () => {
+    const csr = pki.csr({ subject: '/CN=cmc-device-1/O=Demo Devices' });
+    const r = await send(request(csr, ['txid=31337', 'nonce=0a0b0c0d']));
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.headers['content-type'], 'application/pkcs7-mime; smime-type=CMC-response');
+    assert.equal(r.headers['content-transfer-encoding'], 'base64');
+    const out = bcRead(r.body);
+    assert.match(out, /statusInfoV2 status=0 bodyList=3,/, 'the request is body part 3, after transactionId and senderNonce');
+    assert.match(out, /transactionId=31337/);
+    assert.match(out, /recipientNonce=0a0b0c0d/);
+    assert.match(out, /certificate=CN=cmc-device-1,O=Demo Devices/);
+    const der = Buffer.from(r.text.replace(/\s+/g, ''), 'base64');
+    const file = pki.write(`fc-${++n}.der`, der);
+    execFileSync('openssl', ['cms', '-verify', '-inform', 'DER', '-in', file, '-CAfile', ca.cert, '-purpose', 'any', '-out', pki.path(`fc-${++n}.out`)], { stdio: 'pipe' });
+    const certs = openssl(['pkcs7', '-inform', 'DER', '-in', file, '-print_certs']).toString();
+    const leaf = certs.split(/(?=subject=)/).find((c) => c.includes('cmc-device-1'))!;
+    const leafPem = leaf.slice(leaf.indexOf('-----BEGIN'));
+    assert.match(verifyCert(ca.cert, leafPem, pki.dir), /OK/);
+    // The issued certificate certifies the CSR's key.
+    assert.equal(openssl(['x509', '-noout', '-pubkey'], leafPem).toString(), openssl(['req', '-in', csr.path, '-noout', '-pubkey']).toString());
+  });
+
+  it('the same authentication as simpleenroll: no credentials, 401', async () => {
+    const csr = pki.csr();
+    const r = await send(request(csr), { 'Content-Type': CMC['Content-Type'] });
+    assert.equal(r.status, 401);
+  });
+
+  it('the same policy as simpleenroll: a refused key gets 400 with failInfo badAlg in a CMC response', async () => {
+    const weakKey = pki.path('fc-weak.key');
+    openssl(['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:1024', '-out', weakKey]);
+    const weak = pki.csr({ key: weakKey });
+    const r = await send(request(weak, ['txid=5']));
+    assert.equal(r.status, 400);
+    assert.equal(r.headers['content-type'], 'application/pkcs7-mime; smime-type=CMC-response');
+    const out = bcRead(r.body);
+    assert.match(out, /statusInfoV2 status=2 bodyList=2, string=RSA key size 1024 not allowed.* failInfo=0/);
+    assert.match(out, /transactionId=5/);
+  });
+
+  it('a tampered request: 400 badMessageCheck; an unknown control: 400 badRequest naming it', async () => {
+    const csr = pki.csr();
+    const der = request(csr, ['txid=8']);
+    const i = der.indexOf(csr.der.subarray(csr.der.length - 8));
+    der[i + 3]! ^= 0x01;
+    const t = await send(der);
+    assert.equal(t.status, 400);
+    assert.match(bcRead(t.body), /status=2 bodyList=1,2, string=Full PKI Request signature: messageDigest does not match the content failInfo=1/);
+    const u = await send(request(pki.csr(), ['txid=9', 'unknown']));
+    assert.equal(u.status, 400);
+    assert.match(bcRead(u.body), /status=2 bodyList=2, string=unsupported CMC control\(s\) in body part\(s\) 2 failInfo=2/);
+  });
+
+  it('a request signed by a certificate that does not chain to a trust anchor: 403 badMessageCheck', async () => {
+    const other = pki.ca('p256', '/CN=Elsewhere');
+    const stranger = pki.clientCert(other);
+    const r = await send(request(pki.csr(), [], stranger));
+    assert.equal(r.status, 403);
+    assert.match(bcRead(r.body), /status=2 .*the Full PKI Request's signer is not trusted: client certificate does not chain to a trusted CA failInfo=1/);
+  });
+
+  it('revokeRequest without a record store: 501 with CMC noSupport', async () => {
+    const client = pki.clientCert(ca);
+    const serial = openssl(['x509', '-in', client.cert, '-noout', '-serial']).toString().trim().split('=')[1]!;
+    const r = await send(request(undefined, ['txid=11', `revoke=${ca.cert}:${serial}`], client));
+    assert.equal(r.status, 501);
+    assert.match(bcRead(r.body), /statusInfoV2 status=4 bodyList=2, string=revocation is not supported/);
+  });
+
+  it('not a CMC request: a certs-only PKCS#7 gets 400 with a CMC failure body', async () => {
+    const certsOnly = openssl(['crl2pkcs7', '-nocrl', '-certfile', ca.cert, '-outform', 'DER']);
+    const r = await send(certsOnly);
+    assert.equal(r.status, 400);
+    assert.match(bcRead(r.body), /status=2 bodyList=0, string=not a Full PKI Request: SignedData has no encapsulated content failInfo=2/);
+  });
+});
