@@ -1,18 +1,19 @@
 // EstClient: the EST operations (RFC 7030 §4) over undici, with Basic/mTLS auth, PoP linking,
 // bootstrap of the trust anchor and 202 + Retry-After handling.
-import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { encodeBase64Lines } from '../protocol/base64.js';
 import { MediaType, Oid } from '../protocol/constants.js';
 import type { CsrAttrsItem } from '../protocol/csrattrs.js';
 import { looksLikePem, parsePem } from '../protocol/pem.js';
 import { decodeBody } from '../protocol/base64.js';
 import { parseCertificate } from '../protocol/x509.js';
-import { children, raw, readWhole, Tag } from '../protocol/der.js';
+import { children, octetString, oid, raw, readWhole, seq, Tag } from '../protocol/der.js';
 import { classifyCaCertificates, type CaCertificates } from './cacerts.js';
 import { buildCsr, generateKey, type CsrOptions, type KeySpec } from './csr.js';
 import { EstClientConfigError, EstHttpError, EstNetworkError, EstResponseError, EstRetryLimitError, EstTrustError } from './errors.js';
 import { fingerprintOf, normalizeFingerprint, toCertificates, toPrivateKey, type CertificateInput, type PrivateKeyInput } from './material.js';
 import { decodeCertificates, decodeCsrAttrs, decodeServerKeygen, reasonText } from './response.js';
+import { openServerGeneratedKey, subjectKeyIdentifier } from '../protocol/cms-server-key.js';
 import { parseRetryAfter, sleep } from './retry-after.js';
 import { ConnectionReplacedError, Transport, type ChannelBinding, type HttpRequest, type HttpResponse, type TransportOptions } from './transport.js';
 
@@ -107,8 +108,19 @@ export type CsrTemplate = Omit<CsrOptions, 'privateKey' | 'challengePassword'> &
  */
 export type EnrollInput = Uint8Array | string | CsrTemplate | ((binding: ChannelBinding) => Uint8Array | string | Promise<Uint8Array | string>);
 
+/**
+ * Asks the server to encrypt the generated key on top of TLS (RFC 7030 §4.4.1.1, §4.4.1.2): with a
+ * pre-shared AES key the server knows by `keyId` (DecryptKeyIdentifier), or to a certificate whose
+ * private key this client holds (AsymmetricDecryptKeyIdentifier = its subjectKeyIdentifier).
+ */
+export type ServerKeygenDecrypt =
+  | { keyId: Uint8Array | string; key: Uint8Array }
+  | { certificate: CertificateInput; privateKey: KeyObject | PrivateKeyInput };
+
 /** Input of `serverKeygen()`: like EnrollInput, but a template needs no key (one is made to carry the request). */
-export type ServerKeygenInput = EnrollInput | (Omit<CsrTemplate, 'privateKey'> & { privateKey?: PrivateKeyInput; keyType?: KeySpec });
+export type ServerKeygenInput =
+  | EnrollInput
+  | (Omit<CsrTemplate, 'privateKey'> & { privateKey?: PrivateKeyInput; keyType?: KeySpec; decrypt?: ServerKeygenDecrypt });
 
 /** An issued certificate. */
 export interface EnrollResult {
@@ -179,6 +191,29 @@ function csrSpki(der: Uint8Array): Buffer | undefined {
  *
  * @see RFC 7030 §4 (operations), §3.3 (TLS), §3.6 (server authorization), §3.5 (PoP linking)
  */
+/** What this client can open: AES key wrap, RSAES-OAEP, ECDH (SMIMECapabilities, RFC 8551 §2.5.2). */
+const DECRYPT_CAPABILITIES = [
+  '2.16.840.1.101.3.4.1.45', '2.16.840.1.101.3.4.1.25', '2.16.840.1.101.3.4.1.5', // aes256/192/128-wrap
+  '1.2.840.113549.1.1.7', // RSAES-OAEP
+  '1.3.132.1.11.1', '1.3.132.1.11.2', '1.3.132.1.11.3', // dhSinglePass-stdDH-sha256/384/512kdf-scheme
+];
+
+/** The CSR attributes that ask for an encrypted key (RFC 7030 §4.4.1.1, §4.4.1.2), plus SMIMECapabilities. */
+function decryptAttributes(d: ServerKeygenDecrypt): { oid: string; values: Uint8Array[] }[] {
+  let id: { oid: string; values: Uint8Array[] };
+  if ('key' in d) {
+    if (![16, 24, 32].includes(d.key.byteLength)) throw new EstClientConfigError('serverKeygen: `decrypt.key` must be an AES key of 16, 24 or 32 bytes');
+    const keyId = typeof d.keyId === 'string' ? Buffer.from(d.keyId, 'utf8') : d.keyId;
+    id = { oid: Oid.decryptKeyIdentifier, values: [octetString(keyId)] };
+  } else {
+    const cert = toCertificates(d.certificate, 'serverKeygen: `decrypt.certificate`')[0]!;
+    const ski = subjectKeyIdentifier(new Uint8Array(cert.raw));
+    if (!ski) throw new EstClientConfigError('serverKeygen: `decrypt.certificate` has no subjectKeyIdentifier to name it by (RFC 7030 §4.4.1.2)');
+    id = { oid: Oid.asymmDecryptKeyIdentifier, values: [octetString(ski)] };
+  }
+  return [id, { oid: Oid.smimeCapabilities, values: [seq(...DECRYPT_CAPABILITIES.map((o) => seq(oid(o))))] }];
+}
+
 export class EstClient {
   private readonly opts: EstClientOptions;
   private readonly basePath: string;
@@ -367,23 +402,59 @@ export class EstClient {
    * POST /serverkeygen (§4.4): the server generates the key. A template without `privateKey` gets a
    * throwaway key of `keyType` (default P-256) to sign the request; the server's key follows its type.
    */
-  async serverKeygen(input: ServerKeygenInput, options: CallOptions = {}): Promise<ServerKeygenResult> {
+  async serverKeygen(input: ServerKeygenInput, options: CallOptions & { decrypt?: ServerKeygenDecrypt } = {}): Promise<ServerKeygenResult> {
     let i: EnrollInput;
-    if (typeof input === 'object' && !(input instanceof Uint8Array) && !('privateKey' in input && input.privateKey)) {
-      const { keyType, ...rest } = input as Omit<CsrTemplate, 'privateKey'> & { keyType?: KeySpec };
-      i = { ...rest, privateKey: (await generateKey(keyType ?? 'p256')).privateKey };
+    let decrypt = options.decrypt;
+    if (typeof input === 'object' && !(input instanceof Uint8Array)) {
+      const { keyType, decrypt: d, ...rest } = input as Omit<CsrTemplate, 'privateKey'> & { keyType?: KeySpec; decrypt?: ServerKeygenDecrypt; privateKey?: PrivateKeyInput };
+      decrypt ??= d;
+      const attributes = [...(rest.attributes ?? []), ...(d ? decryptAttributes(d) : [])];
+      const withAttrs = attributes.length ? { ...rest, attributes } : rest;
+      i = rest.privateKey ? (withAttrs as CsrTemplate) : { ...withAttrs, privateKey: (await generateKey(keyType ?? 'p256')).privateKey };
     } else {
       i = input as EnrollInput;
     }
     const { res, csr } = await this.post('serverkeygen', i, options);
     const parts = decodeServerKeygen(res, 'serverkeygen');
-    return {
-      certificate: pickIssued(parts.certificates, spkiOf(parts.privateKey), 'serverkeygen'),
-      certificates: parts.certificates,
-      csr,
-      privateKey: parts.privateKey,
-      privateKeyPkcs8: parts.privateKeyPkcs8,
-    };
+    let privateKey: KeyObject;
+    let privateKeyPkcs8: Uint8Array;
+    if (parts.encryptedKey) {
+      if (!decrypt) throw new EstResponseError('serverkeygen: the server sent an encrypted key (smime-type=server-generated-key); pass `decrypt` to open it');
+      privateKeyPkcs8 = await this.openKey(parts.encryptedKey, decrypt);
+      privateKey = createPrivateKey({ key: Buffer.from(privateKeyPkcs8), format: 'der', type: 'pkcs8' });
+    } else {
+      if (decrypt) throw new EstResponseError('serverkeygen: asked for an encrypted key but the server sent it unencrypted');
+      ({ privateKey, privateKeyPkcs8 } = parts);
+    }
+    return { certificate: pickIssued(parts.certificates, spkiOf(privateKey), 'serverkeygen'), certificates: parts.certificates, csr, privateKey, privateKeyPkcs8 };
+  }
+
+  /**
+   * Opens an encrypted server-generated key. When the server signed it (RFC 7030 §4.4.2) the signer
+   * must be one of this client's trust anchors or issued by one.
+   */
+  private async openKey(der: Uint8Array, d: ServerKeygenDecrypt): Promise<Uint8Array> {
+    let opened;
+    try {
+      opened = await openServerGeneratedKey(
+        der,
+        'key' in d
+          ? { kind: 'symmetric', key: d.key }
+          : {
+              kind: 'certificate',
+              certificate: new Uint8Array(toCertificates(d.certificate, 'serverKeygen: `decrypt.certificate`')[0]!.raw),
+              privateKeyPkcs8: new Uint8Array(toPrivateKey(d.privateKey as PrivateKeyInput, 'serverKeygen: `decrypt.privateKey`').export({ type: 'pkcs8', format: 'der' })),
+            },
+      );
+    } catch (e) {
+      throw new EstResponseError(`serverkeygen: ${(e as Error).message}`, { cause: e });
+    }
+    const signer = opened.signer;
+    if (signer && this.anchors.length) {
+      const trusted = this.anchors.some((a) => a.raw.equals(signer.raw) || (signer.checkIssued(a) && signer.verify(a.publicKey)));
+      if (!trusted) throw new EstTrustError(`serverkeygen: the encrypted key is signed by "${signer.subject.replace(/\n/g, ', ')}", which is not one of the trust anchors nor issued by one`, 'ERR_EST_CLIENT_UNTRUSTED_SIGNER');
+    }
+    return opened.pkcs8;
   }
 
   private requireAuthorizedServer(op: string): void {

@@ -56,13 +56,10 @@ export function decodeCsrAttrs(body: Uint8Array, contentType: string | undefined
   }
 }
 
-/** The result of /serverkeygen. */
-export interface ServerKeygenParts {
-  privateKey: KeyObject;
-  /** DER PKCS#8 of the key as received. */
-  privateKeyPkcs8: Uint8Array;
-  certificates: X509Certificate[];
-}
+/** The result of /serverkeygen: a PKCS#8 key, or an encrypted one (smime-type=server-generated-key) to open. */
+export type ServerKeygenParts =
+  | { privateKey: KeyObject; privateKeyPkcs8: Uint8Array; certificates: X509Certificate[]; encryptedKey?: undefined }
+  | { encryptedKey: Uint8Array; certificates: X509Certificate[] };
 
 function readKey(body: Uint8Array, where: string): { key: KeyObject; der: Uint8Array } {
   try {
@@ -90,13 +87,19 @@ export function decodeServerKeygen(res: HttpResponse, where: string): ServerKeyg
     throw new EstResponseError(`${where}: expected multipart/mixed with a key and a certificate part, got ${describe(ct)}`, { cause: e });
   }
   let key: { key: KeyObject; der: Uint8Array } | undefined;
+  let encrypted: Uint8Array | undefined;
   let certs: X509Certificate[] | undefined;
   for (const part of parts) {
     const mt = parseMediaType(part.headers['content-type']);
     if (mt?.type === 'application/pkcs8') {
       key = readKey(part.body, where);
     } else if (mt?.type === 'application/pkcs7-mime' && mt.params['smime-type']?.toLowerCase() === 'server-generated-key') {
-      throw new EstResponseError(`${where}: the server sent an encrypted key (smime-type=server-generated-key), which this client does not decrypt`);
+      // RFC 7030 §4.4.2: EnvelopedData, base64 (RFC 8951 §3.2.4).
+      try {
+        encrypted = decodeBody(part.body);
+      } catch (e) {
+        throw new EstResponseError(`${where}: the encrypted key part is not base64: ${(e as Error).message}`, { cause: e });
+      }
     } else if (mt && (mt.type === 'application/pkcs7-mime' || mt.type === 'application/pkcs7')) {
       certs = decodeCertificates(part.body, part.headers['content-type'], where);
     } else if (part.body.toString('latin1').trim() !== '') {
@@ -108,8 +111,9 @@ export function decodeServerKeygen(res: HttpResponse, where: string): ServerKeyg
       }
     }
   }
-  if (!key) throw new EstResponseError(`${where}: the multipart response has no application/pkcs8 key part`);
   if (!certs) throw new EstResponseError(`${where}: the multipart response has no certificate part`);
+  if (encrypted && !key) return { encryptedKey: encrypted, certificates: certs };
+  if (!key) throw new EstResponseError(`${where}: the multipart response has no application/pkcs8 key part`);
   return { privateKey: key.key, privateKeyPkcs8: key.der, certificates: certs };
 }
 

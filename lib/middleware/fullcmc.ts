@@ -27,9 +27,12 @@ const REASONS: Record<number, RevocationReason> = {
   5: 'cessationOfOperation', 6: 'certificateHold', 8: 'removeFromCRL', 9: 'privilegeWithdrawn', 10: 'AACompromise',
 };
 
+/** Refusals that are proof-of-possession failures (RFC 7030 §3.5: popFailed in a Full PKI Response). */
+const POP_FAILURES: ReadonlySet<string> = new Set(['ERR_EST_POP_MISSING', 'ERR_EST_POP_MISMATCH', 'ERR_EST_POP_UNAVAILABLE', 'ERR_EST_CSR_SIGNATURE']);
+
 /** The CMC failInfo for a refusal from the shared check/issue path. */
 function failInfoOf(e: EstError): number {
-  if (e.code.startsWith('ERR_EST_POP') || e.code === 'ERR_EST_CSR_SIGNATURE') return CmcFailInfo.popFailed;
+  if (POP_FAILURES.has(e.code)) return CmcFailInfo.popFailed;
   if (e.code === 'ERR_EST_CSR_KEY') return CmcFailInfo.badAlg;
   if (e.status === 503) return CmcFailInfo.tryLater;
   if (e.status >= 500) return CmcFailInfo.internalCAError;

@@ -1,7 +1,9 @@
-// Encrypted server-generated keys (RFC 7030 §4.4.1.1, §4.4.1.2, §4.4.2): AsymmetricKeyPackage, signed, in EnvelopedData.
+// Encrypted server-generated keys (RFC 7030 §4.4.1.1, §4.4.1.2, §4.4.2): AsymmetricKeyPackage, signed, in EnvelopedData; and opening one.
+import type { X509Certificate } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { fromDer, nodeEngine, pkijsCertificate, toDer } from './pkix.js';
+import { readSignedData, verifySignedData } from './cms-received.js';
 import { CMS_OID, signedDataContent, type CmsSigner } from './cms-signed-data.js';
 
 /** RFC 5958 §3: id-ct-KP-aKeyPackage. */
@@ -126,4 +128,70 @@ export async function serverGeneratedKey(pkcs8: Uint8Array, protection: KeyProte
   // pkijs labels the content id-data; say what it is (RFC 5652 §6.1).
   env.encryptedContentInfo.contentType = signer ? CMS_OID.signedData : A_KEY_PACKAGE_OID;
   return toDer(new pkijs.ContentInfo({ contentType: CMS_OID.envelopedData, content: env.toSchema() }));
+}
+
+/** How the client opens the key it asked to be encrypted: its pre-shared key, or its certificate and private key. */
+export type KeyUnprotection = { kind: 'symmetric'; key: Uint8Array } | { kind: 'certificate'; certificate: Uint8Array; privateKeyPkcs8: Uint8Array };
+
+/** An opened server-generated key: the PKCS#8, and who signed it (absent when the server did not sign). */
+export interface OpenedServerKey {
+  pkcs8: Uint8Array;
+  signer?: X509Certificate;
+  /** Every certificate the SignedData carried (for the caller's trust decision). */
+  certificates: X509Certificate[];
+}
+
+/**
+ * Decrypts a `smime-type=server-generated-key` body (the inverse of serverGeneratedKey): finds the
+ * recipient info that fits `unprotection`, decrypts, verifies the SignedData signature when there
+ * is one (RFC 7030 §4.4.2) and returns the one key of the AsymmetricKeyPackage. Throws
+ * KeyProtectionError when it cannot.
+ */
+export async function openServerGeneratedKey(der: Uint8Array, unprotection: KeyUnprotection): Promise<OpenedServerKey> {
+  let env: pkijs.EnvelopedData;
+  try {
+    const ci = new pkijs.ContentInfo({ schema: fromDer(der, 'ContentInfo') });
+    if (ci.contentType !== CMS_OID.envelopedData) throw new KeyProtectionError(`expected EnvelopedData, got content type ${ci.contentType}`);
+    env = new pkijs.EnvelopedData({ schema: ci.content });
+  } catch (e) {
+    if (e instanceof KeyProtectionError) throw e;
+    throw new KeyProtectionError(`malformed EnvelopedData: ${(e as Error).message}`);
+  }
+  const want = unprotection.kind === 'symmetric' ? [3] : [1, 2];
+  const index = env.recipientInfos.findIndex((r) => want.includes(r.variant));
+  if (index < 0) throw new KeyProtectionError(`no ${unprotection.kind === 'symmetric' ? 'KEKRecipientInfo' : 'KeyTransRecipientInfo or KeyAgreeRecipientInfo'} in the EnvelopedData`);
+  let inner: Uint8Array;
+  try {
+    const params =
+      unprotection.kind === 'symmetric'
+        ? { preDefinedData: new Uint8Array(unprotection.key) }
+        : { recipientCertificate: pkijsCertificate(unprotection.certificate), recipientPrivateKey: new Uint8Array(unprotection.privateKeyPkcs8) };
+    inner = new Uint8Array(await env.decrypt(index, params, nodeEngine));
+  } catch (e) {
+    throw new KeyProtectionError(`cannot decrypt the server-generated key: ${(e as Error).message}`);
+  }
+  const contentType = env.encryptedContentInfo.contentType;
+  let keyPackage = inner;
+  const out: OpenedServerKey = { pkcs8: new Uint8Array(0), certificates: [] };
+  if (contentType === CMS_OID.signedData) {
+    try {
+      const sd = readSignedData(toDer(new pkijs.ContentInfo({ contentType, content: fromDer(inner, 'SignedData') })));
+      if (sd.eContentType !== A_KEY_PACKAGE_OID) throw new KeyProtectionError(`the SignedData holds ${sd.eContentType}, not an AsymmetricKeyPackage`);
+      const who = await verifySignedData(sd, []);
+      out.signer = who.tag as X509Certificate;
+      out.certificates = sd.certificates;
+      keyPackage = sd.content;
+    } catch (e) {
+      if (e instanceof KeyProtectionError) throw e;
+      throw new KeyProtectionError(`the server-generated key's signature: ${(e as Error).message}`);
+    }
+  } else if (contentType !== A_KEY_PACKAGE_OID) {
+    throw new KeyProtectionError(`unexpected encrypted content type ${contentType}`);
+  }
+  // AsymmetricKeyPackage ::= SEQUENCE SIZE (1..MAX) OF OneAsymmetricKey (RFC 5958 §3): exactly one here.
+  const pkg = fromDer(keyPackage, 'AsymmetricKeyPackage');
+  const keys = pkg instanceof asn1js.Sequence ? pkg.valueBlock.value : [];
+  if (keys.length !== 1) throw new KeyProtectionError(`expected one key in the AsymmetricKeyPackage, got ${keys.length}`);
+  out.pkcs8 = new Uint8Array(keys[0]!.toBER(false));
+  return out;
 }

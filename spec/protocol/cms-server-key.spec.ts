@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import * as asn1js from 'asn1js';
-import { A_KEY_PACKAGE_OID, KeyProtectionError, serverGeneratedKey, smimeCapabilityOids } from '../../lib/protocol/cms-server-key.js';
+import { A_KEY_PACKAGE_OID, KeyProtectionError, openServerGeneratedKey, serverGeneratedKey, smimeCapabilityOids } from '../../lib/protocol/cms-server-key.js';
 import { CMS_OID } from '../../lib/protocol/cms-signed-data.js';
 import { openssl, TestPki } from '../helpers/pki.js';
 
@@ -110,6 +110,24 @@ describe('serverGeneratedKey (RFC 7030 §4.4.2)', () => {
     await assert.rejects(serverGeneratedKey(pkcs8, { kind: 'symmetric', keyId: Buffer.from('k'), key: randomBytes(16) }, signer, ['2.16.840.1.101.3.4.1.45']), {
       message: /SMIMECapabilities offer no AES-128 key wrap/,
     });
+  });
+
+  test('openServerGeneratedKey is the inverse, for every recipient kind; a wrong key fails', async () => {
+    const psk = randomBytes(32);
+    const sym = await serverGeneratedKey(pkcs8, { kind: 'symmetric', keyId: Buffer.from('k1'), key: psk }, signer);
+    const opened = await openServerGeneratedKey(sym, { kind: 'symmetric', key: psk });
+    assert.deepEqual(Buffer.from(opened.pkcs8), Buffer.from(pkcs8));
+    assert.equal(opened.signer?.subject, 'CN=Test EST CA\nO=express-est tests');
+    await assert.rejects(openServerGeneratedKey(sym, { kind: 'symmetric', key: randomBytes(32) }), KeyProtectionError);
+    for (const spec of ['rsa2048', 'p384'] as const) {
+      const r = pki.clientCert(ca, { keySpec: spec });
+      const certificate = new Uint8Array(openssl(['x509', '-in', r.cert, '-outform', 'DER']));
+      const privateKeyPkcs8 = new Uint8Array(createPrivateKey(readFileSync(r.key)).export({ type: 'pkcs8', format: 'der' }));
+      const der = await serverGeneratedKey(pkcs8, { kind: 'certificate', certificate }, undefined);
+      const o = await openServerGeneratedKey(der, { kind: 'certificate', certificate, privateKeyPkcs8 });
+      assert.deepEqual(Buffer.from(o.pkcs8), Buffer.from(pkcs8));
+      assert.equal(o.signer, undefined, 'unsigned when the server has no signer');
+    }
   });
 
   test('smimeCapabilityOids reads the attribute value', () => {
