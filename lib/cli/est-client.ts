@@ -254,7 +254,7 @@ async function writeOutputs(v: Values, io: CliIo, cert: X509Certificate, all: X5
   if (v.p12) {
     if (!key) throw new UsageError('--p12 needs the private key (--new-key, --key or serverkeygen)');
     if (v['p12-password'] === undefined) throw new UsageError('--p12 needs --p12-password');
-    await writeFileAtomic(v.p12, buildPkcs12(key, [cert, ...all.filter((c) => c !== cert)], v['p12-password']), { mode: 0o600 });
+    await writeFileAtomic(v.p12, await buildPkcs12(key, [cert, ...all.filter((c) => c !== cert)], v['p12-password']), { mode: 0o600 });
   }
 }
 

@@ -1,17 +1,26 @@
 // PKCS#12 (RFC 7292) output for the CLI: key + certificates, readable by OpenSSL 3, browsers, Java.
-import { createHash, createHmac, randomBytes, type KeyObject, type X509Certificate } from 'node:crypto';
-import forge from 'node-forge';
+import { createHash, randomBytes, type KeyObject, type X509Certificate } from 'node:crypto';
 import { Oid } from '../protocol/constants.js';
 import { explicit, integer, octetString, oid, seq, set, nullValue } from '../protocol/der.js';
+import { nodeEngine } from '../protocol/pkix.js';
 
 function dataContentInfo(der: Uint8Array): Uint8Array {
   return seq(oid(Oid.data), explicit(0, octetString(der)));
 }
 
-/** PKCS#12 key derivation (RFC 7292 App. B.2) with SHA-256, via node-forge (off the hot path). */
-function macKey(password: string, salt: Buffer, iterations: number): Buffer {
-  const bytes = forge.pkcs12.generateKey(password, forge.util.createBuffer(salt.toString('binary')), 3, iterations, 32, forge.md.sha256.create());
-  return Buffer.from(bytes.getBytes(), 'binary');
+/**
+ * HMAC-SHA-256 with the PKCS#12 MAC key derivation (RFC 7292 App. B.2, ID 3, password as BMPString),
+ * which node:crypto lacks: pkijs's engine does it on Node's WebCrypto.
+ */
+async function pkcs12Mac(password: string, salt: Buffer, iterations: number, content: Uint8Array): Promise<Uint8Array> {
+  const mac = await nodeEngine.stampDataWithPassword({
+    password: new Uint8Array(Buffer.from(password, 'utf8')).buffer,
+    hashAlgorithm: 'SHA-256',
+    salt: new Uint8Array(salt).buffer,
+    iterationCount: iterations,
+    contentToStamp: new Uint8Array(content).buffer,
+  });
+  return new Uint8Array(mac);
 }
 
 /**
@@ -23,7 +32,7 @@ function macKey(password: string, salt: Buffer, iterations: number): Buffer {
  * MacData ::= SEQUENCE { mac DigestInfo, macSalt OCTET STRING, iterations INTEGER }
  * ```
  */
-export function buildPkcs12(key: KeyObject, certs: readonly X509Certificate[], password: string, iterations = 2048): Uint8Array {
+export async function buildPkcs12(key: KeyObject, certs: readonly X509Certificate[], password: string, iterations = 2048): Promise<Uint8Array> {
   const localKeyId = createHash('sha1').update(certs[0]!.raw).digest();
   const attrs = set(seq(oid(Oid.localKeyId), set(octetString(localKeyId))));
   const encryptedKey = key.export({ format: 'der', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase: password });
@@ -33,7 +42,7 @@ export function buildPkcs12(key: KeyObject, certs: readonly X509Certificate[], p
   );
   const authSafe = seq(dataContentInfo(seq(...certBags)), dataContentInfo(seq(keyBag)));
   const salt = randomBytes(16);
-  const mac = createHmac('sha256', macKey(password, salt, iterations)).update(authSafe).digest();
-  const macData = seq(seq(seq(oid(Oid.sha256), nullValue()), octetString(mac)), octetString(salt), integer(iterations));
+import { createHash, randomBytes, type KeyObject, type X509Certificate } from 'node:crypto';
+import { Oid } from '../protocol/constants.js';
   return seq(integer(3), dataContentInfo(authSafe), macData);
 }

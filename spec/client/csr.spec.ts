@@ -79,7 +79,7 @@ describe('CSR helpers', () => {
       const client = pki.clientCert(ca, { keySpec: spec });
       const { createPrivateKey } = await import('node:crypto');
       const key = createPrivateKey(pem(client.key));
-      const p12 = buildPkcs12(key, [new X509Certificate(pem(client.cert)), new X509Certificate(pem(ca.cert))], 's3cret');
+      const p12 = await buildPkcs12(key, [new X509Certificate(pem(client.cert)), new X509Certificate(pem(ca.cert))], 's3cret');
       const path = pki.write(`out-${spec}.p12`, Buffer.from(p12));
       const text = openssl(['pkcs12', '-in', path, '-passin', 'pass:s3cret', '-nodes']).toString();
       assert.equal((text.match(/BEGIN CERTIFICATE/g) ?? []).length, 2);
@@ -87,6 +87,12 @@ describe('CSR helpers', () => {
       assert.match(text, /localKeyID/);
       assert.throws(() => openssl(['pkcs12', '-in', path, '-passin', 'pass:wrong', '-nodes']));
     }
+    // The MAC key derivation takes the password as a BMPString (RFC 7292 App. B.1): non-ASCII too.
+    const client = pki.clientCert(ca);
+    const { createPrivateKey } = await import('node:crypto');
+    const p12 = await buildPkcs12(createPrivateKey(pem(client.key)), [new X509Certificate(pem(client.cert))], 'pässwörd-€');
+    const path = pki.write('out-utf8.p12', Buffer.from(p12));
+    assert.match(openssl(['pkcs12', '-in', path, '-passin', 'pass:pässwörd-€', '-nodes']).toString(), /BEGIN PRIVATE KEY/);
   });
 
   it('classification without a root in the bag: the top certificate is the anchor', () => {
