@@ -1,4 +1,5 @@
 // The certificate profile of the file CA: an allow-list that builds the TBSCertificate (RFC 5280 §4.1).
+// Written with der.ts, not pkijs: it runs on every issuance, and copies requested extensions as bytes.
 import { createHash, type KeyObject } from 'node:crypto';
 import { estError } from '../errors.js';
 import { Oid } from '../protocol/constants.js';

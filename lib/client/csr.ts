@@ -1,4 +1,5 @@
 // Key pairs and PKCS#10 requests (RFC 2986) on Node's crypto and the der.ts writer.
+// Hand-written: the client depends on protocol/ only and shares der.ts with the server's CSR parser.
 import { createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import { promisify } from 'node:util';

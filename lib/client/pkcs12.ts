@@ -1,4 +1,6 @@
 // PKCS#12 (RFC 7292) output for the CLI: key + certificates, readable by OpenSSL 3, browsers, Java.
+// The key is encrypted by Node (PBES2), the frame written with der.ts (a few fixed SEQUENCEs), and the
+// MAC's RFC 7292 key derivation, which node:crypto lacks, comes from pkijs's engine.
 import { createHash, randomBytes, type KeyObject, type X509Certificate } from 'node:crypto';
 import { Oid } from '../protocol/constants.js';
 import { explicit, integer, octetString, oid, seq, set, nullValue } from '../protocol/der.js';

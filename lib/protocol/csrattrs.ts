@@ -1,4 +1,5 @@
 // CSR Attributes (RFC 7030 §4.5.2 as corrected by RFC 8951 §4 and RFC 9908 §3).
+// Hand-written on der.ts: pkijs has no CsrAttrs type, and the configured DER must be served byte for byte.
 import { Oid } from './constants.js';
 import { children, DerError, oid, raw, readOid, readWhole, seq, set, Tag, type Tlv } from './der.js';
 

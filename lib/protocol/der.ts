@@ -1,6 +1,7 @@
 // A small strict DER reader and writer (X.690). Used instead of asn1js on the hot paths: it
 // rejects indefinite lengths and overruns, hands out exact byte ranges (needed for signatures
-// and for comparing names), and builds certificates without an object model in between.
+// and for comparing names), and builds certificates without an object model in between. Measured:
+// CSR parsing 6.5× (P-256) to 57× (RSA) faster than pkijs on asn1js (BENCHMARKS.md, bench/csr-parse.ts).
 
 /** Malformed DER. The message names what was wrong; callers turn it into a 400. */
 export class DerError extends Error {

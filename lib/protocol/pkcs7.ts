@@ -1,4 +1,6 @@
 // Certs-only CMC Simple PKI Response: a degenerate CMS SignedData (RFC 5272 §4.1, RFC 7030 §4.1.3).
+// Hand-written: a fixed frame around certificate bytes, built on every enrollment; signed CMS (the
+// Full PKI Response, encrypted keys) uses pkijs in cms-signed-data.ts.
 import { Oid } from './constants.js';
 import { children, ctxTag, DerError, explicit, integer, oid, raw, readOid, readWhole, seq, set, Tag, tlv } from './der.js';
 

@@ -1,4 +1,6 @@
 // The parts of an X.509 certificate (RFC 5280 §4.1) that the server compares or copies.
+// Hand-written on der.ts: read on the request path (exact byte ranges for name comparison) where
+// pkijs's object model costs an order of magnitude more (BENCHMARKS.md); path validation uses pkijs.
 import {
   children,
   content,
