@@ -37,6 +37,13 @@ export const BEHAVIOUR_CHANGES: readonly BehaviourChange[] = Object.freeze([
     appliesTo: always,
   },
   {
+    id: 'fullcmc',
+    title: '/fullcmc implemented',
+    module: 'answers 501',
+    now: 'a signed Full PKI Request (PKCS#10, transactionId, nonces, revokeRequest) gets a signed Full PKI Response (RFC 7030 §4.3), under the same authentication and checks as /simpleenroll',
+    appliesTo: always,
+  },
+  {
     id: 'csrattrs',
     title: '/csrattrs served verbatim',
     module: 're-encodes the file as a flat list of OIDs (attribute values lost)',

@@ -40,7 +40,7 @@ ${renderTerminatorTable()}
 
 ${renderBehaviourChanges()}
 Unchanged: the operations, methods and their status codes (404 unknown operation or label, 405 wrong
-method, 501 \`/fullcmc\`), the authentication rule (a verified client certificate, else \`authRequest\`,
+method), the authentication rule (a verified client certificate, else \`authRequest\`,
 else 401), \`/csrattrs\` 204 when nothing is configured, the serial file format, and the
 \`application/pkcs7-mime\` / \`application/csrattrs\` bodies in base64.
 
