@@ -192,11 +192,7 @@ function csrSpki(der: Uint8Array): Buffer | undefined {
  * @see RFC 7030 §4 (operations), §3.3 (TLS), §3.6 (server authorization), §3.5 (PoP linking)
  */
 /** What this client can open: AES key wrap, RSAES-OAEP, ECDH (SMIMECapabilities, RFC 8551 §2.5.2). */
-const DECRYPT_CAPABILITIES = [
-  '2.16.840.1.101.3.4.1.45', '2.16.840.1.101.3.4.1.25', '2.16.840.1.101.3.4.1.5', // aes256/192/128-wrap
-  '1.2.840.113549.1.1.7', // RSAES-OAEP
-  '1.3.132.1.11.1', '1.3.132.1.11.2', '1.3.132.1.11.3', // dhSinglePass-stdDH-sha256/384/512kdf-scheme
-];
+const DECRYPT_CAPABILITIES = [Oid.aes256Wrap, Oid.aes192Wrap, Oid.aes128Wrap, Oid.rsaesOaep, Oid.ecdhSha256Kdf, Oid.ecdhSha384Kdf, Oid.ecdhSha512Kdf];
 
 /** The CSR attributes that ask for an encrypted key (RFC 7030 §4.4.1.1, §4.4.1.2), plus SMIMECapabilities. */
 function decryptAttributes(d: ServerKeygenDecrypt): { oid: string; values: Uint8Array[] }[] {

@@ -1,22 +1,18 @@
 // CMC identifiers, status and failInfo values (RFC 5272 §6, RFC 6402), and the failure they travel in.
+import { Oid } from './constants.js';
 
-export const CMC_OID = {
-  /** id-cct-PKIData */
-  pkiData: '1.3.6.1.5.5.7.12.2',
-  /** id-cct-PKIResponse */
-  pkiResponse: '1.3.6.1.5.5.7.12.3',
-} as const;
+export const CMC_OID = { pkiData: Oid.cmcPkiData, pkiResponse: Oid.cmcPkiResponse } as const;
 
-/** id-cmc controls (1.3.6.1.5.5.7.7.n). */
+/** The id-cmc controls this server knows (RFC 5272 §6). */
 export const Control = {
-  identification: '1.3.6.1.5.5.7.7.2',
-  identityProof: '1.3.6.1.5.5.7.7.3',
-  transactionId: '1.3.6.1.5.5.7.7.5',
-  senderNonce: '1.3.6.1.5.5.7.7.6',
-  recipientNonce: '1.3.6.1.5.5.7.7.7',
-  revokeRequest: '1.3.6.1.5.5.7.7.17',
-  statusInfoV2: '1.3.6.1.5.5.7.7.25',
-  identityProofV2: '1.3.6.1.5.5.7.7.34',
+  identification: Oid.cmcIdentification,
+  identityProof: Oid.cmcIdentityProof,
+  transactionId: Oid.cmcTransactionId,
+  senderNonce: Oid.cmcSenderNonce,
+  recipientNonce: Oid.cmcRecipientNonce,
+  revokeRequest: Oid.cmcRevokeRequest,
+  statusInfoV2: Oid.cmcStatusInfoV2,
+  identityProofV2: Oid.cmcIdentityProofV2,
 } as const;
 
 /** CMCStatus (RFC 5272 §6.1.1). */

@@ -3,7 +3,7 @@ import { createHash, createPublicKey, verify as verifyAsync, X509Certificate, ty
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { fromDer, PkixDecodeError } from './pkix.js';
-import { CMS_OID } from './cms-signed-data.js';
+import { Oid } from './constants.js';
 
 /** A SignedData as received: what it carries and its single SignerInfo. */
 export interface ReceivedSignedData {
@@ -27,7 +27,7 @@ export function readSignedData(der: Uint8Array): ReceivedSignedData {
   let sd: pkijs.SignedData;
   try {
     const ci = new pkijs.ContentInfo({ schema: fromDer(der, 'ContentInfo') });
-    if (ci.contentType !== CMS_OID.signedData) throw new SignedDataError(`expected SignedData, got content type ${ci.contentType}`);
+    if (ci.contentType !== Oid.signedData) throw new SignedDataError(`expected SignedData, got content type ${ci.contentType}`);
     sd = new pkijs.SignedData({ schema: ci.content });
   } catch (e) {
     if (e instanceof SignedDataError) throw e;
@@ -49,22 +49,22 @@ export function readSignedData(der: Uint8Array): ReceivedSignedData {
 }
 
 const DIGESTS: Record<string, string> = {
-  '1.3.14.3.2.26': 'sha1',
-  '2.16.840.1.101.3.4.2.1': 'sha256',
-  '2.16.840.1.101.3.4.2.2': 'sha384',
-  '2.16.840.1.101.3.4.2.3': 'sha512',
+  [Oid.sha1]: 'sha1',
+  [Oid.sha256]: 'sha256',
+  [Oid.sha384]: 'sha384',
+  [Oid.sha512]: 'sha512',
 };
 /** Signature algorithms: OID → hash for crypto.verify (undefined: use the digestAlgorithm; null: EdDSA). */
 const SIGNATURES: Record<string, string | null | undefined> = {
-  '1.2.840.113549.1.1.1': undefined, // rsaEncryption, hash from digestAlgorithm (RFC 3370 §3.2)
-  '1.2.840.113549.1.1.5': 'sha1',
-  '1.2.840.113549.1.1.11': 'sha256',
-  '1.2.840.113549.1.1.12': 'sha384',
-  '1.2.840.113549.1.1.13': 'sha512',
-  '1.2.840.10045.4.3.2': 'sha256',
-  '1.2.840.10045.4.3.3': 'sha384',
-  '1.2.840.10045.4.3.4': 'sha512',
-  '1.3.101.112': null,
+  [Oid.rsaEncryption]: undefined, // hash from digestAlgorithm (RFC 3370 §3.2)
+  [Oid.sha1WithRSAEncryption]: 'sha1',
+  [Oid.sha256WithRSAEncryption]: 'sha256',
+  [Oid.sha384WithRSAEncryption]: 'sha384',
+  [Oid.sha512WithRSAEncryption]: 'sha512',
+  [Oid.ecdsaWithSHA256]: 'sha256',
+  [Oid.ecdsaWithSHA384]: 'sha384',
+  [Oid.ecdsaWithSHA512]: 'sha512',
+  [Oid.ed25519]: null,
 };
 
 function verifyBytes(hash: string | null, data: Uint8Array, key: KeyObject, sig: Uint8Array): Promise<boolean> {
@@ -94,8 +94,8 @@ export async function verifySignedData<T>(sd: ReceivedSignedData, extra: SignerC
   // RFC 5652 §5.3: signed attributes are required when the content type is not id-data.
   const attrs = si.signedAttrs;
   if (!attrs) throw new SignedDataError('SignerInfo has no signed attributes');
-  const md = attrs.attributes.find((a) => a.type === '1.2.840.113549.1.9.4')?.values[0];
-  const ct = attrs.attributes.find((a) => a.type === '1.2.840.113549.1.9.3')?.values[0];
+  const md = attrs.attributes.find((a) => a.type === Oid.messageDigest)?.values[0];
+  const ct = attrs.attributes.find((a) => a.type === Oid.contentType)?.values[0];
   if (!(md instanceof asn1js.OctetString) || !(ct instanceof asn1js.ObjectIdentifier)) throw new SignedDataError('signed attributes lack messageDigest or contentType');
   if (ct.valueBlock.toString() !== sd.eContentType) throw new SignedDataError('contentType attribute does not match the encapsulated content');
   if (!Buffer.from(md.valueBlock.valueHexView).equals(createHash(hash).update(sd.content).digest())) throw new SignedDataError('messageDigest does not match the content');
@@ -117,7 +117,7 @@ export async function verifySignedData<T>(sd: ReceivedSignedData, extra: SignerC
     const skiOf = (c: X509Certificate): Uint8Array | undefined => {
       try {
         const p = new pkijs.Certificate({ schema: fromDer(c.raw, 'certificate') });
-        const e = p.extensions?.find((x) => x.extnID === '2.5.29.14')?.parsedValue as asn1js.OctetString | undefined;
+        const e = p.extensions?.find((x) => x.extnID === Oid.subjectKeyIdentifier)?.parsedValue as asn1js.OctetString | undefined;
         return e ? new Uint8Array(e.valueBlock.valueHexView) : undefined;
       } catch (e) {
         if (e instanceof PkixDecodeError) return undefined;

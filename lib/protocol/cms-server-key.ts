@@ -2,12 +2,13 @@
 import type { X509Certificate } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
+import { Oid } from './constants.js';
 import { fromDer, nodeEngine, pkijsCertificate, toDer } from './pkix.js';
 import { readSignedData, verifySignedData } from './cms-received.js';
 import { CMS_OID, signedDataContent, type CmsSigner } from './cms-signed-data.js';
 
 /** RFC 5958 §3: id-ct-KP-aKeyPackage. */
-export const A_KEY_PACKAGE_OID = '2.16.840.1.101.2.1.2.78.5';
+export const A_KEY_PACKAGE_OID = Oid.aKeyPackage;
 
 /** How the key must be protected, as the CSR asked and the app resolved it. */
 export type KeyProtection =
@@ -20,14 +21,14 @@ export type KeyProtection =
 export class KeyProtectionError extends Error {}
 
 const ALG = {
-  aes128Wrap: '2.16.840.1.101.3.4.1.5',
-  aes192Wrap: '2.16.840.1.101.3.4.1.25',
-  aes256Wrap: '2.16.840.1.101.3.4.1.45',
-  rsaesOaep: '1.2.840.113549.1.1.7',
-  rsaEncryption: '1.2.840.113549.1.1.1',
-  ecdhSha256: '1.3.132.1.11.1',
-  ecdhSha384: '1.3.132.1.11.2',
-  ecdhSha512: '1.3.132.1.11.3',
+  aes128Wrap: Oid.aes128Wrap,
+  aes192Wrap: Oid.aes192Wrap,
+  aes256Wrap: Oid.aes256Wrap,
+  rsaesOaep: Oid.rsaesOaep,
+  rsaEncryption: Oid.rsaEncryption,
+  ecdhSha256: Oid.ecdhSha256Kdf,
+  ecdhSha384: Oid.ecdhSha384Kdf,
+  ecdhSha512: Oid.ecdhSha512Kdf,
 } as const;
 
 /**
@@ -53,7 +54,7 @@ function pick(wanted: readonly string[], offered: readonly string[] | undefined,
 
 /** keyUsage bits (RFC 5280 §4.2.1.3) of a pkijs certificate, or undefined when it has none. */
 function keyUsageBits(c: pkijs.Certificate): number | undefined {
-  const ext = c.extensions?.find((e) => e.extnID === '2.5.29.15');
+  const ext = c.extensions?.find((e) => e.extnID === Oid.keyUsage);
   if (!ext) return undefined;
   const bits = ext.parsedValue as asn1js.BitString | undefined;
   const view = bits?.valueBlock.valueHexView;
@@ -88,10 +89,10 @@ function addRecipient(env: pkijs.EnvelopedData, p: KeyProtection, offered: reado
     env.addRecipientByCertificate(cert, { useOAEP: alg === ALG.rsaesOaep, oaepHashAlgorithm: 'SHA-256' }, 1, nodeEngine);
     return;
   }
-  if (spkiAlg === '1.2.840.10045.2.1') {
+  if (spkiAlg === Oid.ecPublicKey) {
     if (ku !== undefined && !(ku & 0x08)) throw new KeyProtectionError('the recipient certificate does not allow keyAgreement');
     const curve = (cert.subjectPublicKeyInfo.algorithm.algorithmParams as asn1js.ObjectIdentifier | undefined)?.valueBlock.toString();
-    const preferred = curve === '1.3.132.0.35' ? [ALG.ecdhSha512, ALG.ecdhSha384, ALG.ecdhSha256] : curve === '1.3.132.0.34' ? [ALG.ecdhSha384, ALG.ecdhSha512, ALG.ecdhSha256] : [ALG.ecdhSha256, ALG.ecdhSha384, ALG.ecdhSha512];
+    const preferred = curve === Oid.secp521r1 ? [ALG.ecdhSha512, ALG.ecdhSha384, ALG.ecdhSha256] : curve === Oid.secp384r1 ? [ALG.ecdhSha384, ALG.ecdhSha512, ALG.ecdhSha256] : [ALG.ecdhSha256, ALG.ecdhSha384, ALG.ecdhSha512];
     const alg = pick(preferred, offered, 'ECDH key agreement scheme');
     const kdf = alg === ALG.ecdhSha512 ? 'SHA-512' : alg === ALG.ecdhSha384 ? 'SHA-384' : 'SHA-256';
     env.addRecipientByCertificate(cert, { kdfAlgorithm: kdf, kekEncryptionLength: 256 }, 2, nodeEngine);
@@ -107,7 +108,7 @@ export function checkKeyProtection(protection: KeyProtection, offered?: readonly
 
 /** The subjectKeyIdentifier of a DER certificate, if it has one. */
 export function subjectKeyIdentifier(certDer: Uint8Array): Uint8Array | undefined {
-  const ext = pkijsCertificate(certDer).extensions?.find((e) => e.extnID === '2.5.29.14');
+  const ext = pkijsCertificate(certDer).extensions?.find((e) => e.extnID === Oid.subjectKeyIdentifier);
   const v = ext?.parsedValue as asn1js.OctetString | undefined;
   return v ? new Uint8Array(v.valueBlock.valueHexView) : undefined;
 }

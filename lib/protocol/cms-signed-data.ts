@@ -2,6 +2,7 @@
 import { createHash, sign as signAsync, type KeyObject } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
+import { Oid } from './constants.js';
 import { fromDer, pkijsCertificate, toDer } from './pkix.js';
 
 /** Who signs CMS responses: a certificate (DER) and its private key, plus chain certificates to include. */
@@ -11,16 +12,17 @@ export interface CmsSigner {
   chain?: readonly Uint8Array[];
 }
 
+/** The CMS identifiers this module and its readers use (all from constants.ts). */
 export const CMS_OID = {
-  signedData: '1.2.840.113549.1.7.2',
-  contentType: '1.2.840.113549.1.9.3',
-  messageDigest: '1.2.840.113549.1.9.4',
-  signingTime: '1.2.840.113549.1.9.5',
-  sha256: '2.16.840.1.101.3.4.2.1',
-  sha384: '2.16.840.1.101.3.4.2.2',
-  sha512: '2.16.840.1.101.3.4.2.3',
-  envelopedData: '1.2.840.113549.1.7.3',
-  data: '1.2.840.113549.1.7.1',
+  signedData: Oid.signedData,
+  envelopedData: Oid.envelopedData,
+  data: Oid.data,
+  contentType: Oid.contentType,
+  messageDigest: Oid.messageDigest,
+  signingTime: Oid.signingTime,
+  sha256: Oid.sha256,
+  sha384: Oid.sha384,
+  sha512: Oid.sha512,
 } as const;
 
 interface Scheme {
@@ -34,14 +36,14 @@ interface Scheme {
 /** The digest and signature algorithm for a signing key (RFC 5754 for RSA/ECDSA, RFC 8419 for Ed25519). */
 function schemeFor(key: KeyObject): Scheme {
   const t = key.asymmetricKeyType;
-  if (t === 'rsa') return { digest: 'sha256', digestOid: CMS_OID.sha256, signatureOid: '1.2.840.113549.1.1.11', signHash: 'sha256' };
+  if (t === 'rsa') return { digest: 'sha256', digestOid: CMS_OID.sha256, signatureOid: Oid.sha256WithRSAEncryption, signHash: 'sha256' };
   if (t === 'ec') {
     const curve = key.asymmetricKeyDetails?.namedCurve;
-    if (curve === 'secp384r1') return { digest: 'sha384', digestOid: CMS_OID.sha384, signatureOid: '1.2.840.10045.4.3.3', signHash: 'sha384' };
-    if (curve === 'secp521r1') return { digest: 'sha512', digestOid: CMS_OID.sha512, signatureOid: '1.2.840.10045.4.3.4', signHash: 'sha512' };
-    return { digest: 'sha256', digestOid: CMS_OID.sha256, signatureOid: '1.2.840.10045.4.3.2', signHash: 'sha256' };
+    if (curve === 'secp384r1') return { digest: 'sha384', digestOid: CMS_OID.sha384, signatureOid: Oid.ecdsaWithSHA384, signHash: 'sha384' };
+    if (curve === 'secp521r1') return { digest: 'sha512', digestOid: CMS_OID.sha512, signatureOid: Oid.ecdsaWithSHA512, signHash: 'sha512' };
+    return { digest: 'sha256', digestOid: CMS_OID.sha256, signatureOid: Oid.ecdsaWithSHA256, signHash: 'sha256' };
   }
-  if (t === 'ed25519') return { digest: 'sha512', digestOid: CMS_OID.sha512, signatureOid: '1.3.101.112', signHash: null };
+  if (t === 'ed25519') return { digest: 'sha512', digestOid: CMS_OID.sha512, signatureOid: Oid.ed25519, signHash: null };
   throw new Error(`cannot sign CMS with a ${t ?? 'unknown'} key`);
 }
 
@@ -106,7 +108,7 @@ async function buildSignedData(eContentType: string, content: Uint8Array, signer
     signature: new asn1js.OctetString({ valueHex: signature }),
   });
   return new pkijs.SignedData({
-    version: eContentType === '1.2.840.113549.1.7.1' ? 1 : 3,
+    version: eContentType === Oid.data ? 1 : 3,
     digestAlgorithms: [new pkijs.AlgorithmIdentifier({ algorithmId: scheme.digestOid })],
     encapContentInfo: new pkijs.EncapsulatedContentInfo({ eContentType, eContent: new asn1js.OctetString({ valueHex: content }) }),
     certificates: uniqueDer([...extraCertificates, signer.certificate, ...(signer.chain ?? [])]).map(pkijsCertificate),

@@ -16,7 +16,7 @@ export const MediaType = {
 
 /** Object identifiers. */
 export const Oid = {
-  // PKCS#7 / CMS
+  // PKCS#7 / CMS (RFC 5652)
   data: '1.2.840.113549.1.7.1',
   signedData: '1.2.840.113549.1.7.2',
   // PKCS#12 (RFC 7292): bag types and their attributes
@@ -24,6 +24,32 @@ export const Oid = {
   certBag: '1.2.840.113549.1.12.10.1.3',
   x509Certificate: '1.2.840.113549.1.9.22.1',
   localKeyId: '1.2.840.113549.1.9.21',
+  envelopedData: '1.2.840.113549.1.7.3',
+  contentType: '1.2.840.113549.1.9.3',
+  messageDigest: '1.2.840.113549.1.9.4',
+  signingTime: '1.2.840.113549.1.9.5',
+  // RFC 5958 §3: id-ct-KP-aKeyPackage
+  aKeyPackage: '2.16.840.1.101.2.1.2.78.5',
+  // CMC content types (RFC 5272 §3.2): id-cct-PKIData, id-cct-PKIResponse
+  cmcPkiData: '1.3.6.1.5.5.7.12.2',
+  cmcPkiResponse: '1.3.6.1.5.5.7.12.3',
+  // CMC controls id-cmc-* (RFC 5272 §6)
+  cmcIdentification: '1.3.6.1.5.5.7.7.2',
+  cmcIdentityProof: '1.3.6.1.5.5.7.7.3',
+  cmcTransactionId: '1.3.6.1.5.5.7.7.5',
+  cmcSenderNonce: '1.3.6.1.5.5.7.7.6',
+  cmcRecipientNonce: '1.3.6.1.5.5.7.7.7',
+  cmcRevokeRequest: '1.3.6.1.5.5.7.7.17',
+  cmcStatusInfoV2: '1.3.6.1.5.5.7.7.25',
+  cmcIdentityProofV2: '1.3.6.1.5.5.7.7.34',
+  // Key wrap / transport / agreement (RFC 3565, RFC 4055, RFC 5753)
+  aes128Wrap: '2.16.840.1.101.3.4.1.5',
+  aes192Wrap: '2.16.840.1.101.3.4.1.25',
+  aes256Wrap: '2.16.840.1.101.3.4.1.45',
+  rsaesOaep: '1.2.840.113549.1.1.7',
+  ecdhSha256Kdf: '1.3.132.1.11.1',
+  ecdhSha384Kdf: '1.3.132.1.11.2',
+  ecdhSha512Kdf: '1.3.132.1.11.3',
   // PKCS#9 attributes
   challengePassword: '1.2.840.113549.1.9.7',
   extensionRequest: '1.2.840.113549.1.9.14',
@@ -72,6 +98,13 @@ export const Oid = {
   nameConstraints: '2.5.29.30',
   authorityKeyIdentifier: '2.5.29.35',
   extKeyUsage: '2.5.29.37',
+  issuerAltName: '2.5.29.18',
+  cRLDistributionPoints: '2.5.29.31',
+  certificatePolicies: '2.5.29.32',
+  policyMappings: '2.5.29.33',
+  policyConstraints: '2.5.29.36',
+  inhibitAnyPolicy: '2.5.29.54',
+  authorityInfoAccess: '1.3.6.1.5.5.7.1.1',
   anyExtendedKeyUsage: '2.5.29.37.0',
   // Extended key usages
   kpServerAuth: '1.3.6.1.5.5.7.3.1',

@@ -1,13 +1,12 @@
 // Client certificate path validation (RFC 5280 §6) on pkijs's CertificateChainValidationEngine.
 import type { X509Certificate } from 'node:crypto';
 import * as pkijs from 'pkijs';
+import { Oid } from '../protocol/constants.js';
 import { nodeEngine, pkijsCertificate } from '../protocol/pkix.js';
 
 /** Outcome of validating a client certificate: ok with the path (leaf first), or the reason it failed. */
 export type ChainResult = { ok: true; anchor: X509Certificate; path: X509Certificate[] } | { ok: false; reason: string };
 
-const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
-const ANY_EKU = '2.5.29.37.0';
 /** Longest path accepted (leaf + intermediates + anchor); a header cap in front usually bites first. */
 export const MAX_PATH_LENGTH = 10;
 
@@ -18,20 +17,9 @@ export const MAX_PATH_LENGTH = 10;
  * distribution points and authority information access carry no restriction to enforce here.
  */
 const KNOWN_EXTENSIONS: ReadonlySet<string> = new Set([
-  '2.5.29.14', // subjectKeyIdentifier
-  '2.5.29.15', // keyUsage
-  '2.5.29.17', // subjectAltName (name constraints)
-  '2.5.29.18', // issuerAltName
-  '2.5.29.19', // basicConstraints
-  '2.5.29.30', // nameConstraints
-  '2.5.29.31', // cRLDistributionPoints
-  '2.5.29.32', // certificatePolicies
-  '2.5.29.33', // policyMappings
-  '2.5.29.35', // authorityKeyIdentifier
-  '2.5.29.36', // policyConstraints
-  '2.5.29.37', // extKeyUsage
-  '2.5.29.54', // inhibitAnyPolicy
-  '1.3.6.1.5.5.7.1.1', // authorityInfoAccess
+  Oid.subjectKeyIdentifier, Oid.keyUsage, Oid.subjectAltName, Oid.issuerAltName, Oid.basicConstraints, Oid.nameConstraints,
+  Oid.cRLDistributionPoints, Oid.certificatePolicies, Oid.policyMappings, Oid.authorityKeyIdentifier, Oid.policyConstraints,
+  Oid.extKeyUsage, Oid.inhibitAnyPolicy, Oid.authorityInfoAccess,
 ]);
 
 interface Node {
@@ -61,7 +49,7 @@ function selfIssued(c: X509Certificate): boolean {
 }
 
 function pathLenConstraint(c: pkijs.Certificate): number | undefined {
-  const ext = c.extensions?.find((e) => e.extnID === '2.5.29.19');
+  const ext = c.extensions?.find((e) => e.extnID === Oid.basicConstraints);
   const bc = ext?.parsedValue as pkijs.BasicConstraints | undefined;
   if (!bc || !bc.cA || bc.pathLenConstraint === undefined) return undefined;
   return typeof bc.pathLenConstraint === 'number' ? bc.pathLenConstraint : Number.MAX_SAFE_INTEGER;
@@ -132,7 +120,7 @@ export async function verifyChain(
   // As OpenSSL's "sslclient" purpose (what nginx ssl_verify_client applies): an extendedKeyUsage, when
   // present, must allow clientAuth (RFC 5280 §4.2.1.12).
   const eku = leaf.keyUsage as string[] | undefined;
-  if (eku && eku.length > 0 && !eku.includes(CLIENT_AUTH) && !eku.includes(ANY_EKU)) {
+  if (eku && eku.length > 0 && !eku.includes(Oid.kpClientAuth) && !eku.includes(Oid.anyExtendedKeyUsage)) {
     return { ok: false, reason: 'client certificate extendedKeyUsage does not allow clientAuth' };
   }
   const directAnchor = anchors.find((a) => a.raw.equals(leaf.raw));

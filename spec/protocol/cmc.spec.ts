@@ -107,6 +107,9 @@ describe('Full PKI Request (RFC 5272 §3.2) from Bouncy Castle', { skip }, () =>
     assert.equal((await failure(readFullPkiRequest(new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x00]), spkiOf))).failInfo, CmcFailInfo.badRequest);
     const certsOnly = openssl(['crl2pkcs7', '-nocrl', '-certfile', ca.cert, '-outform', 'DER']);
     assert.equal((await failure(readFullPkiRequest(new Uint8Array(certsOnly), spkiOf))).failInfo, CmcFailInfo.badRequest);
+    // 30 000 nested indefinite-length SEQUENCEs: refused by asn1js's depth limit, no stack overflow.
+    const deep = new Uint8Array(60000).map((_, i) => (i % 2 ? 0x80 : 0x30));
+    assert.match((await failure(readFullPkiRequest(deep, spkiOf))).message, /nesting depth/);
   });
 });
 
