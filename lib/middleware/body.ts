@@ -1,6 +1,7 @@
 // Reads a request body with a size bound; checks the Content-Type first (415) and the size (413).
 import type { IncomingMessage } from 'node:http';
 import { estError } from '../errors.js';
+import { BodyEncodingError, decodeBody } from '../protocol/base64.js';
 import { parseMediaType } from '../protocol/media-type.js';
 
 /** Body already read by a body-parser mounted before est() (Express `req.body` as a Buffer/string). */
@@ -66,4 +67,16 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
     req.on('error', onError);
     req.on('aborted', onAborted);
   });
+}
+
+/** Checks the media type (415), reads at most `limit` bytes (413) and decodes the base64 body to DER (RFC 8951 §3). */
+export async function readDerBody(req: IncomingMessage, accepted: readonly string[], limit: number): Promise<Uint8Array> {
+  checkContentType(req, accepted);
+  const body = await readBody(req, limit);
+  try {
+    return decodeBody(body);
+  } catch (e) {
+    if (e instanceof BodyEncodingError) throw estError('ERR_EST_BODY_ENCODING', e.message);
+    throw e;
+  }
 }

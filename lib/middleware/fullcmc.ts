@@ -3,7 +3,6 @@ import { randomBytes, type X509Certificate } from 'node:crypto';
 import * as pkijs from 'pkijs';
 import { EstError, estError } from '../errors.js';
 import type { RevocationReason } from '../store/types.js';
-import { BodyEncodingError, decodeBody } from '../protocol/base64.js';
 import { CmcFailInfo, CmcFailure } from '../protocol/cmc.js';
 import { readFullPkiRequest, type CmcRevokeRequest, type FullPkiRequest } from '../protocol/cmc-request.js';
 import { fullPkiResponse, type FullPkiResponseInput } from '../protocol/cmc-response.js';
@@ -13,7 +12,7 @@ import { DerError } from '../protocol/der.js';
 import { parseCsr } from '../protocol/pkcs10.js';
 import { fromDer, pkijsCertificate } from '../protocol/pkix.js';
 import { verifyChain } from '../tls/verify-chain.js';
-import { checkContentType, readBody } from './body.js';
+import { readDerBody } from './body.js';
 import type { RequestContext } from './context.js';
 import { issueChecked } from './issue.js';
 import { prepareBase64, send } from './respond.js';
@@ -107,15 +106,7 @@ async function revoke(ctx: RequestContext, signer: CmsSigner, request: FullPkiRe
 export async function fullcmc(ctx: RequestContext): Promise<void> {
   const signer = ctx.config.cmsSigner;
   if (!signer) throw estError('ERR_EST_NOT_IMPLEMENTED', 'fullcmc is not available: no CMS signer (set cmsSigner; RFC 7030 §4.3: 501 means not supported)');
-  checkContentType(ctx.req, [MediaType.pkcs7]);
-  const body = await readBody(ctx.req, ctx.config.maxBodySize);
-  let der: Uint8Array;
-  try {
-    der = decodeBody(body);
-  } catch (e) {
-    if (e instanceof BodyEncodingError) throw estError('ERR_EST_BODY_ENCODING', e.message);
-    throw e;
-  }
+  const der = await readDerBody(ctx.req, [MediaType.pkcs7], ctx.config.maxBodySize);
   let request: FullPkiRequest;
   try {
     request = await readFullPkiRequest(der, (csrDer) => parseCsr(csrDer).spkiDer);
