@@ -44,7 +44,7 @@ export async function buildPkcs12(key: KeyObject, certs: readonly X509Certificat
   );
   const authSafe = seq(dataContentInfo(seq(...certBags)), dataContentInfo(seq(keyBag)));
   const salt = randomBytes(16);
-import { createHash, randomBytes, type KeyObject, type X509Certificate } from 'node:crypto';
-import { Oid } from '../protocol/constants.js';
+  const mac = await pkcs12Mac(password, salt, iterations, authSafe);
+  const macData = seq(seq(seq(oid(Oid.sha256), nullValue()), octetString(mac)), octetString(salt), integer(iterations));
   return seq(integer(3), dataContentInfo(authSafe), macData);
 }

@@ -1,6 +1,7 @@
 // POST /fullcmc (RFC 7030 §4.3): a signed Full PKI Request in, a signed Full PKI Response out, same policy as simpleenroll.
 import { randomBytes, type X509Certificate } from 'node:crypto';
 import * as pkijs from 'pkijs';
+import { checkRequest } from '../check/index.js';
 import { EstError, estError } from '../errors.js';
 import type { RevocationReason } from '../store/types.js';
 import { CmcFailInfo, CmcFailure } from '../protocol/cmc.js';
@@ -142,7 +143,9 @@ export async function fullcmc(ctx: RequestContext): Promise<void> {
   }
   let certificate: Uint8Array;
   try {
-    ({ certificate } = await issueChecked(ctx, 'fullcmc', csr));
+    // The check stage and the issue seam of /simpleenroll: key policy, CSR signature, required
+    // attributes, PoP linking, OTP, then [approve] → issue → [record].
+    ({ certificate } = await issueChecked(ctx, await checkRequest(ctx, csr, 'fullcmc')));
   } catch (e) {
     if (!(e instanceof EstError)) throw e;
     if (e.status === 202) {
