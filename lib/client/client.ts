@@ -448,7 +448,7 @@ export class EstClient {
     const signer = opened.signer;
     if (signer && this.anchors.length) {
       const trusted = this.anchors.some((a) => a.raw.equals(signer.raw) || (signer.checkIssued(a) && signer.verify(a.publicKey)));
-      if (!trusted) throw new EstTrustError(`serverkeygen: the encrypted key is signed by "${signer.subject.replace(/\n/g, ', ')}", which is not one of the trust anchors nor issued by one`, 'ERR_EST_CLIENT_UNTRUSTED_SIGNER');
+      if (!trusted) throw new EstTrustError(`serverkeygen: the encrypted key is signed by "${signer.subject.replace(/\n/g, ', ')}", which is not one of the trust anchors nor issued by one`);
     }
     return opened.pkcs8;
   }
