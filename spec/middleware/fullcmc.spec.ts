@@ -113,12 +113,46 @@ describe('POST /fullcmc (RFC 7030 §4.3)', { skip }, () => {
     assert.match(bcRead(r.body), /status=2 .*the Full PKI Request's signer is not trusted: client certificate does not chain to a trusted CA failInfo=1/);
   });
 
-  it('revokeRequest without a record store: 501 with CMC noSupport', async () => {
-    const client = pki.clientCert(ca);
-    const serial = openssl(['x509', '-in', client.cert, '-noout', '-serial']).toString().trim().split('=')[1]!;
-    const r = await send(request(undefined, ['txid=11', `revoke=${ca.cert}:${serial}`], client));
-    assert.equal(r.status, 501);
-    assert.match(bcRead(r.body), /statusInfoV2 status=4 bodyList=2, string=revocation is not supported/);
+  it('revokeRequest through the record store: the holder revokes its own certificate (index.txt says R); others get 403; unknown serial 404', async () => {
+    // Enroll through /fullcmc, so the ledger knows the certificate.
+    const csr = pki.csr({ subject: '/CN=cmc-revoke-me/O=Demo Devices' });
+    const r = await send(request(csr, ['txid=20']));
+    assert.equal(r.status, 200, r.text);
+    const file = pki.write(`fc-${++n}.der`, Buffer.from(r.text.replace(/\s+/g, ''), 'base64'));
+    const certs = openssl(['pkcs7', '-inform', 'DER', '-in', file, '-print_certs']).toString();
+    const mine = certs.split(/(?=subject=)/).find((c) => c.includes('cmc-revoke-me'))!;
+    const holder = { cert: pki.write(`fc-holder-${n}.pem`, mine.slice(mine.indexOf('-----BEGIN'))), key: csr.key };
+    const serial = openssl(['x509', '-in', holder.cert, '-noout', '-serial']).toString().trim().split('=')[1]!;
+    // Someone else may not revoke it.
+    const other = pki.clientCert(ca);
+    const denied = await send(request(undefined, ['txid=21', `revoke=${ca.cert}:${serial}`], other));
+    assert.equal(denied.status, 403);
+    assert.match(bcRead(denied.body), /status=2 bodyList=2, string=only the certificate holder or a CMC RA may revoke this certificate failInfo=2/);
+    // The holder may.
+    const ok = await send(request(undefined, ['txid=22', `revoke=${ca.cert}:${serial}`], holder));
+    assert.equal(ok.status, 200, ok.text);
+    assert.match(bcRead(ok.body), /statusInfoV2 status=0 bodyList=2,/);
+    const index = readFileSync(ca.serial.replace(/\.srl$/, '.index.txt'), 'latin1');
+    assert.match(index, new RegExp(`^R\t[^\t]+\t[^\t]+\t${serial}\t`, 'm'), index);
+    // A serial this CA never issued.
+    const stranger = pki.clientCert(ca);
+    const strangerSerial = openssl(['x509', '-in', stranger.cert, '-noout', '-serial']).toString().trim().split('=')[1]!;
+    const unknown = await send(request(undefined, ['txid=23', `revoke=${ca.cert}:${strangerSerial}`], stranger));
+    assert.equal(unknown.status, 404);
+    assert.match(bcRead(unknown.body), /status=2 bodyList=2, .*failInfo=4/);
+  });
+
+  it('revokeRequest without a record store (store: false): 501 with CMC noSupport', async () => {
+    const bare = await startEstServer(pki, { ca: ca.cert, serverCert }, { caRootCertificate: ca.cert, caPrivateKey: ca.key, serialMode: 'random', store: false, authRequest: auth.url } as never);
+    try {
+      const client = pki.clientCert(ca);
+      const serial = openssl(['x509', '-in', client.cert, '-noout', '-serial']).toString().trim().split('=')[1]!;
+      const r = await fetchRaw(`${bare.url}/fullcmc`, { method: 'POST', headers: CMC, body: b64lines(request(undefined, ['txid=11', `revoke=${ca.cert}:${serial}`], client)) });
+      assert.equal(r.status, 501);
+      assert.match(bcRead(r.body), /statusInfoV2 status=4 bodyList=2, string=revocation is not supported/);
+    } finally {
+      await bare.close();
+    }
   });
 
   it('not a CMC request: a certs-only PKCS#7 gets 400 with a CMC failure body', async () => {
