@@ -217,6 +217,11 @@ export async function startServer(cfg: ServerConfig, logger: EstLogger, metrics?
   }
   const entries = Object.entries(cfg.mounts);
   const readiness = entries.flatMap(([path, o]) => mountReadiness(path, o, entries.length > 1));
+  // The issuance ledger of each mount: index.txt readable, or PostgreSQL answering.
+  for (const [path, o] of entries) {
+    const m = byLabel.get(mountLabel(path));
+    if (m && o.store !== false) readiness.push({ name: `record-store${entries.length > 1 ? ` ${path}` : ''}`, check: () => m.checkStore() });
+  }
   const health = healthHandler(readiness);
   const estHandler = labelHandler(byLabel);
   const app = (req: IncomingMessage, res: ServerResponse) => {

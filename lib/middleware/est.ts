@@ -29,6 +29,8 @@ export interface EstMiddleware {
    * with EstConfigError naming `store`. Await it before listening (est-server does).
    */
   ready(): Promise<void>;
+  /** Throws when the record store cannot be used now (for /readyz); resolves at once without one. */
+  checkStore(): Promise<void>;
   /** Closes pooled connections (auth backend), the serial store and the record store est() made. */
   close(): Promise<void>;
 }
@@ -132,6 +134,9 @@ export function est(options: EstOptions): EstMiddleware {
     });
   }) as EstMiddleware;
   middleware.ready = () => ready;
+  middleware.checkStore = async () => {
+    await config.store?.check();
+  };
   middleware.close = async () => {
     await authRequest?.close();
     if (config.store && config.storeOwned) await config.store.close();

@@ -64,7 +64,7 @@ describe('est-server init-ca, health and metrics', () => {
     assert.equal(onMain.status, 200, '/healthz on the EST port too');
     const ready = await getJson(`http://127.0.0.1:${srv.metricsPort}/readyz`);
     assert.equal(ready.status, 200);
-    assert.deepEqual(ready.body.checks, { ca: 'ok', 'serial-store': 'ok' });
+    assert.deepEqual(ready.body.checks, { ca: 'ok', 'serial-store': 'ok', 'record-store': 'ok' });
     const metrics = await (await fetch(`http://127.0.0.1:${srv.metricsPort}/metrics`)).text();
     for (const name of ['est_requests_total', 'est_issuance_duration_seconds', 'est_certificates_issued_total', 'est_auth_request_duration_seconds', 'est_store_duration_seconds', 'process_cpu_user_seconds_total']) {
       assert.match(metrics, new RegExp(`# TYPE ${name} `), name);

@@ -39,7 +39,7 @@ const csrBody = (subject = '/CN=ledger-device/O=Demo Devices') => b64lines(pki.c
 const userHeaders = { 'Content-Type': 'application/pkcs10', Authorization: basic('alice', 'secret') };
 
 describe('ledger on the request path (embedded store)', () => {
-  let srv: Running;
+  let srv: Running & { middleware: import('../../lib/index.js').EstMiddleware };
   const errors: Array<{ obj: object; msg?: string }> = [];
   const logger = { info() {}, warn() {}, debug() {}, error: (obj: object, msg?: string) => void errors.push({ obj, msg }) };
 
@@ -114,6 +114,8 @@ describe('ledger on the request path (embedded store)', () => {
       assert.match(r.text, /^the certificate could not be recorded; retry later\r?\n?$/);
       assert.doesNotMatch(r.text, /BEGIN|MII/);
       assert.ok(errors.some((e) => /the certificate could not be recorded: record store .*index\.txt: cannot be read/.test(e.msg ?? '')), JSON.stringify(errors.map((e) => e.msg)));
+      // /readyz (est-server) asks the same store.
+      await assert.rejects(srv.middleware.checkStore(), (e: Error & { code?: string }) => e.code === 'ERR_EST_STORE_UNAVAILABLE');
     } finally {
       rmdirSync(index);
       renameSync(index + '.moved', index);
@@ -122,6 +124,7 @@ describe('ledger on the request path (embedded store)', () => {
     await new Promise((r) => setTimeout(r, 1100));
     const ok = await fetchRaw(`${srv.url}/simpleenroll`, { method: 'POST', headers: userHeaders, body: csrBody('/CN=recorded-again') });
     assert.equal(ok.status, 200, ok.text);
+    await srv.middleware.checkStore();
   });
 });
 
