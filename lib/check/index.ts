@@ -7,6 +7,7 @@ import { DerError } from '../protocol/der.js';
 import type { ParsedCsr } from '../protocol/pkcs10.js';
 import type { TlsFacts } from '../tls/tls-facts.js';
 import { checkKeyPolicy } from './key-policy.js';
+import type { NameRulesCheck } from './name-rules.js';
 import { checkOtp, readOtp } from './otp.js';
 import { checkPop } from './pop.js';
 import { checkReenroll, type ReenrollKind } from './reenroll.js';
@@ -14,6 +15,7 @@ import type { RequiredAttrsCheck } from './required-attrs.js';
 import { checkSignature } from './signature.js';
 
 export { compileRequiredAttrs, type RequiredAttrsCheck } from './required-attrs.js';
+export { compileNameRules, type NameRulesCheck } from './name-rules.js';
 export type { ReenrollKind } from './reenroll.js';
 
 /** What the check stage needs to know about the request and the configuration. */
@@ -28,6 +30,8 @@ export interface CheckContext {
   customCa: boolean;
   /** Verifies an RFC 7894 otpChallenge with the auth backend, when one is configured. */
   verifyOtp?: (otp: string) => Promise<void>;
+  /** Subject and subjectAltName rules, compiled once (name-rules.ts). */
+  nameRules: NameRulesCheck;
 }
 
 /** A CSR that passed the check stage, with what the checks found out. */
@@ -53,6 +57,8 @@ function checkLinking(ctx: CheckContext, csr: ParsedCsr): string | undefined {
 /** Runs every check for `operation` in order; throws the first failure as a catalogued EstError. */
 export async function checkRequest(ctx: CheckContext, csr: ParsedCsr, operation: IssuingOperation): Promise<CheckedRequest> {
   const serverkeygen = operation === 'serverkeygen';
+  // Structure and bounds of the names first: cheap, and before any signature work.
+  ctx.nameRules(csr);
   if (!serverkeygen) {
     checkKeyPolicy(csr.keyType, csr.keyError);
     // The self-signature is the proof of possession (RFC 7030 §3.4); not for serverkeygen (§4.4.1).

@@ -34,6 +34,9 @@ export interface EstConfig extends TlsFactsConfig {
   trustProxy: (address: string) => boolean;
   proxyHeaders: ProxyHeaders;
   maxBodySize: number;
+  bodyTimeout: number;
+  maxSubjectAltNames: number;
+  maxSubjectSize: number;
   logger: EstLogger;
   /** The issuance ledger (DESIGN "issue + record"); absent with `store: false`, or a custom CA without `store`. */
   store?: RecordStore;
@@ -173,6 +176,9 @@ export function assemble(o: ParsedOptions): Readonly<EstConfig> {
     trustProxy: o.trustProxy,
     proxyHeaders: o.proxyHeaders,
     maxBodySize: o.maxBodySize,
+    bodyTimeout: o.bodyTimeout,
+    maxSubjectAltNames: o.maxSubjectAltNames,
+    maxSubjectSize: o.maxSubjectSize,
     logger: o.logger,
     storeExplicit: (o.store !== undefined && o.store !== false) || o.caIndex !== undefined,
     storeOwned: owned,

@@ -24,8 +24,11 @@ export function checkContentType(req: IncomingMessage, accepted: readonly string
   }
 }
 
-/** Reads the whole body, at most `limit` bytes (413 past it, without buffering the rest). */
-export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/**
+ * Reads the whole body, at most `limit` bytes (413 past it, without buffering the rest), within
+ * `timeoutMs` (408 and `Connection: close` past it: a trickling upload may not hold the connection).
+ */
+export async function readBody(req: IncomingMessage, limit: number, timeoutMs = 30_000): Promise<Buffer> {
   const parsed = preParsed(req);
   if (parsed) {
     if (parsed.length > limit) throw estError('ERR_EST_BODY_TOO_LARGE', `request body larger than ${limit} bytes`);
@@ -40,9 +43,14 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
+    const timer = setTimeout(() => {
+      req.pause();
+      finish(estError('ERR_EST_BODY_TIMEOUT', `request body not received within ${timeoutMs} ms`, { headers: { Connection: 'close' } }));
+    }, timeoutMs);
     const finish = (err?: Error, body?: Buffer) => {
       if (done) return;
       done = true;
+      clearTimeout(timer);
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
@@ -70,9 +78,9 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
 }
 
 /** Checks the media type (415), reads at most `limit` bytes (413) and decodes the base64 body to DER (RFC 8951 §3). */
-export async function readDerBody(req: IncomingMessage, accepted: readonly string[], limit: number): Promise<Uint8Array> {
+export async function readDerBody(req: IncomingMessage, accepted: readonly string[], limit: number, timeoutMs?: number): Promise<Uint8Array> {
   checkContentType(req, accepted);
-  const body = await readBody(req, limit);
+  const body = await readBody(req, limit, timeoutMs);
   try {
     return decodeBody(body);
   } catch (e) {

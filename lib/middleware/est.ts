@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createAuthRequest, OTP_HEADER } from '../auth/auth-request.js';
 import { authorize } from '../auth/authorize.js';
-import { compileRequiredAttrs } from '../check/index.js';
+import { compileNameRules, compileRequiredAttrs } from '../check/index.js';
 import { EstConfigError, EstError, estError } from '../errors.js';
 import { MediaType } from '../protocol/constants.js';
 import { withChallengePassword } from '../protocol/csrattrs.js';
@@ -82,6 +82,11 @@ export function est(options: EstOptions): EstMiddleware {
     ? createAuthRequest({ url: config.authRequest, timeout: config.authRequestTimeout, stripHeaders: proxyHeaderNames(config.proxyHeaders) })
     : undefined;
   const requiredAttrs = compileRequiredAttrs(config.csrAttrs?.items);
+  const nameRules = compileNameRules({
+    maxSubjectAltNames: config.maxSubjectAltNames,
+    maxSubjectSize: config.maxSubjectSize,
+    caCertificates: [...(config.cacertsDer ?? []), ...config.trustAnchors.map((a) => new Uint8Array(a.raw))],
+  });
   const prepared = prepare(config);
   const ready = openStore(config);
   // Also reported here, for apps that never await ready(); requests meanwhile get 503s from the store.
@@ -98,11 +103,12 @@ export function est(options: EstOptions): EstMiddleware {
     if (!(method === op.method || (op.method === 'GET' && method === 'HEAD'))) {
       throw estError('ERR_EST_METHOD', `${op.name} accepts ${allowHeader(op)} only`, { headers: { Allow: allowHeader(op) } });
     }
-    const facts = await tlsFacts(req, config);
+    // The client certificate is read and verified only for operations that authenticate.
+    const facts = await tlsFacts(req, config, op.auth);
     const originalUri = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '';
     const who = op.auth ? await authorize(req, facts, authRequest?.check, originalUri) : { method: 'none' as const };
     const ctx: RequestContext = {
-      req, res, config, prepared, facts, requiredAttrs,
+      req, res, config, prepared, facts, requiredAttrs, nameRules,
       requestId: requestIdOf(req),
       authenticatedBy: who.method,
       pop: config.pop,

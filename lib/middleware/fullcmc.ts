@@ -107,7 +107,7 @@ async function revoke(ctx: RequestContext, signer: CmsSigner, request: FullPkiRe
 export async function fullcmc(ctx: RequestContext): Promise<void> {
   const signer = ctx.config.cmsSigner;
   if (!signer) throw estError('ERR_EST_NOT_IMPLEMENTED', 'fullcmc is not available: no CMS signer (set cmsSigner; RFC 7030 §4.3: 501 means not supported)');
-  const der = await readDerBody(ctx.req, [MediaType.pkcs7], ctx.config.maxBodySize);
+  const der = await readDerBody(ctx.req, [MediaType.pkcs7], ctx.config.maxBodySize, ctx.config.bodyTimeout);
   let request: FullPkiRequest;
   try {
     request = await readFullPkiRequest(der, (csrDer) => parseCsr(csrDer).spkiDer);

@@ -34,7 +34,7 @@ interface Issuer {
 
 /** Reads, decodes and parses the PKCS#10 body (RFC 7030 §4.2.1, RFC 8951 §3). */
 async function readCsr(ctx: RequestContext, contentType: string): Promise<ParsedCsr> {
-  const der = await readDerBody(ctx.req, [contentType], ctx.config.maxBodySize);
+  const der = await readDerBody(ctx.req, [contentType], ctx.config.maxBodySize, ctx.config.bodyTimeout);
   try {
     return parseCsr(der);
   } catch (e) {

@@ -69,6 +69,23 @@ export interface EstOptions {
   authRequestTimeout?: number;
   /** Largest accepted request body in bytes; larger gets 413. @default 65536 */
   maxBodySize?: number;
+  /**
+   * No nginx equivalent. Milliseconds a request body may take to arrive, from the first read;
+   * a slower (trickling) upload gets 408 and the connection is closed. @default 30000
+   */
+  bodyTimeout?: number;
+  /**
+   * No nginx equivalent. Most GeneralNames a CSR's subjectAltName may request; more gets 400
+   * `ERR_EST_CSR_NAME`. @default 100
+   * @see RFC 5280 §4.2.1.6
+   */
+  maxSubjectAltNames?: number;
+  /**
+   * No nginx equivalent. Largest DER subject Name a CSR may carry, in bytes; larger gets 400
+   * `ERR_EST_CSR_NAME`. @default 1024
+   * @see RFC 5280 §4.1.2.6
+   */
+  maxSubjectSize?: number;
   /** Logger (pino-compatible). @default silent */
   logger?: EstLogger;
   /** Serial numbers: the module's sequential file, or random (≥64 random bits). @default 'sequential' */
@@ -151,6 +168,9 @@ export interface ParsedOptions {
   proxyHeaders: ProxyHeaders;
   authRequestTimeout: number;
   maxBodySize: number;
+  bodyTimeout: number;
+  maxSubjectAltNames: number;
+  maxSubjectSize: number;
   logger: EstLogger;
   serialMode: 'sequential' | 'random';
   serialLease: number;
@@ -332,6 +352,9 @@ const PARSERS: Parsers = {
   allowServerAuth: flag('allowServerAuth', true),
   maxBodySize: positiveInt('maxBodySize', 64 * 1024, 16 * 1024 * 1024),
   authRequestTimeout: positiveInt('authRequestTimeout', 5000, 600_000),
+  bodyTimeout: positiveInt('bodyTimeout', 30_000, 600_000),
+  maxSubjectAltNames: positiveInt('maxSubjectAltNames', 100, 10_000),
+  maxSubjectSize: positiveInt('maxSubjectSize', 1024, 65_536),
   serialMode: parseSerialMode,
   serialLease: parseSerialLease,
   store: parseStore,

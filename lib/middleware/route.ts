@@ -1,6 +1,7 @@
 // Where an EST request lives: /.well-known/est[/<label>]/<operation> (RFC 7030 §3.2.2). The one
 // place that splits that path, for est() and for est-server's choice among its labels.
 import type { IncomingMessage } from 'node:http';
+import { estError } from '../errors.js';
 import { lookupOperation } from './operations.js';
 
 /** The EST path prefix (RFC 7030 §3.2.2). */
@@ -42,8 +43,13 @@ export function splitPath(req: IncomingMessage): { rest: string; mount: string }
   return { rest: where.rest, mount: where.label === undefined ? WELL_KNOWN : `${WELL_KNOWN}/${where.label}` };
 }
 
-/** The CA label implied by the mount path (`/.well-known/est/<label>`), if any. */
+/** The CA label implied by the mount path (`/.well-known/est/<label>`), if any; 400 when it is not valid percent-encoding. */
 export function labelOf(mount: string): string | undefined {
   const m = /\/\.well-known\/est\/([^/]+)\/?$/.exec(mount);
-  return m ? decodeURIComponent(m[1]!) : undefined;
+  if (!m) return undefined;
+  try {
+    return decodeURIComponent(m[1]!);
+  } catch {
+    throw estError('ERR_EST_BAD_PATH', 'the CA label in the path is not valid percent-encoding (RFC 3986 §2.1)');
+  }
 }

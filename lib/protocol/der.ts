@@ -99,26 +99,44 @@ export function content(t: Tlv): Uint8Array {
   return t.buf.subarray(t.contentStart, t.end);
 }
 
-/** Decodes an OBJECT IDENTIFIER TLV to dotted form. */
+/**
+ * Longest OBJECT IDENTIFIER content accepted, in octets. Real OIDs are a few dozen octets (the
+ * longest registered arcs stay far below this); the bound keeps names and logs small.
+ */
+export const MAX_OID_LENGTH = 100;
+
+/**
+ * Decodes an OBJECT IDENTIFIER TLV to dotted form (X.690 §8.19), in time linear in its length:
+ * arcs that fit 2^53 accumulate as numbers, longer ones as a run of octets converted once.
+ */
 export function readOid(t: Tlv): string {
   if (t.tag !== Tag.oid) throw new DerError('expected an OBJECT IDENTIFIER');
   const c = content(t);
   if (c.length === 0) throw new DerError('empty OBJECT IDENTIFIER');
-  const arcs: bigint[] = [];
-  let v = 0n;
+  if (c.length > MAX_OID_LENGTH) throw new DerError(`OBJECT IDENTIFIER longer than ${MAX_OID_LENGTH} octets`);
+  if (c[c.length - 1]! & 0x80) throw new DerError('truncated OBJECT IDENTIFIER');
+  const arcs: string[] = [];
+  let start = 0;
   for (let i = 0; i < c.length; i++) {
-    const b = c[i]!;
-    v = (v << 7n) | BigInt(b & 0x7f);
-    if (!(b & 0x80)) {
-      arcs.push(v);
-      v = 0n;
-    } else if (i === c.length - 1) {
-      throw new DerError('truncated OBJECT IDENTIFIER');
+    if (c[i]! & 0x80) continue;
+    // X.690 §8.19.2: each subidentifier in the fewest octets (no leading 0x80).
+    if (c[start] === 0x80) throw new DerError('OBJECT IDENTIFIER arc is not minimally encoded');
+    const n = i - start + 1;
+    if (n <= 7) {
+      let v = 0;
+      for (let j = start; j <= i; j++) v = v * 128 + (c[j]! & 0x7f);
+      if (arcs.length === 0) arcs.push(...(v < 40 ? ['0', String(v)] : v < 80 ? ['1', String(v - 40)] : ['2', String(v - 80)]));
+      else arcs.push(String(v));
+    } else {
+      // At most MAX_OID_LENGTH octets, so one BigInt build per long arc stays linear overall.
+      let v = 0n;
+      for (let j = start; j <= i; j++) v = (v << 7n) | BigInt(c[j]! & 0x7f);
+      if (arcs.length === 0) arcs.push('2', String(v - 80n));
+      else arcs.push(String(v));
     }
+    start = i + 1;
   }
-  const first = arcs[0]!;
-  const head = first < 40n ? [0n, first] : first < 80n ? [1n, first - 40n] : [2n, first - 80n];
-  return [...head, ...arcs.slice(1)].join('.');
+  return arcs.join('.');
 }
 
 /** Reads a BOOLEAN. */

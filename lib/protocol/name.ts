@@ -1,6 +1,6 @@
 // X.501 Name -> RFC 4514-style text, for logs and error messages only (never for comparisons).
 import { Oid } from './constants.js';
-import { children, readOid, readString, type Tlv } from './der.js';
+import { children, DerError, readOid, readString, type Tlv } from './der.js';
 
 /**
  * Name attribute types: the short name printed (as OpenSSL prints it), then other names a
@@ -42,8 +42,10 @@ export function formatName(name: Tlv): string {
   const parts: string[] = [];
   for (const rdn of children(name)) {
     for (const atv of children(rdn)) {
-      const [type, value] = children(atv);
-      const key = SHORT.get(readOid(type!)) ?? readOid(type!);
+      const [type, value, extra] = children(atv);
+      // AttributeTypeAndValue ::= SEQUENCE { type OID, value ANY } (RFC 5280 §4.1.2.4): exactly two fields.
+      if (!type || !value || extra) throw new DerError('an AttributeTypeAndValue in the Name must have exactly a type and a value (RFC 5280 §4.1.2.4)');
+      const key = SHORT.get(readOid(type)) ?? readOid(type);
       let text: string;
       try {
         text = readString(value!);

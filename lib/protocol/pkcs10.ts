@@ -102,9 +102,14 @@ export function keyTypeOf(key: KeyObject): KeyType | undefined {
   }
 }
 
+/** Most attributes, and most requested extensions, one CSR may carry (real ones carry a handful). */
+export const MAX_CSR_ATTRIBUTES = 32;
+export const MAX_CSR_EXTENSIONS = 32;
+
 function parseExtensions(valueDer: Uint8Array, into: CsrExtension[]): void {
   const exts = readWhole(valueDer, Tag.sequence, 'extensionRequest');
   for (const ext of children(exts)) {
+    if (into.length >= MAX_CSR_EXTENSIONS) throw new DerError(`more than ${MAX_CSR_EXTENSIONS} requested extensions`);
     const f = expectChildren(ext, Tag.sequence, 'Extension');
     if (f.length < 2 || f.length > 3) throw new DerError('bad Extension');
     const extOid = readOid(f[0]!);
@@ -122,6 +127,7 @@ function parseAttributes(attrsTlv: Tlv): { attributes: CsrAttribute[]; extension
   const extensions: CsrExtension[] = [];
   let challengePassword: string | undefined;
   for (const attr of children(attrsTlv)) {
+    if (attributes.length >= MAX_CSR_ATTRIBUTES) throw new DerError(`more than ${MAX_CSR_ATTRIBUTES} attributes`);
     const [typeTlv, valuesTlv, extra] = expectChildren(attr, Tag.sequence, 'Attribute');
     if (!typeTlv || !valuesTlv || extra) throw new DerError('bad Attribute');
     const type = readOid(typeTlv);

@@ -105,11 +105,44 @@ export function resolveProxyHeaders(value: unknown): ProxyHeaders {
 }
 
 /**
- * Header names that carry TLS facts (stripped from auth subrequests: the backend must never take a
- * client-supplied value for a fact). The client-address header is not among them.
+ * Every header name a known TLS terminator uses for a TLS fact: the presets above plus common
+ * names of Apache, HAProxy setups, AWS ALB, Azure, Traefik's info header and the like. They are
+ * stripped from auth subrequests whatever the mount's preset, so a client cannot hand the backend a
+ * "certificate" in a format the backend might read.
+ */
+export const KNOWN_FACT_HEADERS: readonly string[] = Object.freeze([
+  ...new Set([
+    ...Object.values(PROXY_HEADER_PRESETS).flatMap((h) => presetFactNames(h)),
+    'ssl-client-cert', 'ssl-client-verify', 'ssl-client-s-dn', 'ssl-client-i-dn', 'ssl-client-serial',
+    'x-ssl-cert', 'x-ssl-client-dn', 'x-ssl-client-s-dn', 'x-ssl-client-i-dn', 'x-ssl-client-serial',
+    'x-ssl-client-fingerprint', 'x-ssl-client-sha1', 'x-ssl-client-notbefore', 'x-ssl-client-notafter',
+    'x-client-cert', 'x-client-verify', 'x-client-dn', 'x-client-cert-chain', 'x-forwarded-tls-client-cert-info',
+    'x-amzn-mtls-clientcert', 'x-amzn-mtls-clientcert-leaf', 'x-arr-clientcert', 'x-tls-client-cert',
+    'x-tls-unique', 'x-tls-exporter', 'x-tls-exporter-secret', 'x-tls-cipher', 'x-tls-protocol', 'x-ssl-protocol',
+    'x-ssl-cipher', 'x-ssl-session-id',
+  ]),
+]);
+
+function presetFactNames(h: ProxyHeaders): string[] {
+  return [h.clientCert, h.clientCertChain, h.clientVerify, h.tlsUnique, h.tlsProtocol, h.tlsExporterSecret, h.tlsCipher].filter((x): x is string => !!x);
+}
+
+/**
+ * Header names that carry TLS facts, stripped from auth subrequests (the backend must never take a
+ * client-supplied value for a fact): the mount's own and every {@link KNOWN_FACT_HEADERS} name.
+ * The client-address header is not among them.
  */
 export function proxyHeaderNames(h: ProxyHeaders): string[] {
-  return [h.clientCert, h.clientCertChain, h.clientVerify, h.tlsUnique, h.tlsProtocol, h.tlsExporterSecret, h.tlsCipher].filter((x): x is string => !!x);
+  return [...new Set([...presetFactNames(h), ...KNOWN_FACT_HEADERS])];
+}
+
+/**
+ * Fact headers a trusted proxy must send at most once: a second field line means the proxy
+ * appended its value to the client's instead of replacing it. The chain header is a list that may
+ * legitimately span several field lines (RFC 9440 §2.3, RFC 9110 §5.3), so it is not among them.
+ */
+export function singleValuedFactHeaders(h: ProxyHeaders): string[] {
+  return [h.clientCert, h.clientVerify, h.tlsUnique, h.tlsProtocol, h.tlsExporterSecret, h.tlsCipher].filter((x): x is string => !!x);
 }
 
 function derCert(b64: string): X509Certificate | undefined {

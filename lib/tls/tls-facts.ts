@@ -3,7 +3,9 @@ import type { IncomingMessage } from 'node:http';
 import { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { strictBase64, strictHex, tlsExporterFromSecret, TLS_EXPORTER_LABEL, TLS_EXPORTER_LENGTH } from './channel-binding.js';
-import { certificatesFromHeaders, type ProxyHeaders } from './proxy-headers.js';
+import { estError } from '../errors.js';
+import { chainLimitProblem, MAX_CLIENT_CHAIN_BYTES, MAX_CLIENT_CHAIN_CERTS } from './chain-limits.js';
+import { certificatesFromHeaders, singleValuedFactHeaders, type ProxyHeaders } from './proxy-headers.js';
 import { verifyChain } from './verify-chain.js';
 
 /** TLS channel bindings the client may have put in its CSR (RFC 5929, RFC 9266). */
@@ -45,15 +47,63 @@ export interface TlsFactsConfig {
 }
 
 const socketFacts = new WeakMap<object, Promise<TlsFacts>>();
+/** Per socket's facts: the client certificate's verification, once per connection. */
+const clientChecks = new WeakMap<TlsFacts, Promise<void>>();
+/** Bytes the client sent in the TLS handshake, per socket's facts (see handshakeBytes). */
+const handshakeSize = new WeakMap<TlsFacts, number>();
 
+/** Room in the handshake besides the certificate chain: ClientHello, CertificateVerify, Finished, record headers. */
+const HANDSHAKE_SLACK = 8 * 1024;
+
+/**
+ * What the client sent beyond its application data, at its first request: the TLS handshake,
+ * almost all of it the certificate chain. Reading a chain costs Node a copy of every certificate
+ * in it (~20 ms for the 100 KB OpenSSL accepts), so a chain this shows to be over
+ * MAX_CLIENT_CHAIN_BYTES is refused without being read. Uses the raw socket under the TLS socket
+ * (`_parent`, not a documented property): undefined where Node does not have it, and the chain is
+ * then read and bounded as usual.
+ */
+function handshakeBytes(socket: TLSSocket): number | undefined {
+  const raw = (socket as TLSSocket & { _parent?: { bytesRead?: unknown } })._parent?.bytesRead;
+  return typeof raw === 'number' ? raw - socket.bytesRead : undefined;
+}
+
+/**
+ * The client certificate of a Node TLS connection, for operations that authenticate (never
+ * /cacerts or /csrattrs). The leaf alone first: one issued directly by a trust anchor needs no
+ * more. Otherwise the presented intermediates are read, unless the handshake was too large to
+ * hold a chain within the bounds, in a tick of their own (apart from the TLS handshake that may
+ * have run in the request's tick), and bounded (chain-limits.ts) before any signature is verified.
+ */
+async function clientCertificateFacts(socket: TLSSocket, facts: TlsFacts, config: TlsFactsConfig): Promise<void> {
+  // Require an actual peer certificate: `authorized` alone can be true on a resumed session.
+  const raw = (socket.getPeerCertificate(false) as { raw?: Buffer } | undefined)?.raw;
+  if (!raw) return;
+  await verify(facts, [new X509Certificate(raw)], config);
+  if (facts.clientCertificateVerified) return;
+  const size = handshakeSize.get(facts);
+  if (size !== undefined && size > MAX_CLIENT_CHAIN_BYTES + HANDSHAKE_SLACK) {
+    facts.clientCertificateError = `client certificate chain is larger than ${MAX_CLIENT_CHAIN_BYTES} bytes (a ${size}-byte TLS handshake)`;
+    return;
+  }
+  await new Promise<void>((r) => setImmediate(r));
+  if (socket.destroyed) return;
+  const chain = chainFromSocket(socket);
+  if (chain.length > 1) {
+    delete facts.clientCertificateError;
+    await verify(facts, chain, config);
+  }
+}
+
+/** The presented chain, leaf first, as sent; one certificate past the cap is enough to refuse it. */
 function chainFromSocket(socket: TLSSocket): X509Certificate[] {
   const out: X509Certificate[] = [];
-  let c = socket.getPeerCertificate(true) as { raw?: Buffer; issuerCertificate?: unknown; fingerprint256?: string } | undefined;
   const seen = new Set<string>();
-  while (c && c.raw && !seen.has(c.fingerprint256 ?? '')) {
-    seen.add(c.fingerprint256 ?? '');
-    out.push(new X509Certificate(c.raw));
-    c = c.issuerCertificate as typeof c;
+  let c: X509Certificate | undefined = socket.getPeerX509Certificate();
+  while (c && out.length <= MAX_CLIENT_CHAIN_CERTS && !seen.has(c.fingerprint256)) {
+    seen.add(c.fingerprint256);
+    out.push(c);
+    c = c.issuerCertificate;
   }
   return out;
 }
@@ -62,6 +112,13 @@ async function verify(facts: TlsFacts, chain: X509Certificate[], config: TlsFact
   const [leaf, ...rest] = chain;
   if (!leaf) return;
   facts.clientCertificate = leaf;
+  // Shape and key bounds first: path validation then costs at most a few cheap verifications.
+  const problem = chainLimitProblem(chain);
+  if (problem) {
+    facts.clientCertificateVerified = false;
+    facts.clientCertificateError = problem;
+    return;
+  }
   const result = await verifyChain(leaf, rest, config.trustAnchors);
   facts.clientCertificateVerified = result.ok;
   if (!result.ok) facts.clientCertificateError = result.reason;
@@ -120,24 +177,33 @@ async function verifyForwarded(facts: TlsFacts, h: ProxyHeaders, get: (name: str
 }
 
 /** Facts from a Node TLS socket, computed once per connection (keep-alive requests share them). */
-function fromSocket(socket: TLSSocket, config: TlsFactsConfig): Promise<TlsFacts> {
-  const cached = socketFacts.get(socket);
-  if (cached) return cached;
-  const facts = socketFactsOnce(socket, config);
-  socketFacts.set(socket, facts);
+async function fromSocket(socket: TLSSocket, config: TlsFactsConfig, withClient: boolean): Promise<TlsFacts> {
+  let pending = socketFacts.get(socket);
+  if (!pending) {
+    pending = socketFactsOnce(socket);
+    socketFacts.set(socket, pending);
+  }
+  const facts = await pending;
+  if (withClient) {
+    let check = clientChecks.get(facts);
+    if (!check) {
+      check = clientCertificateFacts(socket, facts, config).catch((e: unknown) => {
+        facts.clientCertificateVerified = false;
+        facts.clientCertificateError = `unreadable client certificate: ${(e as Error).message}`;
+      });
+      clientChecks.set(facts, check);
+    }
+    await check;
+  }
   return facts;
 }
 
-async function socketFactsOnce(socket: TLSSocket, config: TlsFactsConfig): Promise<TlsFacts> {
+async function socketFactsOnce(socket: TLSSocket): Promise<TlsFacts> {
   const protocol = socket.getProtocol() ?? undefined;
   const facts: TlsFacts = { source: 'socket', clientCertificateVerified: false, bindings: {}, peerAddress: socket.remoteAddress ?? '' };
   if (protocol) facts.protocol = protocol;
-  // Require an actual peer certificate: `authorized` alone can be true on a resumed session.
-  try {
-    await verify(facts, chainFromSocket(socket), config);
-  } catch (e) {
-    facts.clientCertificateError = `unreadable client certificate: ${(e as Error).message}`;
-  }
+  const hs = handshakeBytes(socket);
+  if (hs !== undefined) handshakeSize.set(facts, hs);
   // RFC 5929 §3.1: full handshake -> client's Finished; resumed -> server's Finished.
   const finished = socket.isSessionReused() ? socket.getFinished() : socket.getPeerFinished();
   if (finished) facts.bindings.tlsUnique = finished;
@@ -153,6 +219,17 @@ async function socketFactsOnce(socket: TLSSocket, config: TlsFactsConfig): Promi
   // and possibly the certificate (RFC 5929 §3.1, RFC 9266 §4.2), so refuse client renegotiation.
   socket.disableRenegotiation?.();
   return facts;
+}
+
+/** 400 when a single-valued fact header arrives in more than one field line (whose value would win is a guess). */
+function refuseRepeatedFactHeaders(req: IncomingMessage, h: ProxyHeaders): void {
+  const distinct = req.headersDistinct;
+  for (const name of singleValuedFactHeaders(h)) {
+    const lines = distinct[name];
+    if (lines && lines.length > 1) {
+      throw estError('ERR_EST_PROXY_HEADER', `the TLS fact header ${name} arrived ${lines.length} times; the trusted proxy must replace it, not append to it`);
+    }
+  }
 }
 
 function headerGetter(req: IncomingMessage): (name: string) => string | undefined {
@@ -173,8 +250,9 @@ function clientAddress(header: string | undefined, proxy: string, trusted: (a: s
 }
 
 /** Facts from a trusted proxy's headers; a malformed header is treated as no certificate. */
-async function fromProxy(req: IncomingMessage, config: TlsFactsConfig): Promise<TlsFacts> {
+async function fromProxy(req: IncomingMessage, config: TlsFactsConfig, withClient: boolean): Promise<TlsFacts> {
   const h = config.proxyHeaders;
+  refuseRepeatedFactHeaders(req, h);
   const get = headerGetter(req);
   const proxy = req.socket.remoteAddress ?? '';
   const facts: TlsFacts = {
@@ -186,7 +264,7 @@ async function fromProxy(req: IncomingMessage, config: TlsFactsConfig): Promise<
   };
   const protocol = h.tlsProtocol ? get(h.tlsProtocol)?.trim() : undefined;
   if (protocol) facts.protocol = protocol;
-  await verifyForwarded(facts, h, get, config);
+  if (withClient) await verifyForwarded(facts, h, get, config);
   if (h.clientVerify && facts.clientCertificateVerified) {
     const verdict = get(h.clientVerify)?.trim();
     // The proxy's "SUCCESS" is not enough on its own, but a proxy that says it failed is believed.
@@ -217,11 +295,12 @@ async function fromProxy(req: IncomingMessage, config: TlsFactsConfig): Promise<
 
 /**
  * The TLS facts for `req`: from the socket when Node terminates TLS; from headers only when the
- * peer is a trusted proxy; otherwise none (and any such headers are ignored).
+ * peer is a trusted proxy; otherwise none (and any such headers are ignored). The client
+ * certificate is read and verified only when `withClient` (operations that authenticate).
  */
-export async function tlsFacts(req: IncomingMessage, config: TlsFactsConfig): Promise<TlsFacts> {
+export async function tlsFacts(req: IncomingMessage, config: TlsFactsConfig, withClient = true): Promise<TlsFacts> {
   const socket = req.socket as TLSSocket;
-  if (socket.encrypted) return fromSocket(socket, config);
-  if (config.trustProxy(socket.remoteAddress ?? '')) return fromProxy(req, config);
+  if (socket.encrypted) return fromSocket(socket, config, withClient);
+  if (config.trustProxy(socket.remoteAddress ?? '')) return fromProxy(req, config, withClient);
   return { source: 'none', clientCertificateVerified: false, bindings: {}, peerAddress: socket.remoteAddress ?? '' };
 }
