@@ -21,7 +21,7 @@ export type NameRulesCheck = (csr: ParsedCsr) => void;
 
 /** Canonical text of a Name for equality (RFC 5280 §7.1: case and inner whitespace ignored). */
 function canonical(attrs: readonly NameAttribute[]): string {
-  return attrs.map((a) => `${a.oid}=${a.isString ? a.text.normalize('NFKC').toLowerCase().trim().replace(/\s+/g, ' ') : a.text}`).join('\u0001');
+  return attrs.map((a) => `${a.oid}=${a.text.normalize('NFKC').toLowerCase().trim().replace(/\s+/g, ' ')}`).join('\u0001');
 }
 
 function refuse(message: string): never {

@@ -7,15 +7,13 @@ export class NameSyntaxError extends Error {
   override name = 'NameSyntaxError';
 }
 
-/** One AttributeTypeAndValue: its type, and its value as text when it is a character string. */
+/** One AttributeTypeAndValue: its type and its (character string) value. */
 export interface NameAttribute {
   oid: string;
   /** The value's ASN.1 tag. */
   tag: number;
-  /** The decoded string; for values that are not character strings, `#` and the DER in hex (RFC 4514 §2.4). */
+  /** The decoded string. */
   text: string;
-  /** True when `text` is a decoded character string. */
-  isString: boolean;
 }
 
 /** Most AttributeTypeAndValues one Name may hold (deeper names are refused before any other work). */
@@ -131,18 +129,16 @@ export function checkNameSyntax(name: Tlv, what = 'subject'): NameAttribute[] {
         const label = `${what} ${oidName(oid)}`;
         if (syntax && !syntax.tags.has(value.tag)) throw new NameSyntaxError(`${label} has the wrong string type (RFC 5280 §4.1.2.4, Appendix A)`);
         const text = decodeString(value, label);
-        if (text !== undefined) {
-          if (text.includes('\0')) throw new NameSyntaxError(`${label} contains a NUL character`);
-          if (syntax) {
-            const n = [...text].length;
-            if (n < (syntax.min ?? 1) || n > syntax.max) {
-              throw new NameSyntaxError(`${label} must be ${syntax.min === syntax.max ? syntax.max : `${syntax.min ?? 1} to ${syntax.max}`} characters (got ${n}; RFC 5280 Appendix A upper bound)`);
-            }
+        // Relying parties (OpenSSL's X509_NAME_ENTRY among them) load only character strings here.
+        if (text === undefined) throw new NameSyntaxError(`${label} must be a character string, not ASN.1 tag 0x${value.tag.toString(16)}`);
+        if (text.includes('\0')) throw new NameSyntaxError(`${label} contains a NUL character`);
+        if (syntax) {
+          const n = [...text].length;
+          if (n < (syntax.min ?? 1) || n > syntax.max) {
+            throw new NameSyntaxError(`${label} must be ${syntax.min === syntax.max ? syntax.max : `${syntax.min ?? 1} to ${syntax.max}`} characters (got ${n}; RFC 5280 Appendix A upper bound)`);
           }
-          out.push({ oid, tag: value.tag, text, isString: true });
-        } else {
-          out.push({ oid, tag: value.tag, text: '#' + Buffer.from(value.buf.subarray(value.start, value.end)).toString('hex'), isString: false });
         }
+        out.push({ oid, tag: value.tag, text });
       }
     }
   } catch (e) {
