@@ -1,5 +1,9 @@
 // Multi-process serving for est-server: a node:cluster primary forks workers that share the port and the serial file.
 import cluster, { type Worker } from 'node:cluster';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { JOURNAL_DIR_ENV, takeJournal } from './inflight-journal.js';
 
 /** What the primary logs (the est-server console logger, or any pino-compatible logger). */
 export interface ClusterLogger {
@@ -13,13 +17,18 @@ export interface ClusterOptions {
   workers: number;
   logger: ClusterLogger;
   /**
-   * Replace a worker that exits unexpectedly. A worker that dies within `crashWindowMs` of its
-   * start counts as a crash; after 5 such crashes in a row the primary stops every worker and fails.
+   * Replace a worker that exits unexpectedly, always: one request that kills a worker must not
+   * take the service down. A worker that dies within `crashWindowMs` of its start counts as a quick
+   * crash; consecutive quick crashes delay the next start exponentially (100 ms, 200 ms, … up to
+   * `maxRestartDelayMs`), and a worker that lives longer resets the delay. The primary never gives
+   * up; only a worker that reports a start-up failure (a configuration error) stops the cluster.
    * @default true
    */
   restart?: boolean;
   /** @default 5000 */
   crashWindowMs?: number;
+  /** Longest delay before restarting a worker after repeated quick crashes. @default 30000 */
+  maxRestartDelayMs?: number;
   /** How long `close()` waits for workers to finish in-flight requests before SIGKILL. @default 10000 */
   shutdownTimeoutMs?: number;
 }
@@ -72,6 +81,9 @@ export function startCluster(options: ClusterOptions): Promise<ClusterPrimary> {
   if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`workers must be a positive integer (got ${workers})`);
   const restart = options.restart ?? true;
   const crashWindowMs = options.crashWindowMs ?? 5000;
+  const maxRestartDelayMs = options.maxRestartDelayMs ?? 30_000;
+  // Each worker journals its in-flight requests here (see inflight-journal.ts).
+  const journalDir = mkdtempSync(join(tmpdir(), 'est-server-inflight-'));
   const shutdownTimeoutMs = options.shutdownTimeoutMs ?? 10_000;
 
   const live = new Set<Worker>();
@@ -93,7 +105,10 @@ export function startCluster(options: ClusterOptions): Promise<ClusterPrimary> {
       const timer = setTimeout(() => {
         for (const w of live) if (!w.isDead()) w.process.kill('SIGKILL');
       }, shutdownTimeoutMs);
-      return Promise.all(exits).then(() => clearTimeout(timer));
+      return Promise.all(exits).then(() => {
+        clearTimeout(timer);
+        rmSync(journalDir, { recursive: true, force: true });
+      });
     };
 
     const fail = (message: string) => {
@@ -106,13 +121,14 @@ export function startCluster(options: ClusterOptions): Promise<ClusterPrimary> {
     };
 
     const fork = () => {
-      const w = cluster.fork();
+      const w = cluster.fork({ [JOURNAL_DIR_ENV]: journalDir });
       live.add(w);
       startedAt.set(w, Date.now());
       w.on('message', (m: unknown) => {
         if (!isWorkerMessage(m)) return;
         if (m.type === 'est-failed') return fail(`est-server: worker ${w.process.pid} failed to start: ${m.message}`);
         port = m.port;
+        startedAt.set(w, Date.now()); // crashes count from when the worker began to serve
         if (!ready && ++listening === workers) {
           ready = true;
           resolve({ port, pids: () => [...live].map((x) => x.process.pid!).filter(Boolean), close: () => stopAll().then(() => settleStop(0)), stopped });
@@ -122,13 +138,20 @@ export function startCluster(options: ClusterOptions): Promise<ClusterPrimary> {
         live.delete(w);
         const lived = Date.now() - (startedAt.get(w) ?? 0);
         startedAt.delete(w);
+        const pid = w.process.pid ?? 0;
+        const inFlight = takeJournal(journalDir, pid);
         if (shuttingDown) return;
-        logger.error({ pid: w.process.pid, code, signal, livedMs: lived }, 'est-server: worker exited');
-        if (!ready) return fail(`est-server: worker ${w.process.pid} exited during start-up (code ${code}, signal ${signal})`);
-        quickCrashes = lived < crashWindowMs ? quickCrashes + 1 : 0;
+        // The requests the worker was serving when it died: one of them is likely what killed it.
+        const ids = inFlight.map((line) => line.split(' ')[0]);
+        const what = ids.length === 0 ? 'with no request in flight' : ids.length === 1 ? `while serving request ${ids[0]}` : `while serving requests ${ids.join(', ')}`;
+        quickCrashes = ready && lived < crashWindowMs ? quickCrashes + 1 : 0;
+        const delay = quickCrashes === 0 ? 0 : Math.min(maxRestartDelayMs, 100 * 2 ** (quickCrashes - 1));
+        logger.error({ pid, code, signal, livedMs: lived, requestIds: ids, inFlight, ...(ready && restart ? { restartInMs: delay } : {}) }, `est-server: worker ${pid} exited ${what}`);
+        if (!ready) return fail(`est-server: worker ${pid} exited during start-up (code ${code}, signal ${signal})`);
         if (!restart) return fail('est-server: a worker exited and restart is off');
-        if (quickCrashes >= 5) return fail('est-server: workers keep crashing right after start; giving up');
-        fork();
+        setTimeout(() => {
+          if (!shuttingDown) fork();
+        }, delay);
       });
     };
 

@@ -12,10 +12,11 @@ import { parseArgs } from 'node:util';
 import { pino, destination, stdTimeFunctions, type Level } from 'pino';
 import { AggregatorRegistry } from 'prom-client';
 import { EstConfigError, EstError } from '../errors.js';
-import { est, type EstMiddleware } from '../middleware/est.js';
+import { est, requestIdOf, type EstMiddleware } from '../middleware/est.js';
 import { lookupOperation } from '../middleware/operations.js';
 import { pathOf, splitWellKnown, WELL_KNOWN } from '../middleware/route.js';
 import { isClusterWorker, reportListening, reportStartFailure, startCluster } from './cluster.js';
+import { JOURNAL_DIR_ENV, openJournal, type InflightJournal } from './inflight-journal.js';
 import type { EstLogger, EstOptions } from '../middleware/options.js';
 import { demoConfig, loadConfigFile, type ServerConfig } from './server-config.js';
 import { createEstMetrics, metricsHandler, type EstMetrics } from '../observe/metrics.js';
@@ -195,6 +196,25 @@ function mountLabel(path: string): string {
   return label;
 }
 
+/**
+ * Gives every request an id (a well-formed `X-Request-Id` from the client or proxy, else a fresh
+ * one, which est() then uses too), echoes it in the response, and under `--workers` records it in
+ * the worker's in-flight journal until the response closes, so that the primary can name the
+ * request a worker died on.
+ */
+function withRequestIds(app: (req: IncomingMessage, res: ServerResponse) => void, journal?: InflightJournal): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const id = requestIdOf(req);
+    req.headers['x-request-id'] = id;
+    res.setHeader('X-Request-Id', id);
+    if (journal) {
+      const slot = journal.begin(`${id} ${req.method ?? '-'} ${(req.url ?? '').slice(0, 120)} from ${req.socket.remoteAddress ?? '-'}`);
+      res.once('close', () => journal.end(slot));
+    }
+    app(req, res);
+  };
+}
+
 /** Mounts est() per configured path on a Node http(s) server and starts listening. */
 export async function startServer(cfg: ServerConfig, logger: EstLogger, metrics?: EstMetrics): Promise<StartedServer> {
   void metrics; // recorded by est() once it takes the metrics option
@@ -223,7 +243,9 @@ export async function startServer(cfg: ServerConfig, logger: EstLogger, metrics?
     if (m && o.store !== false) readiness.push({ name: `record-store${entries.length > 1 ? ` ${path}` : ''}`, check: () => m.checkStore() });
   }
   const health = healthHandler(readiness);
-  const estHandler = labelHandler(byLabel);
+  const journalDir = cluster.isWorker ? process.env[JOURNAL_DIR_ENV] : undefined;
+  const journal = journalDir ? openJournal(journalDir) : undefined;
+  const estHandler = withRequestIds(labelHandler(byLabel), journal);
   const app = (req: IncomingMessage, res: ServerResponse) => {
     if (!health(req, res)) estHandler(req, res);
   };
@@ -255,6 +277,7 @@ export async function startServer(cfg: ServerConfig, logger: EstLogger, metrics?
       await new Promise<void>((r) => server.close(() => r()));
       authServer?.close();
       await Promise.all([...byLabel.values()].map((m) => m.close()));
+      journal?.close();
     },
   };
 }

@@ -51,7 +51,7 @@ function openStore(config: EstConfig): Promise<void> {
  * @see RFC 7030 §3.2.2 (operation paths), §4 (operations)
  */
 /** X-Request-Id when it is a sane token (≤ 64 visible characters), else a fresh UUID. */
-function requestIdOf(req: IncomingMessage): string {
+export function requestIdOf(req: IncomingMessage): string {
   const given = req.headers['x-request-id'];
   return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
 }

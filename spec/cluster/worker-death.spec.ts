@@ -1,0 +1,95 @@
+// est-server --workers 2: a request that kills its worker (a native abort) never takes the service down; the primary names the request.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createServer, request, type Server } from 'node:http';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, describe, it } from 'node:test';
+import { TestPki } from '../helpers/pki.js';
+import { b64lines } from '../helpers/http.js';
+
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+const ROOT = join(HERE, '..', '..');
+const pki = new TestPki();
+const ca = pki.ca('p256');
+after(() => pki.cleanup());
+
+function send(port: number, method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = request({ host: '127.0.0.1', port, method, path, headers: { ...(body ? { 'Content-Length': String(body.length) } : {}), ...headers }, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', () => resolve(0)); // the worker died under us
+    req.end(body);
+  });
+}
+
+async function until(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('est-server --workers 2 with a request that aborts its worker', () => {
+  it('restarts every killed worker with backoff, keeps serving, and logs the killing request id', async () => {
+    const auth: Server = createServer((_req, res) => res.writeHead(200).end());
+    await new Promise<void>((r) => auth.listen(0, '127.0.0.1', () => r()));
+    // A fixed port: when every worker is dead the primary drops the shared listener, and a port-0
+    // listener would come back on another port.
+    const probe = createServer();
+    const fixedPort = await new Promise<number>((r) => probe.listen(0, '127.0.0.1', () => r((probe.address() as { port: number }).port)));
+    await new Promise<void>((r) => probe.close(() => r()));
+    // A custom CA that aborts the process (as the EC point at infinity once did inside Node) for CN=die.
+    const config = pki.write(
+      'killer.config.mjs',
+      `export default {
+        host: '127.0.0.1', port: ${fixedPort}, rootCertificate: ${JSON.stringify(ca.cert)},
+        authRequest: 'http://127.0.0.1:${(auth.address() as { port: number }).port}/auth',
+        ca: {
+          cacerts: () => [],
+          enroll(req) {
+            if (req.csr.subject.includes('CN=die')) process.abort();
+            throw new Error('not issuing in this test');
+          },
+        },
+      };\n`,
+    );
+    const child = spawn(process.execPath, ['--import', join(ROOT, 'node_modules/tsx/dist/loader.mjs'), join(ROOT, 'lib/cli/est-server.ts'), config, '--workers', '2', '--quiet'], { cwd: pki.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = '';
+    child.stderr.on('data', (d: Buffer) => (log += d));
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => {
+          out += d;
+          const m = /listening on http:\/\/127\.0\.0\.1:(\d+) \(2 workers/.exec(out);
+          if (m) resolve(Number(m[1]));
+        });
+        child.once('exit', (code) => reject(new Error(`est-server exited ${code}: ${log}`)));
+      });
+      const killer = b64lines(pki.csr({ subject: '/CN=die' }).der);
+      const KILLS = 7; // more than the 5 quick crashes after which the primary used to give up
+      for (let i = 1; i <= KILLS; i++) {
+        const status = await send(port, 'POST', '/.well-known/est/simpleenroll', { 'Content-Type': 'application/pkcs10', 'X-Request-Id': `killer-${i}` }, killer);
+        assert.equal(status, 0, `request ${i} should have lost its worker`);
+        await until(`the primary to log killer-${i}`, async () => log.includes(`while serving request killer-${i}`));
+        // The service answers again (the other worker, or a restarted one).
+        await until('a 200 from /cacerts', async () => (await send(port, 'GET', '/.well-known/est/cacerts')) === 200).catch((e: Error) => { throw new Error(`${e.message}\n${log}`); });
+      }
+      assert.equal(child.exitCode, null, 'the primary is still running');
+      const exits = [...log.matchAll(/"signal":"SIGABRT"[^\n]*"requestIds":\["(killer-\d+)"\]/g)].map((m) => m[1]);
+      assert.deepEqual(exits.sort(), Array.from({ length: KILLS }, (_, i) => `killer-${i + 1}`).sort());
+      assert.equal([...log.matchAll(/"signal":"SIGABRT"[^\n]*"restartInMs":\d+/g)].length, KILLS, 'every killed worker is restarted');
+      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      auth.close();
+    }
+  });
+});
