@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { link, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { EstError } from '../errors.js';
+import { removeLockLitter } from './lock-litter.js';
 
 /** Options of {@link FileLock}. */
 export interface FileLockOptions {
@@ -157,6 +158,8 @@ export class FileLock {
       return false;
     }
     await unlink(aside).catch(() => {});
+    // The dead holder may have left scratch files too (lock-litter.ts).
+    if (this.lockPath.endsWith('.lock')) await removeLockLitter(this.lockPath.slice(0, -'.lock'.length), this.staleLockMs).catch(() => 0);
     return true;
   }
 

@@ -7,6 +7,7 @@ import { EstError } from '../errors.js';
 import { writeFileAtomic } from '../files/atomic-write.js';
 import { FileLock, isErrno, type FileLockOptions } from './file-lock.js';
 import { MAX_SERIAL } from './types.js';
+import { removeLockLitterSync } from './lock-litter.js';
 import type { SerialStore } from './types.js';
 
 /** Options of {@link FileSerialStore}. */
@@ -115,6 +116,8 @@ export class FileSerialStore implements SerialStore {
       if (!isErrno(e, 'ENOENT')) throw serialFileError(this.path, `cannot be read (${(e as Error).message})`, e);
     }
     if (text !== undefined) parseSerialFile(text, this.path);
+    // Scratch files of processes killed mid-write (kill -9) would otherwise pile up.
+    removeLockLitterSync(this.path, options.staleLockMs ?? 30_000);
   }
 
   /**

@@ -1,10 +1,10 @@
 // Several OS processes on one serial file: 2 × 5,000 enrollments, kill -9 mid-flight, and est-server --workers 2.
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { Agent, request } from 'node:https';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, describe, it } from 'node:test';
@@ -94,6 +94,8 @@ describe('kill -9 while serials are being taken', () => {
       }
       // A new process breaks the dead holder's lock (if any) and continues above everything issued.
       const next = new FileSerialStore(file, { lockTimeoutMs: 5000 });
+      // ...and removes the lock tokens the killed processes wrote aside (lock-litter.ts).
+      assert.deepEqual(readdirSync(dirname(file)).filter((n) => n.startsWith(basename(file) + '.lock.new-')), []);
       const [s] = await next.next(1);
       assert.ok(s! > lastSeen);
       await next.close();

@@ -1,0 +1,102 @@
+// Scratch files of the serial-file lock and rewrite that a killed process (kill -9) left next to the serial file.
+import { readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { readdir, readFile, stat, unlink } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+
+/**
+ * Scratch names, each `<base><kind>-<pid>-<hex>`: `<file>.lock.new-` (a lock token written aside
+ * before it is linked into place), `<file>.lock.stale-` (a broken lock moved aside) and
+ * `.<file>.tmp-` (a serial file rewrite before its rename, files/atomic-write.ts). A live process
+ * removes each within milliseconds.
+ */
+function scratchPattern(serialPath: string): RegExp {
+  const base = basename(serialPath).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`^\\.?${base}(\\.lock\\.new|\\.lock\\.stale|\\.tmp)-(\\d+)-[0-9a-f]+$`);
+}
+
+/** Younger scratch files are left alone whatever their pid says: they may be another host's, in flight. */
+const MIN_AGE_MS = 1000;
+
+function alive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+/**
+ * Whether a scratch file is litter: its process is dead on this host (a `.lock.new` file names
+ * its host in its token; the others are judged by pid after {@link MIN_AGE_MS}), or it is older
+ * than `staleMs` whoever made it.
+ */
+function isLitter(kind: string, pid: number, ageMs: number, token: string | undefined, staleMs: number): boolean {
+  if (ageMs > staleMs) return true;
+  if (alive(pid)) return false;
+  if (kind === '.lock.new' && token !== undefined) {
+    const host = token.split(' ')[1];
+    if (host === hostname()) return true;
+  }
+  return ageMs > MIN_AGE_MS;
+}
+
+/** Removes the litter next to `serialPath` at start-up (synchronously, with the constructor's other checks). Returns how many. */
+export function removeLockLitterSync(serialPath: string, staleMs: number): number {
+  const dir = dirname(serialPath);
+  const pattern = scratchPattern(serialPath);
+  let removed = 0;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  for (const name of names) {
+    const m = pattern.exec(name);
+    if (!m) continue;
+    const path = join(dir, name);
+    try {
+      const ageMs = Date.now() - statSync(path).mtimeMs;
+      const token = m[1] === '.lock.new' ? readFileSync(path, 'latin1') : undefined;
+      if (isLitter(m[1]!, Number(m[2]), ageMs, token, staleMs)) {
+        unlinkSync(path);
+        removed++;
+      }
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return removed;
+}
+
+/** The same, asynchronously: run by the stale-lock breaker. */
+export async function removeLockLitter(serialPath: string, staleMs: number): Promise<number> {
+  const dir = dirname(serialPath);
+  const pattern = scratchPattern(serialPath);
+  let removed = 0;
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return 0;
+  }
+  for (const name of names) {
+    const m = pattern.exec(name);
+    if (!m) continue;
+    const path = join(dir, name);
+    try {
+      const ageMs = Date.now() - (await stat(path)).mtimeMs;
+      const token = m[1] === '.lock.new' ? await readFile(path, 'latin1') : undefined;
+      if (isLitter(m[1]!, Number(m[2]), ageMs, token, staleMs)) {
+        await unlink(path);
+        removed++;
+      }
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return removed;
+}
