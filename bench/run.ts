@@ -11,6 +11,7 @@ import { createPool, migrate } from '../lib/store/postgres-store.js';
 import { postgresUnavailable, startPostgres } from '../spec/helpers/postgres.js';
 import { makeFixtures, type CaFixture, type CaKind, type Fixtures } from './fixtures.js';
 import type { LoadResult, LoadSpec } from './load.js';
+import { runSoak, SOAK_MAX_GROWTH, type SoakResult } from './soak.js';
 import { BENCH_PASSWORD, BENCH_USER, compileLib, NGINX, startAuthBackend, startEstServer, startNginx, type RunningServer } from './servers.js';
 import { childPids, cpuSeconds, machine, machineCpu, opensslSpeed, peakRssMb, resetPeakRss, type SpeedRow } from './system.js';
 
@@ -35,6 +36,10 @@ Options:
   --serial-lease <n>     est() serialLease for the main runs (default 256); the full run also
                          measures /simpleenroll at 64 connections with serialLease 1 (the default)
   --tsx                  run est-server from the TypeScript sources (default: compiled with tsc first)
+  --soak-minutes <m>     then a memory soak: m minutes at 16 connections of /simpleenroll on one
+                         est-server process, RSS printed over time; fails (exit 1) when RSS grows
+                         5% or more over the second half (default 30; 1 with --quick; 0 = none)
+  --soak-only            only the soak (e.g. --soak-only --soak-minutes 2 for a quick check)
   --json <file>          where to write the results (default bench/results/latest.json)
   -h, --help             this text`;
 
@@ -154,6 +159,8 @@ async function main(): Promise<void> {
       'serial-lease': { type: 'string' },
       json: { type: 'string' },
       tsx: { type: 'boolean' },
+      'soak-minutes': { type: 'string' },
+      'soak-only': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -171,7 +178,10 @@ async function main(): Promise<void> {
   const workers = Number(values.workers ?? 2);
   const compareWorkers = Number(values['compare-workers'] ?? (quick ? 0 : 1));
   const serialLease = Number(values['serial-lease'] ?? 256);
-  const jsonPath = values.json ?? join(HERE, 'results', 'latest.json');
+  const soakOnly = !!values['soak-only'];
+  const jsonPath = values.json ?? join(HERE, 'results', soakOnly ? 'soak.json' : 'latest.json');
+  const soakMinutes = Number(values['soak-minutes'] ?? (quick ? 1 : 30));
+  if (!Number.isFinite(soakMinutes) || soakMinutes < 0) throw new Error('--soak-minutes must be a number of minutes (0 = no soak)');
   if (modes.includes('nginx') && !NGINX) {
     process.stdout.write('nginx not installed: skipping the nginx cases\n');
     modes = modes.filter((m) => m !== 'nginx');
@@ -180,8 +190,8 @@ async function main(): Promise<void> {
   const cores = availableParallelism();
   const mach = machine(NGINX);
   process.stdout.write(`machine: ${mach.cpu}, ${mach.cores} cores, ${mach.memoryGb} GB, Linux ${mach.kernel}, Node ${mach.node}, ${mach.openssl}${mach.nginx ? ', nginx ' + mach.nginx : ''}\n`);
-  process.stdout.write(`openssl speed (one core, ${quick ? 1 : 3} s per algorithm)...\n`);
-  const speed = opensslSpeed(quick ? 1 : 3);
+  process.stdout.write(`openssl speed (one core, ${quick || soakOnly ? 1 : 3} s per algorithm)...\n`);
+  const speed = opensslSpeed(quick || soakOnly ? 1 : 3);
   process.stdout.write(
     `  P-256 sign ${fmt(speed.p256.sign)}/s verify ${fmt(speed.p256.verify)}/s; RSA-2048 sign ${fmt(speed.rsa2048.sign)}/s verify ${fmt(speed.rsa2048.verify)}/s\n`,
   );
@@ -198,6 +208,7 @@ async function main(): Promise<void> {
   const auth = await startAuthBackend();
   const results: CaseResult[] = [];
   let n = 0;
+  let soak: SoakResult | undefined;
 
   const runCases = async (ca: CaFixture, mode: Mode, wk: number, conns: number[], caseOps: Op[] = ops, lease = serialLease, store?: string) => {
     const serialFile = join(fx.dir, `serial-${ca.kind}-${mode}-${wk}-${lease}-${n}.srl`);
@@ -314,12 +325,27 @@ async function main(): Promise<void> {
   try {
     process.stdout.write(`\n${duration} s per case after ${warmup} s of warm-up; autocannon runs in its own process on the same ${cores} cores\n`);
     process.stdout.write(table([]).split('\n').slice(0, 2).join('\n') + '\n');
-    for (const mode of modes) for (const kind of cas) await runCases(fx.cas[kind], mode, workers, connections);
-    if (compareWorkers > 0 && compareWorkers !== workers && modes.includes('direct')) {
-      for (const kind of cas) await runCases(fx.cas[kind], 'direct', compareWorkers, [64]);
+    if (!soakOnly) {
+      for (const mode of modes) for (const kind of cas) await runCases(fx.cas[kind], mode, workers, connections);
+      if (compareWorkers > 0 && compareWorkers !== workers && modes.includes('direct')) {
+        for (const kind of cas) await runCases(fx.cas[kind], 'direct', compareWorkers, [64]);
+      }
+      if (!quick && serialLease !== 1 && modes.includes('direct') && ops.includes('enroll-cert')) {
+        for (const kind of cas) await runCases(fx.cas[kind], 'direct', workers, [64], ['enroll-cert'], 1);
+      }
     }
-    if (!quick && serialLease !== 1 && modes.includes('direct') && ops.includes('enroll-cert')) {
-      for (const kind of cas) await runCases(fx.cas[kind], 'direct', workers, [64], ['enroll-cert'], 1);
+    if (soakMinutes > 0) {
+      soak = await runSoak({
+        minutes: soakMinutes,
+        connections: 16,
+        ca: fx.cas.p256,
+        dir: fx.dir,
+        authUrl: auth.url,
+        csrBodies: fx.csrBodies,
+        ...(compiled ? { compiled } : {}),
+        runLoad: (spec, onMeasure) => runLoad(spec, fx.dir, ++n, onMeasure),
+        write: (line) => process.stdout.write(line),
+      });
     }
     if (modes.includes('direct') && ops.includes('enroll-cert') && cas.includes('p256')) await storeComparison();
   } finally {
@@ -327,17 +353,21 @@ async function main(): Promise<void> {
     fx.cleanup();
   }
 
-  process.stdout.write(`\n## Results\n\n${table(results)}\n`);
-  process.stdout.write(
+  if (results.length) process.stdout.write(`\n## Results\n\n${table(results)}\n`);
+  if (results.length) process.stdout.write(
     '\nCeiling: openssl speed on this machine × cores; enrollment = one P-256 CSR verification + one CA signature; serverkeygen = one CA signature (key generation not counted).\n' +
       'nginx-http-est on this machine (reference-behavior.md §4, wrk, 16 connections): /cacerts ~50,000 req/s; /simpleenroll 362 (RSA-2048 CA) / 446 (P-256 CA) req/s with 2 workers.\n',
   );
   mkdirSync(dirname(jsonPath), { recursive: true });
   writeFileSync(
     jsonPath,
-    JSON.stringify({ date: new Date().toISOString(), runtime: compiled ? 'node, lib compiled with tsc' : 'node --import tsx', command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(), machine: mach, opensslSpeed: { p256: speed.p256, rsa2048: speed.rsa2048 }, duration, warmup, results }, null, 2) + '\n',
+    JSON.stringify({ date: new Date().toISOString(), runtime: compiled ? 'node, lib compiled with tsc' : 'node --import tsx', command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(), machine: mach, opensslSpeed: { p256: speed.p256, rsa2048: speed.rsa2048 }, duration, warmup, results, ...(soak ? { soak } : {}) }, null, 2) + '\n',
   );
   process.stdout.write(`\nJSON: ${jsonPath}\n`);
+  if (soak && !soak.passed) {
+    process.stderr.write(`bench: memory soak FAILED: RSS grew ${(100 * soak.growth).toFixed(1)}% over the second half (limit ${100 * SOAK_MAX_GROWTH}%)\n`);
+    process.exitCode = 1;
+  }
 }
 
 main().catch((e: unknown) => {
