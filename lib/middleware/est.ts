@@ -103,6 +103,8 @@ export function est(options: EstOptions): EstMiddleware {
     if (!(method === op.method || (op.method === 'GET' && method === 'HEAD'))) {
       throw estError('ERR_EST_METHOD', `${op.name} accepts ${allowHeader(op)} only`, { headers: { Allow: allowHeader(op) } });
     }
+    // A label that is not valid percent-encoding is a 400 before anything else is looked at.
+    const label = labelOf(where.mount);
     // The client certificate is read and verified only for operations that authenticate.
     const facts = await tlsFacts(req, config, op.auth);
     const originalUri = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '';
@@ -115,7 +117,6 @@ export function est(options: EstOptions): EstMiddleware {
       popAcceptTls13Finished: config.popAcceptTls13Finished,
       customCa: config.customCa,
     };
-    const label = labelOf(where.mount);
     if (label !== undefined) ctx.label = label;
     if (who.user !== undefined) ctx.user = who.user;
     if (authRequest) ctx.verifyOtp = async (otp) => void (await authRequest.check(req, originalUri, { [OTP_HEADER]: otp }));
