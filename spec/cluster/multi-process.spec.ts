@@ -12,6 +12,7 @@ import { FileSerialStore, formatSerial, parseSerialFile } from '../../lib/ca/ser
 import { decodeCertsOnly } from '../../lib/protocol/pkcs7.js';
 import { parseCertificate } from '../../lib/protocol/x509.js';
 import { TestPki } from '../helpers/pki.js';
+import { spawnEstServer } from '../helpers/est-server-process.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const ROOT = join(HERE, '..', '..');
@@ -121,19 +122,9 @@ describe('est-server --workers 2', () => {
         authRequest: `http://127.0.0.1:${(auth.address() as { port: number }).port}/auth`,
       }),
     );
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'lib/cli/est-server.ts'), config, '--workers', '2'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let log = '';
-    child.stderr.on('data', (d: Buffer) => (log += d));
+    const server = await spawnEstServer([config, '--workers', '2']);
+    const { child, port } = server;
     try {
-      const port = await new Promise<number>((resolve, reject) => {
-        let out = '';
-        child.stdout.on('data', (d: Buffer) => {
-          out += d;
-          const m = /listening on https:\/\/127\.0\.0\.1:(\d+) \(2 workers: (\d+) (\d+)\)/.exec(out);
-          if (m) resolve(Number(m[1]));
-        });
-        child.once('exit', (code) => reject(new Error(`est-server exited ${code}: ${log}`)));
-      });
       const body = csr.der.toString('base64').replace(/.{64}/g, '$&\n') + '\n';
       const agent = new Agent({ keepAlive: true, maxSockets: 16, rejectUnauthorized: false });
       const enroll = () =>
@@ -158,7 +149,7 @@ describe('est-server --workers 2', () => {
       assert.equal(max(serials), 0x1000n + 400n);
       assert.equal(readSerial(serialFile), 0x1000n + 400n);
       // est-server logs JSON lines (pino): the pid of every line that carries an issued serial.
-      const lines = log.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { pid?: number; serial?: string });
+      const lines = server.log().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { pid?: number; serial?: string });
       const pids = new Set(lines.filter((l) => l.serial !== undefined).map((l) => l.pid));
       assert.equal(pids.size, 2, 'both workers issued certificates');
       const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));

@@ -1,15 +1,11 @@
 // est-server --workers 2: a request that kills its worker (a native abort) never takes the service down; the primary names the request.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createServer, request, type Server } from 'node:http';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { TestPki } from '../helpers/pki.js';
 import { b64lines } from '../helpers/http.js';
+import { spawnEstServer } from '../helpers/est-server-process.js';
 
-const HERE = fileURLToPath(new URL('.', import.meta.url));
-const ROOT = join(HERE, '..', '..');
 const pki = new TestPki();
 const ca = pki.ca('p256');
 after(() => pki.cleanup());
@@ -58,32 +54,22 @@ describe('est-server --workers 2 with a request that aborts its worker', () => {
         },
       };\n`,
     );
-    const child = spawn(process.execPath, ['--import', join(ROOT, 'node_modules/tsx/dist/loader.mjs'), join(ROOT, 'lib/cli/est-server.ts'), config, '--workers', '2', '--quiet'], { cwd: pki.dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    let log = '';
-    child.stderr.on('data', (d: Buffer) => (log += d));
+    const server = await spawnEstServer([config, '--workers', '2', '--quiet'], pki.dir);
+    const { child, port } = server;
     try {
-      const port = await new Promise<number>((resolve, reject) => {
-        let out = '';
-        child.stdout.on('data', (d: Buffer) => {
-          out += d;
-          const m = /listening on http:\/\/127\.0\.0\.1:(\d+) \(2 workers/.exec(out);
-          if (m) resolve(Number(m[1]));
-        });
-        child.once('exit', (code) => reject(new Error(`est-server exited ${code}: ${log}`)));
-      });
       const killer = b64lines(pki.csr({ subject: '/CN=die' }).der);
       const KILLS = 7; // more than the 5 quick crashes after which the primary used to give up
       for (let i = 1; i <= KILLS; i++) {
         const status = await send(port, 'POST', '/.well-known/est/simpleenroll', { 'Content-Type': 'application/pkcs10', 'X-Request-Id': `killer-${i}` }, killer);
         assert.equal(status, 0, `request ${i} should have lost its worker`);
-        await until(`the primary to log killer-${i}`, async () => log.includes(`while serving request killer-${i}`));
+        await until(`the primary to log killer-${i}`, async () => server.log().includes(`while serving request killer-${i}`));
         // The service answers again (the other worker, or a restarted one).
-        await until('a 200 from /cacerts', async () => (await send(port, 'GET', '/.well-known/est/cacerts')) === 200).catch((e: Error) => { throw new Error(`${e.message}\n${log}`); });
+        await until('a 200 from /cacerts', async () => (await send(port, 'GET', '/.well-known/est/cacerts')) === 200).catch((e: Error) => { throw new Error(`${e.message}\n${server.log()}`); });
       }
       assert.equal(child.exitCode, null, 'the primary is still running');
-      const exits = [...log.matchAll(/"signal":"SIGABRT"[^\n]*"requestIds":\["(killer-\d+)"\]/g)].map((m) => m[1]);
+      const exits = [...server.log().matchAll(/"signal":"SIGABRT"[^\n]*"requestIds":\["(killer-\d+)"\]/g)].map((m) => m[1]);
       assert.deepEqual(exits.sort(), Array.from({ length: KILLS }, (_, i) => `killer-${i + 1}`).sort());
-      assert.equal([...log.matchAll(/"signal":"SIGABRT"[^\n]*"restartInMs":\d+/g)].length, KILLS, 'every killed worker is restarted');
+      assert.equal([...server.log().matchAll(/"signal":"SIGABRT"[^\n]*"restartInMs":\d+/g)].length, KILLS, 'every killed worker is restarted');
       const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
       child.kill('SIGTERM');
       assert.equal(await exited, 0);
