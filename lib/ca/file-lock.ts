@@ -49,7 +49,8 @@ export class FileLock {
   /** What the lock protects, for messages (`serial file /x/ca.srl`). */
   private readonly what: string;
   private readonly waitPath: string;
-  private readonly staleLockMs: number;
+  /** See {@link FileLockOptions.staleLockMs}. */
+  readonly staleLockMs: number;
   private readonly lockTimeoutMs: number;
   private releasedAt = -Infinity;
   private tail: Promise<unknown> = Promise.resolve();

@@ -117,7 +117,7 @@ export class FileSerialStore implements SerialStore {
     }
     if (text !== undefined) parseSerialFile(text, this.path);
     // Scratch files of processes killed mid-write (kill -9) would otherwise pile up.
-    removeLockLitterSync(this.path, options.staleLockMs ?? 30_000);
+    removeLockLitterSync(this.path, this.lock.staleLockMs);
   }
 
   /**
