@@ -9,7 +9,7 @@ export const MAX_CLIENT_CHAIN_CERTS = 8;
 /** Most DER bytes a client chain may hold, all certificates together. */
 export const MAX_CLIENT_CHAIN_BYTES = 32 * 1024;
 /** Largest RSA modulus, in bits, of a key in a client chain (each is a candidate issuer: its size is verification cost). */
-export const MAX_CHAIN_RSA_BITS = 8192;
+export const MAX_CHAIN_RSA_BITS = 4096;
 /** Largest RSA public exponent, in bits (OpenSSL's own bound for moduli above 3072 bits; RFC 8017 allows any). */
 export const MAX_CHAIN_RSA_EXPONENT_BITS = 64;
 
