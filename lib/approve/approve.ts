@@ -67,7 +67,8 @@ const DECISIONS: ReadonlySet<string> = new Set(['issue', 'pending', 'deny']);
 /**
  * Builds the approve stage. `'auto'` never touches the store. Otherwise the policy answers first;
  * only a `'pending'` answer consults the store, whose state then governs: pending → 202, approved →
- * issue, issued → the same certificate again, denied or expired → 403.
+ * issue, issued → the same certificate again, denied → 403. A request that expired undecided is
+ * replaced by a new one (the store's putPending does that), so its repeat is queued afresh (202).
  *
  * @see RFC 7030 §4.2.3
  */
@@ -110,7 +111,7 @@ export function createApprover(config: ApprovalConfig, store: RecordStore | unde
         return { kind: 'issue', pendingId: p.id };
       case 'denied':
         throw new EstForbiddenError(`request denied${p.reason ? `: ${oneLine(p.reason)}` : ''}`, 'ERR_EST_APPROVAL_DENIED');
-      case 'expired':
+      case 'expired': // only in a race with the expiry: putPending replaces expired requests
         throw new EstForbiddenError(`pending request ${p.id} expired undecided; send a new CSR to ask again`, 'ERR_EST_APPROVAL_EXPIRED');
       case 'issued':
         return reissue(p);

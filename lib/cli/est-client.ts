@@ -71,6 +71,8 @@ TLS and retries:
   --tls13-binding exporter|finished   PoP value under TLS 1.3 (default exporter)
   --timeout SECONDS (default 30)  --retries N (202 answers tolerated, default 5)
   --max-wait SECONDS  longest Retry-After honoured (default 3600)
+  --wait DURATION     keep retrying a pending (202) request this long in all, e.g. 10m, 2h, 7d
+                      (waiting for a person to approve; counts no attempts unless --retries)
   -q, --quiet   -v, --verbose   -h, --help
 
 Exit codes: 0 success, 1 the server refused or failed, 2 usage or local error.
@@ -134,6 +136,7 @@ const OPTIONS = {
   timeout: { type: 'string' },
   retries: { type: 'string' },
   'max-wait': { type: 'string' },
+  wait: { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
   verbose: { type: 'boolean', short: 'v' },
 } as const;
@@ -223,13 +226,29 @@ function clientOptions(v: Values, url: string, log: (s: string) => void): EstCli
   }
   o.timeout = positive(v.timeout, '--timeout', 30) * 1000;
   o.retry = { maxAttempts: Math.max(1, Math.floor(positive(v.retries, '--retries', 5))), maxDelay: positive(v['max-wait'], '--max-wait', 3600) };
+  if (v.wait !== undefined) {
+    o.retry.maxWait = parseDuration(v.wait, '--wait') / 1000;
+    if (v.retries === undefined) o.retry.maxAttempts = Infinity;
+  }
   o.onEvent = (e: EstClientEvent) => {
-    if (e.type === 'retry-after') log(`${e.operation}: accepted for later processing (202); retrying in ${e.seconds} s (attempt ${e.attempt})`);
+    if (e.type === 'retry-after') {
+      log(`${e.operation}: ${e.message || 'accepted for later processing'} (202); retrying in ${e.seconds} s, attempt ${e.attempt}, ${formatSeconds(e.timeLeft)} left`);
+    }
     else if (e.type === 'auth-challenge') log(`${e.operation}: server asked for ${e.scheme} authentication; sending credentials`);
     else if (e.type === 'connection-replaced') log(`${e.operation}: connection closed; rebuilding the PoP-linked CSR on a new one`);
     else if (e.type === 'bootstrap') log(`cacerts: bootstrap accepted; trust anchor ${e.trustAnchor.replace(/\n/g, ', ')}`);
   };
   return o;
+}
+
+/** `42 s`, `3 min 5 s`, `2 h 0 min`, `6 d 23 h`: the time left before giving up. */
+function formatSeconds(total: number): string {
+  if (!Number.isFinite(total)) return 'no limit';
+  const t = Math.max(0, Math.floor(total));
+  if (t < 60) return `${t} s`;
+  if (t < 3600) return `${Math.floor(t / 60)} min ${t % 60} s`;
+  if (t < 86_400) return `${Math.floor(t / 3600)} h ${Math.floor((t % 3600) / 60)} min`;
+  return `${Math.floor(t / 86_400)} d ${Math.floor((t % 86_400) / 3600)} h`;
 }
 
 function oidName(oid: string): string {

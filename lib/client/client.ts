@@ -32,7 +32,16 @@ export interface BootstrapOptions {
 
 /** Events the client reports while it works (for logs). */
 export type EstClientEvent =
-  | { type: 'retry-after'; operation: string; seconds: number; attempt: number }
+  | {
+      type: 'retry-after';
+      operation: string;
+      seconds: number;
+      attempt: number;
+      /** Seconds until the client gives up waiting: to `retry.maxWait`, or what the remaining attempts allow at this delay. */
+      timeLeft: number;
+      /** The server's one-line text with the 202, if any. */
+      message: string;
+    }
   | { type: 'auth-challenge'; operation: string; scheme: string }
   | { type: 'connection-replaced'; operation: string }
   | { type: 'bootstrap'; operation: 'cacerts'; trustAnchor: string };
@@ -74,9 +83,11 @@ export interface EstClientOptions {
   /**
    * 202 handling (§4.2.3): retry after Retry-After, at most `maxAttempts` requests in all, and never
    * wait longer than `maxDelay` seconds for one answer (a longer Retry-After ends with
-   * EstRetryLimitError carrying it). `false` disables waiting. @default { maxAttempts: 5, maxDelay: 3600, defaultDelay: 60 }
+   * EstRetryLimitError carrying it). `maxWait` bounds the whole wait in seconds (e.g. for a person to
+   * approve); with it alone, attempts are not counted. `false` disables waiting.
+   * @default { maxAttempts: 5, maxDelay: 3600, defaultDelay: 60 }
    */
-  retry?: { maxAttempts?: number; maxDelay?: number; defaultDelay?: number } | false;
+  retry?: { maxAttempts?: number; maxDelay?: number; defaultDelay?: number; maxWait?: number } | false;
   /**
    * Under TLS 1.3, which value PoP puts in challengePassword: RFC 9266 tls-exporter (what RFC 9148
    * specifies and express-est expects), or the Finished-based value libest/nginx-http-est compute.
@@ -220,7 +231,7 @@ export class EstClient {
   private basicChallenged: boolean;
   private readonly clientCertificate: X509Certificate[] | undefined;
   private readonly clientKey: KeyObject | undefined;
-  private readonly retry: { maxAttempts: number; maxDelay: number; defaultDelay: number } | false;
+  private readonly retry: { maxAttempts: number; maxDelay: number; defaultDelay: number; maxWait?: number } | false;
 
   constructor(options: EstClientOptions) {
     if (!options || typeof options !== 'object') throw new EstClientConfigError('EstClient: options must be an object');
@@ -265,8 +276,9 @@ export class EstClient {
       }
     }
     if (options.timeout !== undefined && !(Number.isFinite(options.timeout) && options.timeout > 0)) throw new EstClientConfigError('EstClient: `timeout` must be a positive number of milliseconds');
-    this.retry = options.retry === false ? false : { maxAttempts: 5, maxDelay: 3600, defaultDelay: 60, ...(options.retry ?? {}) };
-    if (this.retry && (!(this.retry.maxAttempts >= 1) || !(this.retry.maxDelay >= 0) || !(this.retry.defaultDelay >= 0))) {
+    const r = options.retry === false ? undefined : options.retry ?? {};
+    this.retry = !r ? false : { maxAttempts: r.maxWait !== undefined && r.maxAttempts === undefined ? Infinity : 5, maxDelay: 3600, defaultDelay: 60, ...r };
+    if (this.retry && (!(this.retry.maxAttempts >= 1) || !(this.retry.maxDelay >= 0) || !(this.retry.defaultDelay >= 0) || !(this.retry.maxWait === undefined || this.retry.maxWait >= 0))) {
       throw new EstClientConfigError('EstClient: `retry` values must be non-negative (maxAttempts ≥ 1)');
     }
     this.basicChallenged = !!options.preemptiveAuth;
@@ -503,6 +515,7 @@ export class EstClient {
       return toCsrDer(input as Uint8Array | string);
     };
     const fixedCsr = pinned ? undefined : await build();
+    const started = Date.now();
     let attempt = 0;
     let replaced = 0;
     for (;;) {
@@ -538,7 +551,13 @@ export class EstClient {
       if (!this.retry) throw new EstRetryLimitError(op, attempt, seconds, 'retries are disabled');
       if (attempt >= this.retry.maxAttempts) throw new EstRetryLimitError(op, attempt, seconds, `retry.maxAttempts is ${this.retry.maxAttempts}`);
       if (seconds > this.retry.maxDelay) throw new EstRetryLimitError(op, attempt, seconds, `longer than retry.maxDelay ${this.retry.maxDelay} s`);
-      this.emit({ type: 'retry-after', operation: op, seconds, attempt });
+      let timeLeft = (this.retry.maxAttempts - attempt) * seconds;
+      if (this.retry.maxWait !== undefined) {
+        const left = this.retry.maxWait - (Date.now() - started) / 1000;
+        if (seconds > left) throw new EstRetryLimitError(op, attempt, seconds, `retry.maxWait ${this.retry.maxWait} s would pass first`);
+        timeLeft = Math.min(timeLeft, Math.floor(left));
+      }
+      this.emit({ type: 'retry-after', operation: op, seconds, attempt, timeLeft, message: reasonText(res) });
       await sleep(seconds * 1000, signal);
     }
   }

@@ -128,16 +128,20 @@ export class MemoryStore implements RecordStore {
     return out;
   }
 
-  /** Undecided requests past their expiry become `expired` (lazily, when next read). */
+  /** Undecided requests past their expiry become `expired` (lazily, when next read). Keys map to the newest request. */
   private fresh(p: PendingRequest): PendingRequest {
     if (p.state === 'pending' && p.expiresAt.getTime() <= this.now().getTime()) p.state = 'expired';
     return p;
   }
 
+  /** The same key returns the request stored for it, unless that one expired: then a new request starts. */
   async putPending(request: Omit<PendingRequest, 'id' | 'state'>): Promise<PendingRequest> {
     this.open();
     const existing = this.pendingKeys.get(request.key);
-    if (existing !== undefined) return structuredClone(this.fresh(this.pending.get(existing)!));
+    if (existing !== undefined) {
+      const p = this.fresh(this.pending.get(existing)!);
+      if (p.state !== 'expired') return structuredClone(p);
+    }
     const p: PendingRequest = { ...structuredClone(request), id: randomUUID(), state: 'pending' };
     this.pending.set(p.id, p);
     this.pendingKeys.set(p.key, p.id);
@@ -157,12 +161,12 @@ export class MemoryStore implements RecordStore {
     return p && structuredClone(this.fresh(p));
   }
 
-  /** Oldest first: the queue is worked through in the order requests arrived. */
+  /** Newest first, like list(). */
   async listPending(query: PendingQuery = {}): Promise<{ requests: PendingRequest[]; total: number }> {
     this.open();
     const hits: PendingRequest[] = [];
-    for (const id of this.pendingOrder) {
-      const p = this.fresh(this.pending.get(id)!);
+    for (let i = this.pendingOrder.length - 1; i >= 0; i--) {
+      const p = this.fresh(this.pending.get(this.pendingOrder[i]!)!);
       if (query.state === undefined || p.state === query.state) hits.push(p);
     }
     const offset = query.offset ?? 0;

@@ -84,7 +84,7 @@ test('a failed issue releases the request for the next repeat', async () => {
   assert.equal((await ap.approve(input())).kind, 'issue');
 });
 
-test('denied → 403 with the reason; expired → 403; serverkeygen is delivered once', async () => {
+test('denied → 403 with the reason; an expired request starts anew (202); serverkeygen is delivered once', async () => {
   let now = Date.now();
   const store = new MemoryStore({ now: () => new Date(now) });
   const ap = createApprover(parseApprovalOptions({ approval: 'manual', approvalExpiry: 60 }), store, () => new Date(now))!;
@@ -94,8 +94,13 @@ test('denied → 403 with the reason; expired → 403; serverkeygen is delivered
   await assert.rejects(ap.approve(input()), (e: { status: number; code: string; message: string }) => e.status === 403 && e.code === 'ERR_EST_APPROVAL_DENIED' && e.message === 'request denied: not ours X-Injected: 1');
 
   await assert.rejects(ap.approve(input(csrB)), { status: 202 });
+  const first = (await store.listPending({ state: 'pending' })).requests[0]!;
   now += 61_000;
-  await assert.rejects(ap.approve(input(csrB)), (e: { status: number; code: string }) => e.status === 403 && e.code === 'ERR_EST_APPROVAL_EXPIRED');
+  await assert.rejects(ap.approve(input(csrB)), { status: 202 });
+  assert.equal((await store.pendingById(first.id))!.state, 'expired');
+  const second = (await store.listPending({ state: 'pending' })).requests;
+  assert.equal(second.length, 1);
+  assert.notEqual(second[0]!.id, first.id);
 
   const kg = input(csrB, { operation: 'serverkeygen', requester: { method: 'certificate', certificateSerial: '02' } });
   await assert.rejects(ap.approve(kg), { status: 202 });

@@ -88,7 +88,7 @@ export async function pendingContract(t: Ctx, make: () => Promise<RecordStore>):
     await assert.rejects(s.decide(p.id, { state: 'issued', by: 'est', serial: '0A1C' }), { code: 'ERR_EST_STORE_DECIDED' });
   });
 
-  await each('denied is final; expired requests read as expired and cannot be decided', async (s) => {
+  await each('denied is final; expired requests read as expired, cannot be decided, and the same key then starts a new request', async (s) => {
     const p = await s.putPending(pendingInput());
     await s.decide(p.id, { state: 'denied', by: 'bob', reason: 'unknown device' });
     const d = await s.pendingById(p.id);
@@ -96,15 +96,23 @@ export async function pendingContract(t: Ctx, make: () => Promise<RecordStore>):
     assert.equal(d!.reason, 'unknown device');
     await assert.rejects(s.decide(p.id, { state: 'approved', by: 'alice' }), { code: 'ERR_EST_STORE_DECIDED' });
 
-    const old = await s.putPending(pendingInput({ createdAt: new Date(Date.now() - 7200_000), expiresAt: new Date(Date.now() - 1000) }));
-    assert.equal(old.state, 'expired');
+    const soon = pendingInput({ createdAt: new Date(Date.now() - 7200_000), expiresAt: new Date(Date.now() + 300) });
+    const old = await s.putPending(soon);
+    assert.equal(old.state, 'pending');
+    await new Promise((r) => setTimeout(r, 400));
     assert.equal((await s.pendingById(old.id))!.state, 'expired');
+    assert.equal((await s.pendingByKey(soon.key))!.state, 'expired');
     await assert.rejects(s.decide(old.id, { state: 'approved', by: 'alice' }), { code: 'ERR_EST_STORE_DECIDED' });
+    const renewed = await s.putPending({ ...soon, createdAt: new Date(), expiresAt: new Date(Date.now() + 3600_000) });
+    assert.notEqual(renewed.id, old.id);
+    assert.equal(renewed.state, 'pending');
+    assert.equal((await s.pendingByKey(soon.key))!.id, renewed.id);
+    assert.equal((await s.pendingById(old.id))!.state, 'expired');
   });
 
-  await each('listPending filters by state and pages', async (s) => {
+  await each('listPending filters by state and pages, newest first', async (s) => {
     const ids: string[] = [];
-    for (let i = 0; i < 7; i++) ids.push((await s.putPending(pendingInput({ subject: `CN=n${i}` }))).id);
+    for (let i = 0; i < 7; i++) ids.push((await s.putPending(pendingInput({ subject: `CN=n${i}`, createdAt: new Date(Date.now() - (7 - i) * 1000) }))).id);
     await s.decide(ids[0]!, { state: 'denied', by: 'bob' });
     const all = await s.listPending();
     assert.equal(all.total, 7);
@@ -113,6 +121,7 @@ export async function pendingContract(t: Ctx, make: () => Promise<RecordStore>):
     assert.equal(pend.requests.length, 4);
     const page2 = await s.listPending({ state: 'pending', limit: 4, offset: 4 });
     assert.equal(page2.requests.length, 2);
+    assert.deepEqual(pend.requests.map((p) => p.subject), ['CN=n6', 'CN=n5', 'CN=n4', 'CN=n3']);
     const seen = new Set([...pend.requests, ...page2.requests].map((p) => p.id));
     assert.equal(seen.size, 6);
     assert.ok(!seen.has(ids[0]!));
