@@ -4,7 +4,7 @@ import cluster from 'node:cluster';
 import { createServer as createHttp, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttps } from 'node:https';
 import { existsSync, readFileSync } from 'node:fs';
-import { X509Certificate } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,11 +18,15 @@ import { pathOf, splitWellKnown, WELL_KNOWN } from '../middleware/route.js';
 import { isClusterWorker, reportListening, reportStartFailure, startCluster } from './cluster.js';
 import { JOURNAL_DIR_ENV, openJournal, type InflightJournal } from './inflight-journal.js';
 import type { EstLogger, EstOptions } from '../middleware/options.js';
-import { demoConfig, loadConfigFile, type ServerConfig } from './server-config.js';
 import { createEstMetrics, metricsHandler, type EstMetrics } from '../observe/metrics.js';
 import { authBackendCheck, healthHandler, serialFileCheck, type ReadinessCheck } from '../observe/health.js';
 import { defaultSerialPath } from '../middleware/directives.js';
 import { initCa, INIT_CA_USAGE } from './init-ca.js';
+import { demoAdmin, demoConfig, loadConfigFile, type ServerConfig } from './server-config.js';
+import { estAdmin } from '../admin/admin.js';
+import { hashPassword } from '../admin/auth.js';
+import type { CertificateAuthority } from '../ca/types.js';
+import type { RecordStore } from '../store/types.js';
 
 const USAGE = `Usage: est-server [config.json|config.js] [options]
        est-server init-ca [options]    (make a CA and csrattrs.der to start from; --help)
@@ -38,6 +42,11 @@ Options:
   --state-dir <dir>    demo state folder (default ./.est-demo or $EST_STATE_DIR)
   --workers <n|auto>   processes sharing the port and the serial file (default 1;
                        auto = one per CPU)
+  --approval <mode>    auto (issue at once, default) or manual (every enrollment waits
+                       for a person: 202 + Retry-After until approved on the admin pages)
+  --admin <port>       serve the admin pages (pending requests, issued certificates) on
+                       this port; users from the config's admin.users (demo: printed)
+  --hash-password      read a password on stdin, print its scrypt hash for admin.users
   --log-level <level>  fatal, error, warn, info (default), debug, trace or silent;
                        logs are JSON lines (pino) on stderr
   -q, --quiet          same as --log-level error
@@ -125,6 +134,8 @@ export interface StartedServer {
   port: number;
   /** What /readyz checks. */
   readiness: ReadinessCheck[];
+  /** The admin pages' server and port, when `admin` is configured. */
+  admin?: { server: Server; port: number };
   close(): Promise<void>;
 }
 
@@ -164,6 +175,42 @@ function mountReadiness(path: string, o: EstOptions, many: boolean): ReadinessCh
   }
   if (o.authRequest) checks.push({ ...authBackendCheck(o.authRequest), name: `auth-backend${suffix}` });
   return checks;
+}
+
+/** `est-server --hash-password`: one password on stdin → its scrypt hash on stdout. */
+async function hashPasswordCommand(): Promise<number> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  if (!password) {
+    process.stderr.write('est-server: --hash-password reads the password on stdin (got nothing)\n');
+    return 2;
+  }
+  process.stdout.write((await hashPassword(password)) + '\n');
+  return 0;
+}
+
+/** The admin pages on their own port, over the same TLS as the EST server when it has TLS. */
+async function startAdmin(cfg: ServerConfig, store: RecordStore, ca: CertificateAuthority | undefined, logger: EstLogger): Promise<{ server: Server; port: number }> {
+  const a = cfg.admin!;
+  const handler = estAdmin({
+    store,
+    ...(ca ? { ca } : {}),
+    auth: { users: a.users, realm: 'est-admin' },
+    ...(a.csrfSecret ? { csrfSecret: a.csrfSecret } : {}),
+    ...(a.title ? { title: a.title } : {}),
+    ...(a.pageSize ? { pageSize: a.pageSize } : {}),
+    logger,
+  });
+  const app = (req: IncomingMessage, res: ServerResponse) => handler(req, res);
+  const server: Server = cfg.tls
+    ? (createHttps({ cert: readFileSync(cfg.tls.cert), key: readFileSync(cfg.tls.key), minVersion: 'TLSv1.2' }, app) as unknown as Server)
+    : createHttp(app);
+  await new Promise<void>((ok, fail) => {
+    server.once('error', fail);
+    server.listen(a.port, a.host, () => ok());
+  });
+  return { server, port: (server.address() as { port: number }).port };
 }
 
 /**
@@ -298,6 +345,9 @@ export async function main(argv: string[]): Promise<number> {
         port: { type: 'string' },
         'state-dir': { type: 'string' },
         workers: { type: 'string' },
+        approval: { type: 'string' },
+        admin: { type: 'string' },
+        'hash-password': { type: 'boolean' },
         quiet: { type: 'boolean', short: 'q' },
         'log-level': { type: 'string' },
         'metrics-port': { type: 'string' },
@@ -313,6 +363,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE + '\n');
     return 0;
   }
+  if (args.values['hash-password']) return hashPasswordCommand();
   const host = args.values.host ?? '127.0.0.1';
   const port = args.values.port !== undefined ? Number(args.values.port) : 8443;
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -352,6 +403,8 @@ export async function main(argv: string[]): Promise<number> {
     if (args.values.port !== undefined) cfg.port = port;
     if (workers !== undefined) cfg.workers = workers;
     if (metricsPort !== undefined) cfg.metrics = { port: metricsPort, host: args.values['metrics-host'] ?? cfg.metrics?.host ?? '127.0.0.1' };
+    applyApprovalFlag(cfg, args.values.approval);
+    await applyAdminFlag(cfg, args.values.admin);
     if (parseWorkers(cfg.workers) === undefined) throw new EstConfigError(`est-server: workers must be a positive integer or "auto" (got ${JSON.stringify(cfg.workers)})`);
     cfg.workers = parseWorkers(cfg.workers)!;
     if (cfg.workers > 1 && cluster.isPrimary) return await runPrimary(cfg, logger);
@@ -375,6 +428,7 @@ export async function main(argv: string[]): Promise<number> {
     else process.stdout.write(`est-server listening on ${cfg.tls ? 'https' : 'http'}://${cfg.host}:${started.port}\n`);
     if (admin) process.stdout.write(`metrics:      http://${cfg.metrics!.host}:${admin.port}/metrics (also /healthz, /readyz)\n`);
     logger.info({ port: started.port, host: cfg.host, tls: !!cfg.tls, mounts: Object.keys(cfg.mounts), ...(admin ? { metricsPort: admin.port } : {}) }, 'est-server listening');
+    if (started.admin && !worker) printAdmin(cfg, started.admin.port);
     return -1;
   } catch (e) {
     process.stderr.write(`${(e as Error).message}\n`);
@@ -411,6 +465,39 @@ async function startMetricsServer(where: { port: number; host: string }, metrics
     server.listen(where.port, where.host, () => ok());
   });
   return { port: (server.address() as { port: number }).port, close: () => server.close() };
+}
+
+/** `--approval auto|manual`: the approval option for every mount. */
+function applyApprovalFlag(cfg: ServerConfig, mode: string | undefined): void {
+  if (mode === undefined) return;
+  if (mode !== 'auto' && mode !== 'manual') throw new EstConfigError(`est-server: --approval must be auto or manual (got ${mode})`);
+  for (const o of Object.values(cfg.mounts)) o.approval = mode;
+}
+
+/**
+ * `--admin <port>`: the admin pages on that port. Users come from the config's `admin.users`; the
+ * demo makes one (`admin`, password printed and kept in the state folder). Worker processes share
+ * the primary's CSRF key through the environment, so a form served by one is accepted by another.
+ */
+async function applyAdminFlag(cfg: ServerConfig, port: string | undefined): Promise<void> {
+  if (port !== undefined) {
+    const n = Number(port);
+    if (!/^\d+$/.test(port) || n > 65535) throw new EstConfigError(`est-server: --admin must be a port 0..65535 (got ${port})`);
+    if (cfg.admin) cfg.admin.port = n;
+    else if (cfg.demo) cfg.admin = await demoAdmin(cfg.demo.stateDir, n, cfg.host);
+    else throw new EstConfigError('est-server: --admin needs `admin.users` in the config file (hashes from est-server --hash-password)');
+  }
+  if (cfg.admin && !cfg.admin.csrfSecret) {
+    process.env.EST_ADMIN_CSRF_SECRET ??= randomBytes(32).toString('base64url');
+    cfg.admin.csrfSecret = process.env.EST_ADMIN_CSRF_SECRET;
+  }
+}
+
+function printAdmin(cfg: ServerConfig, port: number): void {
+  const a = cfg.admin!;
+  const host = a.host === '127.0.0.1' ? 'localhost' : a.host;
+  const who = a.demoPassword ? `   user admin / password ${a.demoPassword}` : '';
+  process.stdout.write(`admin pages:  ${cfg.tls ? 'https' : 'http'}://${host}:${port}/pending${who}\n`);
 }
 
 /** `--workers`/`workers`: a positive integer (at most 256) or `auto` (one per CPU). */

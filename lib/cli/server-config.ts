@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { hashPassword } from '../admin/auth.js';
 import { EstConfigError } from '../errors.js';
 import { writeFileAtomic } from '../files/atomic-write.js';
 import type { EstOptions } from '../middleware/options.js';
@@ -22,9 +23,45 @@ export interface ServerConfig {
   metrics?: { port: number; host: string };
   /** Demo mode: the user and password of the embedded auth backend. */
   demo?: { stateDir: string; user: string; password: string };
+  /** The admin pages on their own port (`admin` in the config file, `--admin <port>`). */
+  admin?: AdminServerConfig;
 }
 
-const SERVER_KEYS = new Set(['host', 'port', 'tls', 'labels', 'workers', 'metrics']);
+/** `admin: { port, host, users: { name: scryptHash }, csrfSecret, title, pageSize }` in the config file. */
+export interface AdminServerConfig {
+  port: number;
+  host: string;
+  /** Basic users: name → hash from `est-server --hash-password`. */
+  users: Record<string, string>;
+  csrfSecret?: string;
+  title?: string;
+  pageSize?: number;
+  /** Demo mode: the generated admin password, printed at start. */
+  demoPassword?: string;
+}
+
+const SERVER_KEYS = new Set(['host', 'port', 'tls', 'labels', 'workers', 'metrics', 'admin']);
+const ADMIN_KEYS = new Set(['port', 'host', 'users', 'csrfSecret', 'title', 'pageSize']);
+
+/** Validates the config file's `admin` block (users are checked again, as hashes, by estAdmin). */
+export function parseAdminConfig(raw: unknown, defaultHost: string): AdminServerConfig {
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new EstConfigError('est-server: `admin` must be an object { port, users: { name: scryptHash } }');
+  const a = raw as Record<string, unknown>;
+  for (const k of Object.keys(a)) if (!ADMIN_KEYS.has(k)) throw new EstConfigError(`est-server: unknown key \`admin.${k}\` (known: ${[...ADMIN_KEYS].join(', ')})`);
+  const port = a.port ?? 8444;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) throw new EstConfigError(`est-server: \`admin.port\` must be 0..65535 (got ${JSON.stringify(a.port)})`);
+  if (!a.users || typeof a.users !== 'object' || Object.keys(a.users).length === 0) {
+    throw new EstConfigError('est-server: `admin.users` must name at least one user: { "alice": "<hash from est-server --hash-password>" }');
+  }
+  const out: AdminServerConfig = { port, host: typeof a.host === 'string' ? a.host : defaultHost, users: a.users as Record<string, string> };
+  if (a.csrfSecret !== undefined) {
+    if (typeof a.csrfSecret !== 'string' || a.csrfSecret.length < 16) throw new EstConfigError('est-server: `admin.csrfSecret` must be a string of at least 16 characters');
+    out.csrfSecret = a.csrfSecret;
+  }
+  if (typeof a.title === 'string') out.title = a.title;
+  if (a.pageSize !== undefined) out.pageSize = a.pageSize as number;
+  return out;
+}
 const PATH_OPTIONS = ['rootCertificate', 'caRootCertificate', 'caPrivateKey', 'caSerialNumber', 'caIndex', 'csrAttrs', 'trustAnchors'] as const;
 
 function resolvePaths(o: Record<string, unknown>, base: string): EstOptions {
@@ -73,6 +110,7 @@ export async function loadConfigFile(file: string): Promise<ServerConfig> {
     }
     cfg.metrics = { port: metrics.port as number, host: typeof metrics.host === 'string' ? metrics.host : '127.0.0.1' };
   }
+  if (raw.admin !== undefined) cfg.admin = parseAdminConfig(raw.admin, cfg.host);
   if (tls) {
     cfg.tls = { cert: resolve(base, tls.cert), key: resolve(base, tls.key) };
     if (tls.clientCa) cfg.tls.clientCa = resolve(base, tls.clientCa);
@@ -117,4 +155,15 @@ export async function demoConfig(stateDir: string, host: string, port: number): 
     workers: 1,
     demo: { stateDir, user, password },
   };
+}
+
+/** The demo's admin user: `admin` with a password made on first use and kept in the state folder. */
+export async function demoAdmin(stateDir: string, port: number, host: string): Promise<AdminServerConfig> {
+  const f = join(stateDir, 'demo-admin.json');
+  if (!existsSync(f)) {
+    const password = randomBytes(9).toString('base64url');
+    writeAtomic(f, JSON.stringify({ user: 'admin', password, hash: await hashPassword(password) }) + '\n', 0o600);
+  }
+  const { user, password, hash } = JSON.parse(readFileSync(f, 'utf8')) as { user: string; password: string; hash: string };
+  return { port, host, users: { [user]: hash }, demoPassword: password };
 }
