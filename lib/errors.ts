@@ -158,6 +158,12 @@ export const ERROR_CATALOGUE = Object.freeze({
   ERR_EST_STORE_CRL_KEY: { class: 'EstStoreError', status: 500, message: 'the CA key does not match the CA certificate' },
   ERR_EST_REENROLL_REVOKED: { class: 'EstForbiddenError', status: 403, message: 'the client certificate (serial <serial>) has been revoked' },
   ERR_EST_REENROLL_NOT_ISSUED: { class: 'EstForbiddenError', status: 403, message: 'the client certificate (serial <serial>) was not issued by this CA' },
+  ERR_EST_APPROVAL_DENIED: { class: 'EstForbiddenError', status: 403, message: 'request denied: <reason given by the admin, or the approval policy>' },
+  ERR_EST_APPROVAL_EXPIRED: { class: 'EstForbiddenError', status: 403, message: 'pending request <id> expired undecided' },
+  ERR_EST_APPROVAL_ISSUED: { class: 'EstForbiddenError', status: 403, message: 'request <id> was issued; a server-generated key is delivered once' },
+  ERR_EST_APPROVAL_POLICY: { class: 'EstError', status: 500, message: 'the approval policy returned <value>, not issue, pending or deny' },
+  ERR_EST_APPROVAL_RECORD: { class: 'EstError', status: 500, message: 'request <id> is marked issued but its record is missing' },
+  ERR_EST_APPROVAL_REVOKED: { class: 'EstForbiddenError', status: 403, message: 'the certificate issued for this request (serial <serial>) was revoked' },
   ERR_EST_INTERNAL: { class: 'EstError', status: 500, message: 'internal server error (logged, nothing revealed)' },
 } as const satisfies Record<string, EstErrorEntry>);
 

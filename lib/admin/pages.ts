@@ -64,7 +64,7 @@ ${page < pages ? html`<a href="${to(page + 1)}" rel="next">Next →</a>` : ''}</
 }
 
 function decisionForm(ctx: PageContext, p: PendingRequest, back: 'list' | 'detail'): SafeHtml {
-  return html`<form class="inline" method="post" action="${ctx.base}/pending/${encodeURIComponent(p.id)}/decision">${csrfField(ctx)}
+  return html`<form class="inline decide" method="post" action="${ctx.base}/pending/${encodeURIComponent(p.id)}/decision">${csrfField(ctx)}
 <input type="hidden" name="back" value="${back}">
 <input type="text" name="reason" maxlength="500" placeholder="reason (optional)" aria-label="reason for ${p.subject}">
 <button class="approve" name="decision" value="approve">Approve</button><button class="deny" name="decision" value="deny">Deny</button></form>`;
@@ -82,8 +82,8 @@ export function pendingListPage(ctx: PageContext, v: PendingListView, message?: 
   const tabs = html`<div class="tabs">${PENDING_STATES.map((s) => html`<a href="${ctx.base}/pending${query({ state: s === 'pending' ? undefined : s })}"${s === v.tab ? html` class="here"` : ''}>${s}</a>`)}</div>`;
   const rows = v.requests.map(
     (p) => html`<tr data-id="${p.id}"><td><a href="${ctx.base}/pending/${encodeURIComponent(p.id)}">${p.subject || '(empty subject)'}</a>${p.label ? html`<div class="muted">label ${p.label}</div>` : ''}</td>
-<td>${p.sans.map((s) => html`<div class="mono">${s}</div>`)}</td><td>${p.keyType}</td><td>${who(p.requester)}<div class="muted">${p.operation}</div></td>
-<td class="mono">${p.peerAddress}</td><td>${time(p.createdAt)}<div class="muted">expires ${time(p.expiresAt)}</div></td>
+<td>${p.sans.map((s) => html`<div class="mono">${s}</div>`)}</td><td class="key">${p.keyType}</td><td>${who(p.requester)}<div class="muted">${p.operation}</div></td>
+<td class="mono">${p.peerAddress}</td><td class="when">${time(p.createdAt)}<div class="muted">expires ${time(p.expiresAt)}</div></td>
 <td>${p.state === 'pending' ? decisionForm(ctx, p, 'list') : html`${badge(p.state)}${p.decidedBy ? html`<div class="muted">by ${p.decidedBy}</div>` : ''}`}</td></tr>`,
   );
   const table = v.requests.length
@@ -142,7 +142,7 @@ export function certificateListPage(ctx: PageContext, v: CertificateListView, me
 <button>Search</button></form>`;
   const rows = v.records.map(
     (r) => html`<tr data-serial="${r.serial}"><td class="mono"><a href="${ctx.base}/certificates/${encodeURIComponent(r.serial)}">${r.serial}</a></td><td>${r.subject || '(empty subject)'}${r.sans.map((s) => html`<div class="mono muted">${s}</div>`)}</td>
-<td>${r.label ?? ''}</td><td>${time(r.notBefore)}<div class="muted">to ${time(r.notAfter)}</div></td><td>${who(r.requester)}<div class="muted">${r.operation}</div></td>
+<td>${r.label ?? ''}</td><td class="when">${time(r.notBefore)}<div class="muted">to ${time(r.notAfter)}</div></td><td>${who(r.requester)}<div class="muted">${r.operation}</div></td>
 <td>${certState(ctx, r)}</td><td>${r.status === 'valid' ? revokeForm(ctx, r, 'list') : ''}</td></tr>`,
   );
   const params = { q: f.q, label: f.label, expiring: f.expiring, status: f.status };

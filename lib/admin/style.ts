@@ -14,11 +14,13 @@ a{color:var(--accent)}
 table{width:100%;border-collapse:collapse;background:#fff;border:1px solid var(--line)}
 th,td{text-align:left;padding:.45rem .6rem;border-bottom:1px solid var(--line);vertical-align:top}
 th{background:#eef1f5;font-weight:600;font-size:.9em}
-td.mono,.mono{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:.88em;word-break:break-all}
+td.mono,.mono{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:.88em;overflow-wrap:break-word}
+td.when,td.key{white-space:nowrap;font-size:.9em}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem;background:#fff;border:1px solid var(--line);padding:1rem}
 dt{color:var(--muted)}dd{margin:0;word-break:break-word}
 pre{background:#fff;border:1px solid var(--line);padding:.8rem;overflow:auto;font-size:.82em}
 form.inline{display:flex;gap:.4rem;flex-wrap:wrap;align-items:center;margin:0}
+form.decide{max-width:16rem}form.decide input[type=text]{flex:1 0 100%}
 input[type=text],input[type=search],input[type=number],select{font:inherit;padding:.3rem .45rem;border:1px solid #b8c0cc;border-radius:4px;background:#fff}
 button{font:inherit;padding:.3rem .8rem;border-radius:4px;border:1px solid #8d97a6;background:#fff;cursor:pointer}
 button.approve{background:var(--ok);border-color:var(--ok);color:#fff}

@@ -1,7 +1,7 @@
 // The approve stage (after check, before issue): issue now, park the request for a person (202), or refuse.
 import { createHash, type X509Certificate } from 'node:crypto';
 import type { IssuingOperation } from '../ca/types.js';
-import { EstError, EstForbiddenError, EstRetryLaterError } from '../errors.js';
+import { EstRetryLaterError, estError, type EstError } from '../errors.js';
 import { Oid } from '../protocol/constants.js';
 import { formatGeneralNames } from '../protocol/general-names.js';
 import { describeKeyType, type ParsedCsr } from '../protocol/pkcs10.js';
@@ -96,7 +96,7 @@ export function createApprover(config: ApprovalConfig, store: RecordStore | unde
     if (input.clientCertificate) ctx.clientCertificate = input.clientCertificate;
     const d = await policy(ctx);
     if (typeof d !== 'string' || !DECISIONS.has(d)) {
-      throw new EstError(500, 'ERR_EST_APPROVAL_POLICY', `the approval policy returned ${JSON.stringify(d)}, not 'issue', 'pending' or 'deny'`);
+      throw estError('ERR_EST_APPROVAL_POLICY', `the approval policy returned ${JSON.stringify(d)}, not 'issue', 'pending' or 'deny'`);
     }
     return d;
   }
@@ -110,9 +110,9 @@ export function createApprover(config: ApprovalConfig, store: RecordStore | unde
         issuing.add(p.id);
         return { kind: 'issue', pendingId: p.id };
       case 'denied':
-        throw new EstForbiddenError(`request denied${p.reason ? `: ${oneLine(p.reason)}` : ''}`, 'ERR_EST_APPROVAL_DENIED');
+        throw estError('ERR_EST_APPROVAL_DENIED', `request denied${p.reason ? `: ${oneLine(p.reason)}` : ''}`);
       case 'expired': // only in a race with the expiry: putPending replaces expired requests
-        throw new EstForbiddenError(`pending request ${p.id} expired undecided; send a new CSR to ask again`, 'ERR_EST_APPROVAL_EXPIRED');
+        throw estError('ERR_EST_APPROVAL_EXPIRED', `pending request ${p.id} expired undecided; send a new CSR to ask again`);
       case 'issued':
         return reissue(p);
     }
@@ -121,12 +121,12 @@ export function createApprover(config: ApprovalConfig, store: RecordStore | unde
   /** A repeat after issuance gets the certificate issued for it, unless that cannot or must not be. */
   async function reissue(p: PendingRequest): Promise<Approval> {
     if (p.operation === 'serverkeygen') {
-      throw new EstForbiddenError(`request ${p.id} was issued (serial ${p.serial}); a server-generated key is delivered once, send a new request`, 'ERR_EST_APPROVAL_ISSUED');
+      throw estError('ERR_EST_APPROVAL_ISSUED', `request ${p.id} was issued (serial ${p.serial}); a server-generated key is delivered once, send a new request`);
     }
     const record = p.serial !== undefined ? await store!.get(p.serial) : undefined;
-    if (!record) throw new EstError(500, 'ERR_EST_APPROVAL_RECORD', `request ${p.id} is marked issued but its record (serial ${p.serial}) is missing`);
+    if (!record) throw estError('ERR_EST_APPROVAL_RECORD', `request ${p.id} is marked issued but its record (serial ${p.serial}) is missing`);
     if (record.status === 'revoked') {
-      throw new EstForbiddenError(`the certificate issued for this request (serial ${record.serial}) was revoked`, 'ERR_EST_REVOKED');
+      throw estError('ERR_EST_APPROVAL_REVOKED', `the certificate issued for this request (serial ${record.serial}) was revoked`);
     }
     return { kind: 'issued', certificate: record.certificate, serial: record.serial };
   }
@@ -135,7 +135,7 @@ export function createApprover(config: ApprovalConfig, store: RecordStore | unde
     async approve(input) {
       const d = await decide(input);
       if (d === 'issue') return { kind: 'issue' };
-      if (d === 'deny') throw new EstForbiddenError('request denied by the approval policy', 'ERR_EST_APPROVAL_DENIED');
+      if (d === 'deny') throw estError('ERR_EST_APPROVAL_DENIED', 'request denied by the approval policy');
       const created = now();
       const p = await store.putPending({
         key: pendingKey(input.requester, input.csr.der),

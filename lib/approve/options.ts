@@ -56,21 +56,36 @@ export interface ApprovalConfig {
   expiry: number;
 }
 
-function seconds(name: string, v: unknown, def: number, max: number): number {
-  if (v === undefined) return def;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) {
-    throw new EstConfigError(`est: \`${name}\` must be a whole number of seconds from 1 to ${max} (got ${JSON.stringify(v)})`);
-  }
-  return v;
+function seconds(name: string, def: number, max: number) {
+  return (v: unknown): number => {
+    if (v === undefined) return def;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) {
+      throw new EstConfigError(`est: \`${name}\` must be a whole number of seconds from 1 to ${max} (got ${JSON.stringify(v)})`);
+    }
+    return v;
+  };
 }
 
-/** Validates the approval options (at start-up); throws EstConfigError naming the option. */
-export function parseApprovalOptions(o: ApprovalOptions): ApprovalConfig {
-  const policy = o.approval ?? 'auto';
+/** `approval`: 'auto' (default), 'manual' or a function. */
+export function parseApprovalPolicy(v: unknown): ApprovalConfig['policy'] {
+  const policy = v ?? 'auto';
   if (policy !== 'auto' && policy !== 'manual' && typeof policy !== 'function') {
     throw new EstConfigError(`est: \`approval\` must be 'auto', 'manual' or a function returning 'issue' | 'pending' | 'deny' (got ${JSON.stringify(policy)})`);
   }
-  const retryAfter = seconds('approvalRetryAfter', o.approvalRetryAfter, 60, 86_400);
-  const expiry = seconds('approvalExpiry', o.approvalExpiry, 7 * 86_400, 365 * 86_400) * 1000;
-  return Object.freeze({ policy, retryAfter, expiry });
+  return policy as ApprovalConfig['policy'];
+}
+
+/** `approvalRetryAfter`: seconds, default 60. */
+export const parseApprovalRetryAfter = seconds('approvalRetryAfter', 60, 86_400);
+
+/** `approvalExpiry`: seconds, default 7 days. */
+export const parseApprovalExpiry = seconds('approvalExpiry', 7 * 86_400, 365 * 86_400);
+
+/** Validates the approval options (at start-up); throws EstConfigError naming the option. */
+export function parseApprovalOptions(o: ApprovalOptions): ApprovalConfig {
+  return Object.freeze({
+    policy: parseApprovalPolicy(o.approval),
+    retryAfter: parseApprovalRetryAfter(o.approvalRetryAfter),
+    expiry: parseApprovalExpiry(o.approvalExpiry) * 1000,
+  });
 }

@@ -315,12 +315,24 @@ export async function startServer(cfg: ServerConfig, logger: EstLogger, metrics?
     server.listen(cfg.port, cfg.host, () => ok());
   });
   const port = (server.address() as { port: number }).port;
+  let admin: { server: Server; port: number } | undefined;
+  if (cfg.admin) {
+    // The pages show the unlabelled est()'s store (or else the first label's that has one).
+    const store = byLabel.get('')?.store ?? [...byLabel.values()].find((m) => m.store)?.store;
+    if (!store) throw new EstConfigError('est-server: `admin` needs a record store (the `store` option)');
+    admin = await startAdmin(cfg, store, undefined, logger);
+  }
   return {
     server,
     port,
     readiness,
+    ...(admin ? { admin } : {}),
     close: async () => {
       server.closeAllConnections?.();
+      if (admin) {
+        admin.server.closeAllConnections?.();
+        await new Promise<void>((r) => admin!.server.close(() => r()));
+      }
       await new Promise<void>((r) => server.close(() => r()));
       authServer?.close();
       await Promise.all([...byLabel.values()].map((m) => m.close()));

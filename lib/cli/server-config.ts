@@ -162,7 +162,7 @@ export async function demoAdmin(stateDir: string, port: number, host: string): P
   const f = join(stateDir, 'demo-admin.json');
   if (!existsSync(f)) {
     const password = randomBytes(9).toString('base64url');
-    writeAtomic(f, JSON.stringify({ user: 'admin', password, hash: await hashPassword(password) }) + '\n', 0o600);
+    await writeFileAtomic(f, JSON.stringify({ user: 'admin', password, hash: await hashPassword(password) }) + '\n', { mode: 0o600 });
   }
   const { user, password, hash } = JSON.parse(readFileSync(f, 'utf8')) as { user: string; password: string; hash: string };
   return { port, host, users: { [user]: hash }, demoPassword: password };

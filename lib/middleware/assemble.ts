@@ -15,6 +15,7 @@ import type { RecordStore } from '../store/types.js';
 import type { ProxyHeaders } from '../tls/proxy-headers.js';
 import type { TlsFactsConfig } from '../tls/tls-facts.js';
 import { defaultSerialPath } from './directives.js';
+import { createApprover, type Approver } from '../approve/approve.js';
 import { label, type EstLogger, type ParsedOptions } from './options.js';
 
 /** The validated configuration the middleware runs on. */
@@ -48,6 +49,8 @@ export interface EstConfig extends TlsFactsConfig {
   cmsSigner?: CmsSigner;
   serverKeygenKeys?: ParsedOptions['serverKeygenKeys'];
   serverKeygenRecipients?: ParsedOptions['serverKeygenRecipients'];
+  /** The approve stage; absent with approval 'auto'. */
+  approver?: Approver;
 }
 
 /** `cmsSigner`, or the file CA's own certificate, chain and key. */
@@ -60,6 +63,15 @@ function cmsSignerOf(o: ParsedOptions): CmsSigner | undefined {
   if (o.cmsSigner) return pick(o.cmsSigner.certificates, o.cmsSigner.privateKey);
   if (!o.ca && o.caRootCertificate && o.caPrivateKey) return pick(o.caRootCertificate.certs, o.caPrivateKey);
   return undefined;
+}
+
+/** The approve stage from `approval*`; anything but 'auto' keeps pending requests in the store. */
+function buildApprover(o: ParsedOptions, store: RecordStore | undefined): Approver | undefined {
+  if (o.approval === 'auto') return undefined;
+  if (!store) {
+    throw new EstConfigError(`est: \`approval\` ${typeof o.approval === 'function' ? 'as a function' : `'${o.approval}'`} needs a record store to keep pending requests in (${o.store === false ? 'not `store: false`' : 'set `store`'})`);
+  }
+  return createApprover({ policy: o.approval, retryAfter: o.approvalRetryAfter, expiry: o.approvalExpiry * 1000 }, store);
 }
 
 /** The sequential serial file (optionally leased), or random serials; and the file, for its lock. */
@@ -165,6 +177,8 @@ function buildCa(o: ParsedOptions): { ca: CertificateAuthority; cacerts?: X509Ce
 
 /** Builds the CA and serial store from parsed options and freezes the configuration. */
 export function assemble(o: ParsedOptions): Readonly<EstConfig> {
+  // Checked before anything is opened: pending requests need a store.
+  if (o.approval !== 'auto' && (o.store === false || (o.ca !== undefined && o.store === undefined))) buildApprover(o, undefined);
   const { ca, cacerts, anchors, store, owned } = buildCa(o);
   const config: EstConfig = {
     ca,
@@ -191,5 +205,7 @@ export function assemble(o: ParsedOptions): Readonly<EstConfig> {
   if (signer) config.cmsSigner = signer;
   if (o.serverKeygenKeys) config.serverKeygenKeys = o.serverKeygenKeys;
   if (o.serverKeygenRecipients) config.serverKeygenRecipients = o.serverKeygenRecipients;
+  const approver = buildApprover(o, store);
+  if (approver) config.approver = approver;
   return Object.freeze(config);
 }

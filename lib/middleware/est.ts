@@ -17,6 +17,7 @@ import { allowHeader, lookupOperation } from './operations.js';
 import { parseOptions, type EstOptions } from './options.js';
 import { prepareBase64, sendError } from './respond.js';
 import { labelOf, splitPath } from './route.js';
+import type { RecordStore } from '../store/types.js';
 
 /** An incoming X-Request-Id we reuse: 1–64 visible ASCII characters, no spaces or quotes. */
 const REQUEST_ID = /^[A-Za-z0-9._:@\/+=-]{1,64}$/;
@@ -33,6 +34,8 @@ export interface EstMiddleware {
   checkStore(): Promise<void>;
   /** Closes pooled connections (auth backend), the serial store and the record store est() made. */
   close(): Promise<void>;
+  /** The record store est() writes to (for estAdmin and est-admin), when there is one. */
+  readonly store?: RecordStore;
 }
 
 /** Opens the store when it needs to (PostgreSQL); a failure names the `store` option. */
@@ -144,6 +147,7 @@ export function est(options: EstOptions): EstMiddleware {
   middleware.checkStore = async () => {
     await config.store?.check();
   };
+  if (config.store) Object.defineProperty(middleware, 'store', { value: config.store, enumerable: true });
   middleware.close = async () => {
     await authRequest?.close();
     if (config.store && config.storeOwned) await config.store.close();

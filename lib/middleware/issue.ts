@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { keygenAndEnroll, type ServerKeygenResult } from '../ca/keygen.js';
 import type { CertificateAuthority, EnrollRequest, IssuingOperation } from '../ca/types.js';
 import { checkRequest, type CheckedRequest } from '../check/index.js';
-import { EstError, estError } from '../errors.js';
+import { EstError, EstStoreError, estError } from '../errors.js';
 import { encodeBase64Lines } from '../protocol/base64.js';
 import { MediaType } from '../protocol/constants.js';
 import { DerError } from '../protocol/der.js';
@@ -13,6 +13,7 @@ import { buildMultipart } from '../protocol/multipart.js';
 import { parseCsr, type ParsedCsr } from '../protocol/pkcs10.js';
 import { encodeCertsOnly } from '../protocol/pkcs7.js';
 import { parseCertificate } from '../protocol/x509.js';
+import type { ApprovalInput } from '../approve/approve.js';
 import { recordOf } from '../store/record.js';
 import type { Requester } from '../store/types.js';
 import { readDerBody } from './body.js';
@@ -59,6 +60,7 @@ function enrollRequest(ctx: RequestContext, checked: CheckedRequest): EnrollRequ
   return r;
 }
 
+/** Logs the issuance; returns the serial as the store writes it (uppercase hex, even digits). */
 function logIssued(ctx: RequestContext, checked: CheckedRequest, certDer: Uint8Array): void {
   let serial = '';
   try {
@@ -72,6 +74,32 @@ function logIssued(ctx: RequestContext, checked: CheckedRequest, certDer: Uint8A
     { event: 'issued', operation, serial, subject: csr.subject, label: ctx.label ?? null, authenticatedBy: ctx.authenticatedBy, peerAddress: ctx.facts.peerAddress, requestId: ctx.requestId, ...extra },
     'certificate issued',
   );
+}
+
+/**
+ * DESIGN "approve": after every check, before issue. Empty means go on and issue; a request a
+ * person approved comes back with its id, to be marked issued; a repeat of an issued request gets
+ * the certificate issued for it. 202 (pending) and 403 (denied) are thrown.
+ */
+async function approve(ctx: RequestContext, checked: CheckedRequest): Promise<{ pendingId?: string; issued?: Issued }> {
+  const approver = ctx.config.approver;
+  if (!approver) return {};
+  const input: ApprovalInput = { operation: checked.operation, csr: checked.csr, requester: requesterOf(ctx), peerAddress: ctx.facts.peerAddress, requestId: ctx.requestId };
+  if (ctx.label !== undefined) input.label = ctx.label;
+  if (ctx.facts.clientCertificateVerified && ctx.facts.clientCertificate) input.clientCertificate = ctx.facts.clientCertificate;
+  let a;
+  try {
+    a = await approver.approve(input);
+  } catch (e) {
+    // 202 and 403 go to the client as they are; a store that cannot be used is a 503.
+    if (e instanceof EstError && !(e instanceof EstStoreError)) throw e;
+    throw storeUnavailable(ctx, 'pending requests cannot be read or stored', e);
+  }
+  if (a.kind === 'issued') {
+    ctx.config.logger.info({ event: 'reissued', serial: a.serial, subject: checked.csr.subject, requestId: ctx.requestId }, 'certificate of an approved request sent again');
+    return { issued: { certificate: a.certificate } };
+  }
+  return a.pendingId !== undefined ? { pendingId: a.pendingId } : {};
 }
 
 /** Seconds a client waits before retrying when the ledger cannot be used. */
@@ -111,6 +139,12 @@ async function checkLedger(ctx: RequestContext): Promise<void> {
 function requesterOf(ctx: RequestContext): Requester {
   const r: Requester = { method: ctx.authenticatedBy };
   if (ctx.user !== undefined) r.user = ctx.user;
+  else if (ctx.authenticatedBy === 'auth-request') {
+    // No X-EST-User: the Basic user name the backend accepted is who asked.
+    const m = /^Basic +([A-Za-z0-9+/=]+)$/i.exec(ctx.req.headers.authorization ?? '');
+    const user = m ? Buffer.from(m[1]!, 'base64').toString('utf8').split(':')[0] : undefined;
+    if (user) r.user = user;
+  }
   const cert = ctx.facts.clientCertificateVerified ? ctx.facts.clientCertificate : undefined;
   if (cert) {
     r.certificateSubject = cert.subject.split('\n').join(', ');
@@ -123,9 +157,9 @@ function requesterOf(ctx: RequestContext): Requester {
  * The RECORD stage: the certificate goes into the ledger before it is returned; when it cannot,
  * 503 + Retry-After and the certificate is dropped (DESIGN "issue + record").
  */
-async function record(ctx: RequestContext, checked: CheckedRequest, certificate: Uint8Array): Promise<void> {
+async function record(ctx: RequestContext, checked: CheckedRequest, certificate: Uint8Array): Promise<string | undefined> {
   const store = ctx.config.store;
-  if (!store) return;
+  if (!store) return undefined;
   let rec;
   try {
     rec = recordOf(certificate, {
@@ -143,6 +177,7 @@ async function record(ctx: RequestContext, checked: CheckedRequest, certificate:
   } catch (e) {
     throw storeUnavailable(ctx, 'the certificate could not be recorded', e, { serial: rec.serial, subject: rec.subject });
   }
+  return rec.serial;
 }
 
 /** application/pkcs7-mime; smime-type=certs-only holding the one certificate (RFC 7030 §4.2.3). */
@@ -199,11 +234,27 @@ export async function readCheckedCsr(ctx: RequestContext, operation: IssuingOper
  */
 export async function issueChecked(ctx: RequestContext, checked: CheckedRequest): Promise<Issued> {
   if (checked.operation === 'simplereenroll') await checkLedger(ctx);
-  // APPROVE stage plugs in here (DESIGN "approve"): a policy answers issue, pending (store the
-  // checked request, 202 + Retry-After, RFC 7030 §4.2.3) or deny (403), before anything is issued.
-  const issued = await ISSUERS[checked.operation].issue(ctx.config.ca, enrollRequest(ctx, checked));
-  await record(ctx, checked, issued.certificate);
+  const approval = await approve(ctx, checked);
+  if (approval.issued) return approval.issued;
+  let issued: Issued;
+  let serial: string | undefined;
+  try {
+    issued = await ISSUERS[checked.operation].issue(ctx.config.ca, enrollRequest(ctx, checked));
+    serial = await record(ctx, checked, issued.certificate);
+  } catch (e) {
+    // Nothing was issued (or it could not be recorded, so it is dropped): the next repeat tries again.
+    if (approval.pendingId !== undefined) ctx.config.approver!.release(approval.pendingId);
+    throw e;
+  }
   logIssued(ctx, checked, issued.certificate);
+  if (approval.pendingId !== undefined) {
+    try {
+      await ctx.config.approver!.issued(approval.pendingId, serial!);
+    } catch (e) {
+      // The certificate is recorded; the request still reads 'approved' and a repeat issues anew.
+      ctx.config.logger.error({ err: e, request: approval.pendingId, serial, requestId: ctx.requestId }, 'could not mark the approved request issued');
+    }
+  }
   return issued;
 }
 

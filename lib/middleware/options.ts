@@ -10,6 +10,7 @@ import { DIRECTIVE_OF } from './directives.js';
 import { loadBytes, loadCertificates, loadPrivateKey, optionLabel, type PathOrContent } from './load.js';
 import { parseTrustProxy, type TrustProxy } from '../tls/trust-proxy.js';
 import { resolveProxyHeaders, type ProxyHeaders, type ProxyHeadersPreset } from '../tls/proxy-headers.js';
+import { parseApprovalExpiry, parseApprovalPolicy, parseApprovalRetryAfter, type ApprovalConfig, type ApprovalOptions } from '../approve/options.js';
 
 /** A pino-compatible logger; only these methods are used. */
 export interface EstLogger {
@@ -23,7 +24,7 @@ export interface EstLogger {
  * Options of `est()`. The first eight mirror the nginx-http-est directives one to one; the rest
  * have no nginx equivalent.
  */
-export interface EstOptions {
+export interface EstOptions extends ApprovalOptions {
   /** est_root_certificate: certificates served by /cacerts (trust anchor and chain). @default caRootCertificate */
   rootCertificate?: PathOrContent;
   /** est_ca_root_certificate: certificate of the CA that signs issued certificates. */
@@ -182,6 +183,9 @@ export interface ParsedOptions {
   serverKeygenKeys: EstOptions['serverKeygenKeys'];
   serverKeygenRecipients: EstOptions['serverKeygenRecipients'];
   cmsSigner: { certificates: X509Certificate[]; privateKey: KeyObject } | undefined;
+  approval: ApprovalConfig['policy'];
+  approvalRetryAfter: number;
+  approvalExpiry: number;
 }
 
 /** est_csr_attrs, read once. */
@@ -372,6 +376,9 @@ const PARSERS: Parsers = {
   serverKeygenKeys: callback('serverKeygenKeys'),
   serverKeygenRecipients: callback('serverKeygenRecipients'),
   cmsSigner: parseCmsSigner,
+  approval: parseApprovalPolicy,
+  approvalRetryAfter: parseApprovalRetryAfter,
+  approvalExpiry: parseApprovalExpiry,
 };
 
 const KNOWN = Object.keys(PARSERS) as (keyof EstOptions)[];

@@ -42,7 +42,13 @@ export function sendError(req: IncomingMessage, res: ServerResponse, err: EstErr
     body = Buffer.from(err.message.replace(/[\r\n]+/g, ' ') + '\n', 'utf8');
     headers['Content-Type'] = MediaType.textPlain;
   }
-  headers['Content-Length'] = String(body.length);
+  if (err.status === 202 && body.length > 0) {
+    // Bouncy Castle's EST client closes a 202 without reading it, and fails when a Content-Length
+    // promised bytes it did not read: the one-line body is delimited by closing the connection.
+    headers['Connection'] = 'close';
+    res.removeHeader('Content-Length');
+    res.removeHeader('Transfer-Encoding');
+  } else headers['Content-Length'] = String(body.length);
   res.writeHead(err.status, headers);
   res.end(req.method === 'HEAD' || body.length === 0 ? undefined : body);
 }

@@ -70,7 +70,7 @@ test("'manual': 202 while pending; same request same entry; another CSR a new on
   assert.equal(again.kind, 'issued');
   assert.deepEqual(again.kind === 'issued' && Buffer.from(again.certificate), Buffer.from(rec.certificate));
   await store.revoke('1F', 'keyCompromise', 'alice');
-  await assert.rejects(ap.approve(input()), (e: { status: number; code: string }) => e.status === 403 && e.code === 'ERR_EST_REVOKED');
+  await assert.rejects(ap.approve(input()), (e: { status: number; code: string }) => e.status === 403 && e.code === 'ERR_EST_APPROVAL_REVOKED');
 });
 
 test('a failed issue releases the request for the next repeat', async () => {

@@ -117,15 +117,15 @@ test("Bouncy Castle's EST client completes after approval (its 202 handling re-s
     const java = spawn('java', ['-cp', [classes, ...JARS].join(':'), 'BcEnroll', `localhost:${stack.estPort}`, stack.ca.cert, 'estuser', 'estpass', csrFile, out, '60'], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(java);
     let said = '';
+    let errText = '';
+    java.stderr!.on('data', (d: Buffer) => (errText += d));
     const pending = new Promise<void>((resolve, reject) => {
       java.stdout!.on('data', (d: Buffer) => {
         said += d;
         if (/pending; retrying in \d+ ms\n[\s\S]*pending; retrying/.test(said)) resolve();
       });
-      java.on('exit', (code) => reject(new Error(`java exited ${code} before waiting twice: ${said}`)));
+      java.on('exit', (code) => reject(new Error(`java exited ${code} before waiting twice: ${said}\n${errText}`)));
     });
-    let errText = '';
-    java.stderr!.on('data', (d: Buffer) => (errText += d));
     await pending;
     await decideOnPage(stack.adminUrl, ADMIN_AUTH, 'bc-device', 'approve');
     const code = await new Promise<number | null>((r) => (java.exitCode !== null ? r(java.exitCode) : java.on('exit', r)));

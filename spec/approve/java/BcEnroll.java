@@ -36,7 +36,7 @@ public class BcEnroll {
     PKCS10CertificationRequest csr = new PKCS10CertificationRequest(Files.readAllBytes(Paths.get(a[4])));
     long deadline = System.currentTimeMillis() + Long.parseLong(a[6]) * 1000;
     try {
-      EnrollmentResponse r = est.simpleEnroll(false, csr, new HttpAuth("est", a[2], a[3].toCharArray()));
+      EnrollmentResponse r = est.simpleEnroll(false, csr, new HttpAuth(a[2], a[3].toCharArray()));
       while (!r.isCompleted()) {
         long wait = Math.max(0, r.getNotBefore() - System.currentTimeMillis());
         System.out.println("pending; retrying in " + wait + " ms");
