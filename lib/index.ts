@@ -6,6 +6,9 @@ export type { TrustProxy } from './tls/trust-proxy.js';
 export type { ProxyHeaders, ProxyHeadersPreset, CertHeaderFormat } from './tls/proxy-headers.js';
 export type { CertificateAuthority, EnrollRequest, IssuingOperation, AuthMethod, SerialStore, MaybePromise } from './ca/types.js';
 export type { ParsedCsr, CsrAttribute, CsrExtension, KeyType } from './protocol/pkcs10.js';
+export type { ApprovalPolicy, ApprovalContext, ApprovalDecision, ApprovalOptions } from './approve/options.js';
+export { estAdmin, hashPassword, verifyPassword, type EstAdminOptions, type EstAdminHandler, type AdminAuth } from './admin/index.js';
+export { MemoryStore, type MemoryStoreOptions } from './store/memory-store.js';
 export {
   EstError,
   EstConfigError,

@@ -250,3 +250,22 @@ test('options are validated at start-up; scrypt hashes verify', async () => {
   assert.equal(await verifyPassword('s3creT', h), false);
   assert.equal(await verifyPassword('s3cret', 'garbage'), false);
 });
+
+test('with `ca`, the PEM download carries the chain after the certificate', async () => {
+  const s3 = new MemoryStore();
+  await s3.record(recordInput('0C', { certificate: certDer, label: 'lab' }));
+  const caDer = new Uint8Array(openssl(['x509', '-in', pki.path('ca-1.crt'), '-outform', 'DER']));
+  const labels: Array<string | undefined> = [];
+  const handler = estAdmin({ store: s3, auth: () => 'dave', ca: { cacerts: (label) => (labels.push(label), [caDer]), enroll: () => new Uint8Array() } });
+  const srv = createServer((req, res) => handler(req, res));
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  try {
+    const r = await fetchRaw(`http://127.0.0.1:${(srv.address() as AddressInfo).port}/certificates/0C.pem`);
+    assert.equal(r.status, 200);
+    assert.equal(r.text.match(/BEGIN CERTIFICATE/g)?.length, 2);
+    assert.deepEqual(labels, ['lab']);
+  } finally {
+    srv.closeAllConnections();
+    await new Promise((r) => srv.close(r));
+  }
+});
