@@ -529,6 +529,7 @@ async function runPrimary(cfg: ServerConfig, logger: EstLogger): Promise<number>
     admin = await startMetricsServer(cfg.metrics, metricsHandler(() => aggregator.clusterMetrics(), aggregator.contentType), readiness);
   }
   if (cfg.demo) printDemoHelp(cfg, primary.port);
+  if (cfg.admin) printAdmin(cfg, cfg.admin.port);
   else process.stdout.write(`est-server listening on ${cfg.tls ? 'https' : 'http'}://${cfg.host}:${primary.port} (${cfg.workers} workers: ${primary.pids().join(' ')})\n`);
   if (admin) process.stdout.write(`metrics:      http://${cfg.metrics!.host}:${admin.port}/metrics (all workers; also /healthz, /readyz)\n`);
   stopOnSignals(() => {
