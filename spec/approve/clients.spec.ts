@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { hashPassword } from '../../lib/admin/index.js';
+import { hashPassword, verifyPassword } from '../../lib/admin/index.js';
 import { basic, fetchRaw } from '../helpers/http.js';
 import { TestPki, verifyCert } from '../helpers/pki.js';
 import { startAuthBackend } from '../helpers/servers.js';
@@ -138,5 +138,41 @@ test("Bouncy Castle's EST client completes after approval (its 202 handling re-s
   } finally {
     rmSync(classes, { recursive: true, force: true });
     await stack.close();
+  }
+});
+
+test('est-server --hash-password prints a scrypt hash of the password on stdin', async () => {
+  const r = await run(process.execPath, ['--import', 'tsx', join(REPO, 'lib/cli/est-server.ts'), '--hash-password'], { input: 'correct horse battery\n' });
+  const hash = r.stdout.toString().trim();
+  assert.match(hash, /^\$scrypt\$ln=15,r=8,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$/);
+  assert.equal(await verifyPassword('correct horse battery', hash), true);
+  const empty = await run(process.execPath, ['--import', 'tsx', join(REPO, 'lib/cli/est-server.ts'), '--hash-password'], { input: '', allowFail: true });
+  assert.equal(empty.code, 2);
+});
+
+test('the demo with --approval manual --admin: the printed admin password opens the pages; an enrollment waits there', async () => {
+  const state = mkdtempSync(join(tmpdir(), 'est-demo-admin-'));
+  try {
+    const srv = cli('est-server.ts', ['--port', '0', '--state-dir', state, '--approval', 'manual', '--admin', '0', '-q']);
+    const est = await srv.waitFor(/listening:\s+https:\/\/127\.0\.0\.1:(\d+)/, 'out');
+    const demoUser = await srv.waitFor(/demo user:\s+(\S+) \/ (\S+)/, 'out');
+    const admin = await srv.waitFor(/admin pages:\s+https:\/\/localhost:(\d+)\/pending\s+user admin \/ password (\S+)/, 'out');
+    const ca = join(state, 'ca.crt');
+    const pki = new TestPki();
+    try {
+      const csr = pki.write('demo.b64', pki.csr({ subject: '/CN=demo-waiting' }).der.toString('base64'));
+      const r = await run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', ca, '-u', `${demoUser[1]}:${demoUser[2]}`, '-H', 'Content-Type: application/pkcs10', '--data-binary', `@${csr}`, `https://127.0.0.1:${est[1]}/.well-known/est/simpleenroll`]);
+      assert.equal(r.stdout.toString(), '202');
+    } finally {
+      pki.cleanup();
+    }
+    const page = await fetchRaw(`https://127.0.0.1:${admin[1]}/pending`, { headers: { Authorization: basic('admin', admin[2]!) }, ca });
+    assert.equal(page.status, 200);
+    assert.match(page.body.toString('utf8'), /CN=demo-waiting/);
+    assert.equal((await fetchRaw(`https://127.0.0.1:${admin[1]}/pending`, { headers: { Authorization: basic('admin', 'guess') }, ca })).status, 401);
+    srv.child.kill('SIGTERM');
+    assert.equal(await srv.exited, 0);
+  } finally {
+    rmSync(state, { recursive: true, force: true });
   }
 });
