@@ -53,19 +53,19 @@ export class MemoryStore implements RecordStore {
     this.now = options.now ?? (() => new Date());
   }
 
-  private open(): void {
+  private ensureOpen(): void {
     if (this.closed) throw new EstStoreError('ERR_EST_STORE_CLOSED', 'the record store is closed');
   }
 
   async nextSerials(count: number): Promise<bigint[]> {
-    this.open();
+    this.ensureOpen();
     const out: bigint[] = [];
     for (let i = 0; i < count; i++) out.push(this.nextSerial++);
     return out;
   }
 
   async record(record: CertificateRecord): Promise<void> {
-    this.open();
+    this.ensureOpen();
     const k = serialKey(record.serial);
     if (this.records.has(k)) throw new EstStoreError('ERR_EST_STORE_DUPLICATE', `serial ${record.serial} is already recorded`, { status: 500 });
     this.records.set(k, structuredClone(record));
@@ -73,18 +73,18 @@ export class MemoryStore implements RecordStore {
   }
 
   async get(serial: string): Promise<CertificateRecord | undefined> {
-    this.open();
+    this.ensureOpen();
     const r = this.records.get(serialKey(serial));
     return r && structuredClone(r);
   }
 
   async status(serial: string): Promise<SerialStatus> {
-    this.open();
+    this.ensureOpen();
     return this.records.get(serialKey(serial))?.status ?? 'unknown';
   }
 
   async list(query: RecordQuery = {}): Promise<{ records: CertificateRecord[]; total: number }> {
-    this.open();
+    this.ensureOpen();
     const subject = query.subject?.toLowerCase();
     const serial = query.serial !== undefined ? serialKey(query.serial) : undefined;
     const now = this.now().getTime();
@@ -105,7 +105,7 @@ export class MemoryStore implements RecordStore {
   }
 
   async revoke(serial: string, reason: RevocationReason, by: string, at?: Date): Promise<CertificateRecord> {
-    this.open();
+    this.ensureOpen();
     const r = this.records.get(serialKey(serial));
     if (!r) throw new EstStoreError('ERR_EST_STORE_UNKNOWN_SERIAL', `serial ${serial} was never issued by this CA`, { status: 404 });
     // A second revocation keeps the first one's date, reason and author.
@@ -119,7 +119,7 @@ export class MemoryStore implements RecordStore {
   }
 
   async revoked(): Promise<Array<{ serial: string; revokedAt: Date; reason: RevocationReason }>> {
-    this.open();
+    this.ensureOpen();
     const out: Array<{ serial: string; revokedAt: Date; reason: RevocationReason }> = [];
     for (const k of this.order) {
       const r = this.records.get(k)!;
@@ -136,7 +136,7 @@ export class MemoryStore implements RecordStore {
 
   /** The same key returns the request stored for it, unless that one expired: then a new request starts. */
   async putPending(request: Omit<PendingRequest, 'id' | 'state'>): Promise<PendingRequest> {
-    this.open();
+    this.ensureOpen();
     const existing = this.pendingKeys.get(request.key);
     if (existing !== undefined) {
       const p = this.fresh(this.pending.get(existing)!);
@@ -150,20 +150,20 @@ export class MemoryStore implements RecordStore {
   }
 
   async pendingByKey(key: string): Promise<PendingRequest | undefined> {
-    this.open();
+    this.ensureOpen();
     const id = this.pendingKeys.get(key);
     return id === undefined ? undefined : structuredClone(this.fresh(this.pending.get(id)!));
   }
 
   async pendingById(id: string): Promise<PendingRequest | undefined> {
-    this.open();
+    this.ensureOpen();
     const p = this.pending.get(id);
     return p && structuredClone(this.fresh(p));
   }
 
   /** Newest first, like list(). */
   async listPending(query: PendingQuery = {}): Promise<{ requests: PendingRequest[]; total: number }> {
-    this.open();
+    this.ensureOpen();
     const hits: PendingRequest[] = [];
     for (let i = this.pendingOrder.length - 1; i >= 0; i--) {
       const p = this.fresh(this.pending.get(this.pendingOrder[i]!)!);
@@ -176,7 +176,7 @@ export class MemoryStore implements RecordStore {
 
   /** pending → approved | denied | issued; approved → issued. Anything else is already decided (409). */
   async decide(id: string, decision: { state: 'approved' | 'denied' | 'issued'; by: string; reason?: string; serial?: string }): Promise<PendingRequest> {
-    this.open();
+    this.ensureOpen();
     const p = this.pending.get(id);
     if (!p) throw new EstStoreError('ERR_EST_STORE_UNKNOWN_REQUEST', `no pending request ${id}`, { status: 404 });
     this.fresh(p);
@@ -198,7 +198,7 @@ export class MemoryStore implements RecordStore {
   }
 
   async check(): Promise<void> {
-    this.open();
+    this.ensureOpen();
   }
 
   async close(): Promise<void> {

@@ -4,6 +4,7 @@ import { after, test } from 'node:test';
 import { createApprover, csrSans, pendingKey, type ApprovalInput } from '../../lib/approve/approve.js';
 import { parseApprovalOptions, type ApprovalContext } from '../../lib/approve/options.js';
 import { EstConfigError } from '../../lib/errors.js';
+import { est, type EstOptions } from '../../lib/index.js';
 import { parseCsr } from '../../lib/protocol/pkcs10.js';
 import { MemoryStore } from '../../lib/store/memory-store.js';
 import { TestPki } from '../helpers/pki.js';
@@ -136,4 +137,21 @@ test('a policy function sees the request and decides; a bad answer is a 500', as
   assert.equal(c.keyType, 'EC P-256');
   assert.equal(c.peerAddress, '192.0.2.1');
   assert.deepEqual(c.sans.slice(0, 1), ['DNS:dev-a.example']);
+});
+
+test('est(): approval options are checked at start-up, naming the option', () => {
+  const ca = pki.ca('p256');
+  const base = { caRootCertificate: ca.cert, caPrivateKey: ca.key, caSerialNumber: ca.serial };
+  const cases: Array<[object, string]> = [
+    [{ approval: 'later' }, "est: `approval` must be 'auto', 'manual' or a function returning 'issue' | 'pending' | 'deny' (got \"later\")"],
+    [{ approval: 'manual', approvalRetryAfter: -5 }, 'est: `approvalRetryAfter` must be a whole number of seconds from 1 to 86400 (got -5)'],
+    [{ approval: 'manual', store: false }, "est: `approval` 'manual' needs a record store to keep pending requests in (not `store: false`)"],
+    [{ approval: () => 'issue', store: false }, 'est: `approval` as a function needs a record store to keep pending requests in (not `store: false`)'],
+  ];
+  for (const [o, message] of cases) assert.throws(() => est({ ...base, ...o } as EstOptions), (e: unknown) => e instanceof EstConfigError && e.message === message, message);
+  const custom = { cacerts: () => [], enroll: () => new Uint8Array() };
+  assert.throws(() => est({ ca: custom, approval: 'manual' }), /needs a record store to keep pending requests in \(set `store`\)/);
+  const m = est({ ca: custom, approval: 'manual', store: new MemoryStore() });
+  assert.ok(m.store instanceof MemoryStore);
+  void m.close();
 });

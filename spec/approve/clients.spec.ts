@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { hashPassword, verifyPassword } from '../../lib/admin/index.js';
+import { MemoryStore } from '../../lib/store/memory-store.js';
 import { basic, fetchRaw } from '../helpers/http.js';
 import { TestPki, verifyCert } from '../helpers/pki.js';
 import { startAuthBackend } from '../helpers/servers.js';
@@ -106,8 +107,8 @@ const JARS = ['bcprov', 'bcpkix', 'bcutil'].map((j) => `/usr/share/java/${j}.jar
 const noJava = spawnSync('javac', ['-version']).status !== 0 ? 'javac not installed (apt-get install default-jdk-headless)' : JARS.find((j) => !existsSync(j)) ? 'Bouncy Castle jars missing (apt-get install libbcpkix-java)' : undefined;
 if (noJava && process.env.CI === 'true') throw new Error(`CI: ${noJava}`);
 
-test("Bouncy Castle's EST client completes after approval (its 202 handling re-sends the request)", { skip: noJava }, async () => {
-  const stack = await startApprovalStack();
+test("Bouncy Castle's EST client completes after approval (its 202 handling re-sends the request); in-memory store", { skip: noJava }, async () => {
+  const stack = await startApprovalStack({ store: new MemoryStore() });
   const classes = mkdtempSync(join(tmpdir(), 'est-bc-'));
   try {
     await run('javac', ['-d', classes, '-cp', JARS.join(':'), join(REPO, 'spec/approve/java/BcEnroll.java')]);
