@@ -149,4 +149,11 @@ test('the pages look decent (screenshot)', { skip: missing }, async () => {
   assert.equal(await page.$eval('header', (e) => (globalThis as unknown as { getComputedStyle(x: unknown): { display: string } }).getComputedStyle(e).display), 'flex');
   assert.equal(await page.$$eval('script', (s) => s.length), 0);
   assert.deepEqual(readFileSync(file).subarray(1, 4).toString(), 'PNG');
+  // The issued list (with the certificate approved and revoked above) and one certificate.
+  await page.goto(`${stack.adminUrl}/certificates`);
+  await page.screenshot({ path: file.replace(/\.png$/, '-certificates.png'), fullPage: true });
+  const first = await page.$eval('tr[data-serial] a', (a) => a.getAttribute('href'));
+  await page.goto(`${stack.adminUrl.replace(/\/est-admin$/, '')}${first}`);
+  assert.match(await page.$eval('h1', (e) => e.textContent ?? ''), /^Certificate [0-9A-F]+$/);
+  await page.screenshot({ path: file.replace(/\.png$/, '-certificate.png'), fullPage: true });
 });
