@@ -7,8 +7,9 @@ import { findExtension, isCaBasicConstraints, parseCertificate, type Certificate
 import { buildTbsCertificate, createIssuerProfile, subjectKeyOfCsr, type IssuerProfile, type SubjectInput } from './profile.js';
 import { keygenAndEnroll, type ServerKeygenResult } from './keygen.js';
 import type { CertificateAuthority, EnrollRequest, SerialStore } from './types.js';
+import { serialText } from './serial-file-store.js';
 
-/** The logger the file CA reports issuances to (pino-compatible). */
+/** The logger the file CA reports CSR extensions its profile ignored to (pino-compatible). */
 export interface FileCaLogger {
   info(obj: object, msg?: string): void;
 }
@@ -30,7 +31,7 @@ export interface FileCertificateAuthorityOptions {
    * @default false
    */
   allowServerAuth?: boolean;
-  /** Receives one `info` line per issued certificate. @default silent */
+  /** Receives an `info` line for each issuance whose CSR asked for extensions the profile ignored. @default silent */
   logger?: FileCaLogger;
 }
 
@@ -192,18 +193,19 @@ export class FileCertificateAuthority implements CertificateAuthority {
     const signature = await signData(this.algorithm.params, tbsDer, this.privateKey);
     // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING } (RFC 5280 §4.1)
     const der = seq(tbsDer, this.algorithm.algorithmIdentifier, bitString(signature));
-    this.logger?.info(
+    // The request's own log line carries the serial; here only what the profile dropped from the CSR.
+    if (ignored.length) this.logger?.info(
       {
-        serial: serial.toString(16).toUpperCase(),
+        serial: serialText(serial),
         subject: request.csr.subject,
         label: request.label ?? null,
         operation: request.operation,
         authenticatedBy: request.authenticatedBy,
         peerAddress: request.peerAddress,
         notAfter: notAfter.toISOString(),
-        ...(ignored.length ? { ignoredExtensions: ignored } : {}),
+        ignoredExtensions: ignored,
       },
-      'certificate issued',
+      'CSR extensions ignored by the certificate profile',
     );
     return der;
   }

@@ -19,9 +19,13 @@ export type FileSerialStoreOptions = FileLockOptions;
  * the format nginx-http-est reads and writes (e.g. `1002\n`).
  */
 export function formatSerial(serial: bigint): string {
-  let hex = serial.toString(16).toUpperCase();
-  if (hex.length % 2) hex = '0' + hex;
-  return hex + '\n';
+  return serialText(serial) + '\n';
+}
+
+/** A serial as openssl and the serial file write it: uppercase hex, an even number of digits (leading zero kept). */
+export function serialText(serial: bigint): string {
+  const hex = serial.toString(16).toUpperCase();
+  return hex.length % 2 ? '0' + hex : hex;
 }
 
 function serialFileError(path: string, reason: string, cause?: unknown): EstError {

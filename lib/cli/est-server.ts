@@ -262,9 +262,17 @@ function withRequestIds(app: (req: IncomingMessage, res: ServerResponse) => void
   };
 }
 
+/** A file of the `tls` block; a missing or unreadable one is an EstConfigError naming the setting and the file. */
+function readTlsFile(setting: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new EstConfigError(`est-server: \`${setting}\` cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+  }
+}
+
 /** Mounts est() per configured path on a Node http(s) server and starts listening. */
 export async function startServer(cfg: ServerConfig, logger: EstLogger, metrics?: EstMetrics): Promise<StartedServer> {
-  void metrics; // recorded by est() once it takes the metrics option
   const labels = Object.entries(cfg.mounts).map(([path, options]) => [mountLabel(path), options] as const);
   const byLabel = new Map<string, EstMiddleware>();
   let authServer: Server | undefined;
@@ -273,7 +281,7 @@ export async function startServer(cfg: ServerConfig, logger: EstLogger, metrics?
     authServer = auth.server;
     for (const o of Object.values(cfg.mounts)) o.authRequest ??= auth.url;
   }
-  for (const [label, options] of labels) byLabel.set(label, est({ logger, ...options }));
+  for (const [label, options] of labels) byLabel.set(label, est({ logger, ...(metrics ? { metrics } : {}), ...options }));
   // Record stores that need a connection (PostgreSQL) are checked before the port opens.
   try {
     await Promise.all([...byLabel.values()].map((m) => m.ready()));
@@ -299,9 +307,9 @@ export async function startServer(cfg: ServerConfig, logger: EstLogger, metrics?
   const server: Server = cfg.tls
     ? (createHttps(
         {
-          cert: readFileSync(cfg.tls.cert),
-          key: readFileSync(cfg.tls.key),
-          ...(cfg.tls.clientCa ? { ca: readFileSync(cfg.tls.clientCa) } : {}),
+          cert: readTlsFile('tls.cert', cfg.tls.cert),
+          key: readTlsFile('tls.key', cfg.tls.key),
+          ...(cfg.tls.clientCa ? { ca: readTlsFile('tls.clientCa', cfg.tls.clientCa) } : {}),
           requestCert: true,
           rejectUnauthorized: false,
           minVersion: 'TLSv1.2',

@@ -16,6 +16,7 @@ import type { ProxyHeaders } from '../tls/proxy-headers.js';
 import type { TlsFactsConfig } from '../tls/tls-facts.js';
 import { defaultSerialPath } from './directives.js';
 import { createApprover, type Approver } from '../approve/approve.js';
+import { secondsSince, type EstMetrics } from '../observe/metrics.js';
 import { label, type EstLogger, type ParsedOptions } from './options.js';
 
 /** The validated configuration the middleware runs on. */
@@ -51,6 +52,24 @@ export interface EstConfig extends TlsFactsConfig {
   serverKeygenRecipients?: ParsedOptions['serverKeygenRecipients'];
   /** The approve stage; absent with approval 'auto'. */
   approver?: Approver;
+  metrics?: EstMetrics;
+}
+
+/** The serial store with every next() timed into `est_store_duration_seconds{store="serial"}`. */
+function timedSerialStore(store: SerialStore, metrics: EstMetrics | undefined): SerialStore {
+  if (!metrics) return store;
+  const timed: SerialStore = {
+    async next(count) {
+      const start = process.hrtime.bigint();
+      try {
+        return await store.next(count);
+      } finally {
+        metrics.store.observe({ store: 'serial', operation: 'next' }, secondsSince(start));
+      }
+    },
+  };
+  if (store.close) timed.close = () => store.close!();
+  return timed;
 }
 
 /** `cmsSigner`, or the file CA's own certificate, chain and key. */
@@ -109,6 +128,7 @@ function serialsFor(o: ParsedOptions, store: RecordStore | undefined): { serials
 /** The file CA from the ca* options; its constructor checks certificate and key once. */
 function buildFileCa(o: ParsedOptions, chain: X509Certificate[], serialStore: SerialStore): FileCertificateAuthority {
   const caCert = o.caRootCertificate!.certs[0]!;
+  serialStore = timedSerialStore(serialStore, o.metrics);
   try {
     return new FileCertificateAuthority({
       certificate: new Uint8Array(caCert.raw),
@@ -117,6 +137,7 @@ function buildFileCa(o: ParsedOptions, chain: X509Certificate[], serialStore: Se
       serialStore,
       validityDays: o.caValidityDays,
       allowServerAuth: o.allowServerAuth,
+      logger: o.logger,
     });
   } catch (e) {
     void serialStore.close?.();
@@ -207,5 +228,6 @@ export function assemble(o: ParsedOptions): Readonly<EstConfig> {
   if (o.serverKeygenRecipients) config.serverKeygenRecipients = o.serverKeygenRecipients;
   const approver = buildApprover(o, store);
   if (approver) config.approver = approver;
+  if (o.metrics) config.metrics = o.metrics;
   return Object.freeze(config);
 }

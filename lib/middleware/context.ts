@@ -18,6 +18,21 @@ export interface Constants {
   popCsrAttrs: (der: Uint8Array | undefined) => Uint8Array | undefined;
 }
 
+/** What the request's one log line says, filled in as the request goes down the path. */
+export interface Observed {
+  operation?: string;
+  label?: string;
+  peer?: string;
+  auth?: AuthMethod;
+  /** The Basic user name, or the verified client certificate's subject. */
+  user?: string;
+  /** Issued certificate: serial as openssl writes it, and subject. */
+  serial?: string;
+  subject?: string;
+  /** simplereenroll: `renew` (same key) or `rekey`. */
+  reenroll?: string;
+}
+
 /** One request as the operation handlers see it. */
 export interface RequestContext extends CheckContext {
   req: IncomingMessage;
@@ -32,4 +47,7 @@ export interface RequestContext extends CheckContext {
   authenticatedBy: AuthMethod;
   /** The user name the auth backend returned in `X-EST-User`, if any (recorded in the ledger). */
   user?: string;
+  /** When the request arrived (`process.hrtime.bigint()`), for the issuance latency. */
+  startedAt: bigint;
+  observed: Observed;
 }

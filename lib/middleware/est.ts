@@ -4,7 +4,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createAuthRequest, OTP_HEADER } from '../auth/auth-request.js';
 import { authorize } from '../auth/authorize.js';
 import { compileNameRules, compileRequiredAttrs } from '../check/index.js';
-import { EstConfigError, EstError, estError } from '../errors.js';
+import { EstConfigError, EstError, EstForbiddenError, EstUnauthorizedError, estError } from '../errors.js';
+import { secondsSince, type AuthOutcome } from '../observe/metrics.js';
+import { inSpan } from '../observe/tracing.js';
 import { MediaType } from '../protocol/constants.js';
 import { withChallengePassword } from '../protocol/csrattrs.js';
 import { encodeCertsOnly } from '../protocol/pkcs7.js';
@@ -12,7 +14,9 @@ import { isOpenable } from '../store/store-option.js';
 import { proxyHeaderNames } from '../tls/proxy-headers.js';
 import { tlsFacts } from '../tls/tls-facts.js';
 import { assemble, type EstConfig } from './assemble.js';
-import type { Constants, RequestContext } from './context.js';
+import type { Constants, Observed, RequestContext } from './context.js';
+import type { AuthRequestFn } from '../auth/auth-request.js';
+import type { TlsFacts } from '../tls/tls-facts.js';
 import { allowHeader, lookupOperation } from './operations.js';
 import { parseOptions, type EstOptions } from './options.js';
 import { prepareBase64, sendError } from './respond.js';
@@ -59,6 +63,61 @@ export function requestIdOf(req: IncomingMessage): string {
   return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
 }
 
+/** The user behind the credentials: the verified client certificate's subject, or the Basic user name. */
+function userOf(req: IncomingMessage, facts: TlsFacts, auth: string): string | undefined {
+  if (auth === 'certificate') return facts.clientCertificate?.subject.split('\n').join(', ');
+  const a = req.headers.authorization;
+  if (!a || !/^basic /i.test(a)) return undefined;
+  const decoded = Buffer.from(a.slice(6).trim(), 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon < 0 ? undefined : decoded.slice(0, colon).slice(0, 128);
+}
+
+/** The authRequest subrequest, timed into `est_auth_request_duration_seconds{outcome}` and spanned. */
+function observedAuthRequest(check: AuthRequestFn, config: EstConfig): AuthRequestFn {
+  return (req, originalUri, extra) =>
+    inSpan('est.authorize', {}, async () => {
+      const start = process.hrtime.bigint();
+      let outcome: AuthOutcome = 'allowed';
+      try {
+        return await check(req, originalUri, extra);
+      } catch (e) {
+        outcome = e instanceof EstUnauthorizedError ? 'unauthorized' : e instanceof EstForbiddenError ? 'forbidden' : 'error';
+        throw e;
+      } finally {
+        config.metrics?.authRequest.observe({ outcome }, secondsSince(start));
+      }
+    });
+}
+
+/** A 5xx that is the server's fault: not 501, the answer to a request for something unsupported (fullcmc, encrypted keys). */
+function serverFault(status: number): boolean {
+  return status >= 500 && status !== 501;
+}
+
+/**
+ * The request's one log line, when its response is finished: id, peer, label, operation, how the
+ * client authenticated and who, status, duration; the one-line reason of a refusal; the serial of
+ * an issued certificate. 5xx at error, everything else (a 501 for an unsupported operation too) at info.
+ */
+function logRequest(config: EstConfig, requestId: string, o: Observed, status: number, startedAt: bigint, err: unknown): void {
+  const line: Record<string, unknown> = {
+    requestId, peer: o.peer, label: o.label ?? null, operation: o.operation ?? null, auth: o.auth ?? 'none',
+    ...(o.user !== undefined ? { user: o.user } : {}),
+    status, durationMs: Math.round(secondsSince(startedAt) * 1e6) / 1000,
+    ...(o.serial !== undefined ? { serial: o.serial, subject: o.subject } : {}),
+    ...(o.reenroll !== undefined ? { reenroll: o.reenroll } : {}),
+  };
+  if (err !== undefined) {
+    line.reason = err instanceof EstError ? err.message.replace(/[\r\n]+/g, ' ') : 'internal server error';
+    if (err instanceof EstError) line.code = err.code;
+    if (serverFault(status)) line.err = err;
+  }
+  if (serverFault(status)) config.logger.error(line, 'est request');
+  else config.logger.info(line, 'est request');
+  config.metrics?.requests.inc({ operation: o.operation ?? 'unknown', label: o.label ?? '', status: String(status) });
+}
+
 /** Constant responses and compiled checks, encoded once per est(). */
 function prepare(config: EstConfig): Constants {
   const popCsrAttrs = (der: Uint8Array | undefined) => (config.pop ? withChallengePassword(der) : der);
@@ -81,9 +140,10 @@ function prepare(config: EstConfig): Constants {
  */
 export function est(options: EstOptions): EstMiddleware {
   const config = assemble(parseOptions(options));
-  const authRequest = config.authRequest
+  const authRequestPool = config.authRequest
     ? createAuthRequest({ url: config.authRequest, timeout: config.authRequestTimeout, stripHeaders: proxyHeaderNames(config.proxyHeaders) })
     : undefined;
+  const authRequest = authRequestPool ? { check: observedAuthRequest(authRequestPool.check, config), close: () => authRequestPool.close() } : undefined;
   const requiredAttrs = compileRequiredAttrs(config.csrAttrs?.items);
   const nameRules = compileNameRules({
     maxSubjectAltNames: config.maxSubjectAltNames,
@@ -96,51 +156,66 @@ export function est(options: EstOptions): EstMiddleware {
   ready.catch((e: Error) => config.logger.error({ err: e, code: 'ERR_EST_CONFIG' }, e.message));
 
   /** Route → TLS facts → authorize → the operation's handler (check, issue, respond). */
-  async function handle(req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): Promise<void> {
+  async function handle(req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void, requestId: string, startedAt: bigint, observed: Observed): Promise<void> {
     const where = splitPath(req);
     if (!where) return next();
     const name = where.rest.startsWith('/') ? where.rest.slice(1) : where.rest;
+    observed.peer = req.socket.remoteAddress ?? '';
     const op = lookupOperation(name);
+    observed.operation = op ? op.name : 'unknown';
+    // A label that is not valid percent-encoding is a 400 (logged) before anything else is looked at.
+    const label = labelOf(where.mount);
+    if (label !== undefined) observed.label = label;
     if (!op) throw estError('ERR_EST_NOT_FOUND', name ? `unknown EST operation: ${name.slice(0, 64)}` : 'no EST operation in path');
     const method = req.method ?? 'GET';
     if (!(method === op.method || (op.method === 'GET' && method === 'HEAD'))) {
       throw estError('ERR_EST_METHOD', `${op.name} accepts ${allowHeader(op)} only`, { headers: { Allow: allowHeader(op) } });
     }
-    // A label that is not valid percent-encoding is a 400 before anything else is looked at.
-    const label = labelOf(where.mount);
-    // The client certificate is read and verified only for operations that authenticate.
-    const facts = await tlsFacts(req, config, op.auth);
-    const originalUri = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '';
-    const who = op.auth ? await authorize(req, facts, authRequest?.check, originalUri) : { method: 'none' as const };
-    const ctx: RequestContext = {
-      req, res, config, prepared, facts, requiredAttrs, nameRules,
-      requestId: requestIdOf(req),
-      authenticatedBy: who.method,
-      pop: config.pop,
-      popAcceptTls13Finished: config.popAcceptTls13Finished,
-      customCa: config.customCa,
-    };
-    if (label !== undefined) ctx.label = label;
-    if (who.user !== undefined) ctx.user = who.user;
-    if (authRequest) ctx.verifyOtp = async (otp) => void (await authRequest.check(req, originalUri, { [OTP_HEADER]: otp }));
-    return op.handler(ctx);
+    return inSpan(`EST ${op.name}`, { 'est.operation': op.name, 'est.label': label ?? '', 'http.request.method': method }, async (span) => {
+      // The client certificate is read and verified only for operations that authenticate.
+      const facts = await tlsFacts(req, config, op.auth);
+      observed.peer = facts.peerAddress;
+      const originalUri = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '';
+      const who = op.auth ? await authorize(req, facts, authRequest?.check, originalUri) : { method: 'none' as const };
+      observed.auth = who.method;
+      const user = who.user ?? (op.auth ? userOf(req, facts, who.method) : undefined);
+      if (user !== undefined) observed.user = user;
+      const ctx: RequestContext = {
+        req, res, config, prepared, facts, requiredAttrs, nameRules, requestId, startedAt, observed,
+        authenticatedBy: who.method,
+        pop: config.pop,
+        popAcceptTls13Finished: config.popAcceptTls13Finished,
+        customCa: config.customCa,
+      };
+      if (label !== undefined) ctx.label = label;
+      if (who.user !== undefined) ctx.user = who.user;
+      if (authRequest) ctx.verifyOtp = async (otp) => void (await authRequest.check(req, originalUri, { [OTP_HEADER]: otp }));
+      await op.handler(ctx);
+      span.setAttribute('http.response.status_code', res.statusCode);
+    });
   }
 
   const middleware = ((req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => {
+    const startedAt = process.hrtime.bigint();
+    const requestId = requestIdOf(req);
+    const observed: Observed = {};
+    let failure: unknown;
+    let logged = false;
+    const log = () => {
+      if (logged || observed.operation === undefined) return; // not ours: passed on to next()
+      logged = true;
+      logRequest(config, requestId, observed, res.statusCode, startedAt, failure);
+    };
+    res.once('finish', log);
+    res.once('close', log);
     const fallthrough =
       next ??
       (() => {
         sendError(req, res, estError('ERR_EST_NOT_FOUND', 'not found'));
       });
-    handle(req, res, fallthrough).catch((err: unknown) => {
-      if (err instanceof EstError) {
-        if (err.status >= 500) config.logger.error({ err, code: err.code, url: req.url }, err.message);
-        else config.logger.debug?.({ code: err.code, url: req.url }, err.message);
-        sendError(req, res, err);
-        return;
-      }
-      config.logger.error({ err, url: req.url }, 'unexpected error in est()');
-      sendError(req, res, estError('ERR_EST_INTERNAL', 'internal server error'));
+    handle(req, res, fallthrough, requestId, startedAt, observed).catch((err: unknown) => {
+      failure = err;
+      sendError(req, res, err instanceof EstError ? err : estError('ERR_EST_INTERNAL', 'internal server error'));
     });
   }) as EstMiddleware;
   middleware.ready = () => ready;

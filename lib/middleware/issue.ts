@@ -17,6 +17,9 @@ import type { ApprovalInput } from '../approve/approve.js';
 import { recordOf } from '../store/record.js';
 import type { Requester } from '../store/types.js';
 import { readDerBody } from './body.js';
+import { serialText } from '../ca/serial-file-store.js';
+import { secondsSince } from '../observe/metrics.js';
+import { inSpan } from '../observe/tracing.js';
 import type { RequestContext } from './context.js';
 import { prepareBase64, send, type Prepared } from './respond.js';
 import { encryptedKey, keyRequestOf, type KeyRequest } from './server-key.js';
@@ -60,20 +63,21 @@ function enrollRequest(ctx: RequestContext, checked: CheckedRequest): EnrollRequ
   return r;
 }
 
-/** Logs the issuance; returns the serial as the store writes it (uppercase hex, even digits). */
-function logIssued(ctx: RequestContext, checked: CheckedRequest, certDer: Uint8Array): void {
-  let serial = '';
+/** The issued certificate's serial and subject go into the request's log line; latency and count into the metrics. */
+function observeIssued(ctx: RequestContext, checked: CheckedRequest, certDer: Uint8Array): void {
   try {
-    serial = parseCertificate(certDer).serial.toString(16).toUpperCase();
+    ctx.observed.serial = serialText(parseCertificate(certDer).serial);
   } catch {
     throw estError('ERR_EST_CA', 'the CA returned a malformed certificate');
   }
-  const { operation, csr } = checked;
-  const extra = checked.reenroll ? { reenroll: checked.reenroll } : {};
-  ctx.config.logger.info(
-    { event: 'issued', operation, serial, subject: csr.subject, label: ctx.label ?? null, authenticatedBy: ctx.authenticatedBy, peerAddress: ctx.facts.peerAddress, requestId: ctx.requestId, ...extra },
-    'certificate issued',
-  );
+  ctx.observed.subject = checked.csr.subject;
+  if (checked.reenroll) ctx.observed.reenroll = String(checked.reenroll);
+  const metrics = ctx.config.metrics;
+  if (metrics) {
+    const labels = { operation: checked.operation, label: ctx.label ?? '' };
+    metrics.issuance.observe(labels, secondsSince(ctx.startedAt));
+    metrics.issued.inc(labels);
+  }
 }
 
 /**
@@ -239,14 +243,14 @@ export async function issueChecked(ctx: RequestContext, checked: CheckedRequest)
   let issued: Issued;
   let serial: string | undefined;
   try {
-    issued = await ISSUERS[checked.operation].issue(ctx.config.ca, enrollRequest(ctx, checked));
+    issued = await inSpan('est.issue', { 'est.operation': checked.operation }, () => ISSUERS[checked.operation].issue(ctx.config.ca, enrollRequest(ctx, checked)));
     serial = await record(ctx, checked, issued.certificate);
   } catch (e) {
     // Nothing was issued (or it could not be recorded, so it is dropped): the next repeat tries again.
     if (approval.pendingId !== undefined) ctx.config.approver!.release(approval.pendingId);
     throw e;
   }
-  logIssued(ctx, checked, issued.certificate);
+  observeIssued(ctx, checked, issued.certificate);
   if (approval.pendingId !== undefined) {
     try {
       await ctx.config.approver!.issued(approval.pendingId, serial!);

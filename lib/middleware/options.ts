@@ -4,6 +4,8 @@ import type { KeyObject, X509Certificate } from 'node:crypto';
 import { EstConfigError } from '../errors.js';
 import type { CertificateAuthority } from '../ca/types.js';
 import { badPostgresUrl, isPgPool, missingStoreMethods, type StoreOption } from '../store/store-option.js';
+import { compileRequiredAttrs } from '../check/index.js';
+import type { EstMetrics } from '../observe/metrics.js';
 import { parseCsrAttrs, type CsrAttrsItem } from '../protocol/csrattrs.js';
 import type { DerError } from '../protocol/der.js';
 import { DIRECTIVE_OF } from './directives.js';
@@ -149,6 +151,12 @@ export interface EstOptions extends ApprovalOptions {
    * @default the file CA's certificate and key (caRootCertificate, caPrivateKey)
    */
   cmsSigner?: { certificate: PathOrContent; privateKey: PathOrContent | KeyObject };
+  /**
+   * No nginx equivalent. Prometheus metrics to record into (`createEstMetrics()`): requests by
+   * operation, label and status, issuance latency, certificates issued, authRequest latency and
+   * outcome, serial store latency. One set may serve several est() mounts. @default none
+   */
+  metrics?: EstMetrics;
 }
 
 /** Options as plain values: every file read and parsed once, every default applied. */
@@ -186,6 +194,7 @@ export interface ParsedOptions {
   approval: ApprovalConfig['policy'];
   approvalRetryAfter: number;
   approvalExpiry: number;
+  metrics: EstMetrics | undefined;
 }
 
 /** est_csr_attrs, read once. */
@@ -271,11 +280,28 @@ function parseAuthRequest(v: unknown): URL | undefined {
 function parseCsrAttrsOption(v: unknown): ParsedCsrAttrs | undefined {
   if (v === undefined) return undefined;
   const { bytes, path } = loadBytes(v as PathOrContent, label('csrAttrs'));
+  let items: CsrAttrsItem[];
   try {
-    return { der: bytes, items: parseCsrAttrs(bytes) };
+    items = parseCsrAttrs(bytes);
   } catch (e) {
     throw new EstConfigError(`${label('csrAttrs')} is not a DER CsrAttrs SEQUENCE${path ? ` (${path})` : ''}: ${(e as DerError).message}`, { cause: e });
   }
+  try {
+    // The values too (curves, key sizes, requested extensions), so a bad file fails at start-up.
+    compileRequiredAttrs(items);
+  } catch (e) {
+    throw new EstConfigError(`${label('csrAttrs')} holds an attribute that cannot be read${path ? ` (${path})` : ''}: ${(e as Error).message.replace(/^csrAttrs: /, '')}`, { cause: e });
+  }
+  return { der: bytes, items };
+}
+
+function parseMetrics(v: unknown): EstMetrics | undefined {
+  if (v === undefined) return undefined;
+  const m = v as EstMetrics;
+  if (!m || typeof m.requests?.inc !== 'function' || typeof m.issuance?.observe !== 'function' || typeof m.authRequest?.observe !== 'function' || typeof m.store?.observe !== 'function' || typeof m.issued?.inc !== 'function') {
+    throw new EstConfigError('est: `metrics` must come from createEstMetrics()');
+  }
+  return m;
 }
 
 function parseCustomCa(v: unknown): CertificateAuthority | undefined {
@@ -379,6 +405,7 @@ const PARSERS: Parsers = {
   approval: parseApprovalPolicy,
   approvalRetryAfter: parseApprovalRetryAfter,
   approvalExpiry: parseApprovalExpiry,
+  metrics: parseMetrics,
 };
 
 const KNOWN = Object.keys(PARSERS) as (keyof EstOptions)[];

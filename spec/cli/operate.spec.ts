@@ -97,6 +97,13 @@ describe('est-server init-ca, health and metrics', () => {
     // And the CA init-ca made issues: est-client against the config as written.
     await run(process.execPath, [...tsx, join(REPO, 'lib/cli/est-client.ts'), 'enroll', `https://127.0.0.1:${srv.port}`, '--ca', join(dir, 'ca.crt'), '-u', 'dev:pw', '--subject', '/CN=spec-device', '--new-key', join(work, 'd.key'), '-o', join(work, 'd.crt')], { cwd: REPO });
     assert.match((await run('openssl', ['verify', '-CAfile', join(dir, 'ca.crt'), join(work, 'd.crt')])).stdout, /OK/);
+    // The counters moved with that real traffic.
+    const metrics = await (await fetch(`http://127.0.0.1:${srv.metricsPort}/metrics`)).text();
+    assert.match(metrics, /^est_requests_total\{operation="simpleenroll",label="",status="200"\} 1$/m);
+    assert.match(metrics, /^est_requests_total\{operation="simpleenroll",label="",status="401"\} 1$/m, 'the challenge before the Basic credentials');
+    assert.match(metrics, /^est_certificates_issued_total\{operation="simpleenroll",label=""\} 1$/m);
+    assert.match(metrics, /^est_auth_request_duration_seconds_count\{outcome="allowed"\} 1$/m);
+    assert.match(metrics, /^est_store_duration_seconds_count\{store="serial",operation="next"\} 1$/m);
     backend.close();
     srv.child.kill('SIGTERM');
   });
