@@ -18,7 +18,8 @@ const issued: string[] = [];
 const requestIds: string[] = [];
 const logger = {
   info: (o: object) => {
-    if ((o as { event?: string }).event !== 'issued') return;
+    // The request's log line; an issuance carries the serial.
+    if ((o as { serial?: string }).serial === undefined) return;
     issued.push((o as { serial: string }).serial);
     requestIds.push((o as { requestId: string }).requestId);
   },

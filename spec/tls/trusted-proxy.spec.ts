@@ -73,7 +73,7 @@ describe('trusted proxy headers (trustProxy / proxyHeaders)', () => {
   test('from the trusted address: Client-Cert authenticates and X-TLS-Unique is the binding', async () => {
     const res = await post(port, TRUSTED, { 'Client-Cert': clientCert, 'X-TLS-Unique': unique, 'X-TLS-Protocol': 'TLSv1.2' }, csr(unique));
     assert.equal(res.status, 200, res.text);
-    assert.equal(issued.at(-1)?.['authenticatedBy'], 'certificate');
+    assert.equal(issued.filter((e) => e['serial'] !== undefined).at(-1)?.['auth'], 'certificate');
   });
 
   test('from an untrusted address: a spoofed Client-Cert gains nothing (401)', async () => {
@@ -118,7 +118,7 @@ describe('trusted proxy headers (trustProxy / proxyHeaders)', () => {
     for (const [xff, expected] of cases) {
       const res = await post(port, TRUSTED, { 'Client-Cert': clientCert, 'X-TLS-Unique': unique, 'X-TLS-Protocol': 'TLSv1.2', 'X-Forwarded-For': xff }, csr(unique));
       assert.equal(res.status, 200, res.text);
-      assert.equal(issued.at(-1)?.['peerAddress'], expected, xff);
+      assert.equal(issued.filter((e) => e['serial'] !== undefined).at(-1)?.['peer'], expected, xff);
     }
     // From an untrusted peer X-Forwarded-For is not believed.
     const res = await post(port, UNTRUSTED, { Authorization: basic('estuser', 'estpass'), 'X-Forwarded-For': '198.51.100.99' }, csr());
