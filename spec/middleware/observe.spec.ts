@@ -6,6 +6,7 @@ import { createServer, type Server } from 'node:http';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { context, ROOT_CONTEXT, trace, type Context, type ContextManager, type Span, type SpanOptions, type Tracer, type TracerProvider } from '@opentelemetry/api';
 import { createEstMetrics, metricsHandler, type EstMetrics } from '../../lib/index.js';
+import { estError } from '../../lib/errors.js';
 import { basic, fetchRaw, type TestResponse } from '../helpers/http.js';
 import { openssl, pkcs7Certs, TestPki } from '../helpers/pki.js';
 import { startAuthBackend, startEstServer, type Running } from '../helpers/servers.js';
@@ -124,7 +125,13 @@ describe('est() observed: logs, metrics, spans', () => {
     assert.equal(refused.status, 401);
     const bad = await fetchRaw(`${est.url}/simpleenroll`, { method: 'POST', ca: ca.cert, body: 'garbage', headers: { 'Content-Type': 'application/pkcs10', Authorization: basic('estuser', 'estpass') } });
     assert.equal(bad.status, 400);
-    const cmc = await fetchRaw(`${est.url}/fullcmc`, { method: 'POST', ca: ca.cert, body: 'x', headers: { 'Content-Type': 'application/pkcs7-mime', Authorization: basic('estuser', 'estpass') } });
+    // A CA that does not support what the client asked for answers 501: the client's request, not a server fault.
+    const unsupported = await startEstServer(pki, { ca: ca.cert, serverCert: server }, {
+      ca: { cacerts: () => [], enroll: () => { throw estError('ERR_EST_NOT_IMPLEMENTED', 'this CA does not enroll'); } },
+      authRequest: auth.url, logger: captureLogger(lines),
+    }, '/.well-known/est/devices');
+    const cmc = await fetchRaw(`${unsupported.url}/simpleenroll`, { method: 'POST', ca: ca.cert, body: csr(), headers: { 'Content-Type': 'application/pkcs10', Authorization: basic('estuser', 'estpass') } });
+    await unsupported.close();
     assert.equal(cmc.status, 501);
     const boom = await enroll('boom');
     assert.equal(boom.status, 500);
@@ -148,7 +155,7 @@ describe('est() observed: logs, metrics, spans', () => {
     assert.equal(b.reason, 'authentication failed');
     assert.deepEqual([c.level, c.status], ['info', 400]);
     assert.match(String(c.reason), /^malformed PKCS#10 request|^request body/);
-    assert.deepEqual([d.level, d.status, d.operation], ['info', 501, 'fullcmc'], 'an unsupported operation is the client\'s request, not an error');
+    assert.deepEqual([d.level, d.status, d.operation], ['info', 501, 'simpleenroll'], 'an unsupported request is the client\'s, not an error');
     assert.deepEqual([e.level, e.status], ['error', 500]);
     assert.equal(e.reason, 'authorization backend answered 500');
   });
