@@ -157,6 +157,7 @@ export const ERROR_CATALOGUE = Object.freeze({
   ERR_EST_STORE_CLOSED: { class: 'EstStoreError', status: 503, message: 'record store <path> is closed' },
   ERR_EST_STORE_CRL_KEY: { class: 'EstStoreError', status: 500, message: 'the CA key does not match the CA certificate' },
   ERR_EST_REENROLL_REVOKED: { class: 'EstForbiddenError', status: 403, message: 'the client certificate (serial <serial>) has been revoked' },
+  ERR_EST_CERT_REVOKED: { class: 'EstForbiddenError', status: 403, message: 'the client certificate (serial <serial>) has been revoked' },
   ERR_EST_REENROLL_NOT_ISSUED: { class: 'EstForbiddenError', status: 403, message: 'the client certificate (serial <serial>) was not issued by this CA' },
   ERR_EST_APPROVAL_DENIED: { class: 'EstForbiddenError', status: 403, message: 'request denied: <reason given by the admin, or the approval policy>' },
   ERR_EST_APPROVAL_EXPIRED: { class: 'EstForbiddenError', status: 403, message: 'pending request <id> expired undecided' },

@@ -120,14 +120,18 @@ function storeUnavailable(ctx: RequestContext, what: string, e: unknown, extra: 
 }
 
 /**
- * /simplereenroll asks the ledger about the certificate being renewed: revoked → 403; never
- * issued → 403 when the store was configured explicitly (the implicit default ledger may predate
- * certificates still in use). RFC 7030 §4.2.2: the CA decides whether to re-enroll.
+ * The ledger's say on the client certificate. /simplereenroll: revoked → 403; never issued →
+ * 403 when the store was configured explicitly (the implicit default ledger may predate
+ * certificates still in use); RFC 7030 §4.2.2: the CA decides whether to re-enroll. Every other
+ * issuing operation the certificate authenticated: revoked → 403 (RFC 5280 §5.3: a revoked
+ * certificate no longer vouches for its holder).
  */
-async function checkLedger(ctx: RequestContext): Promise<void> {
+async function checkLedger(ctx: RequestContext, operation: IssuingOperation): Promise<void> {
   const store = ctx.config.store;
   const cert = ctx.facts.clientCertificate;
   if (!store || !cert || !ctx.facts.clientCertificateVerified) return;
+  const reenroll = operation === 'simplereenroll';
+  if (!reenroll && ctx.authenticatedBy !== 'certificate') return;
   const serial = cert.serialNumber.toUpperCase();
   let status;
   try {
@@ -135,8 +139,10 @@ async function checkLedger(ctx: RequestContext): Promise<void> {
   } catch (e) {
     throw storeUnavailable(ctx, 'the certificate ledger cannot be read', e, { serial });
   }
-  if (status === 'revoked') throw estError('ERR_EST_REENROLL_REVOKED', `the client certificate (serial ${serial}) has been revoked`);
-  if (status === 'unknown' && ctx.config.storeExplicit) throw estError('ERR_EST_REENROLL_NOT_ISSUED', `the client certificate (serial ${serial}) was not issued by this CA`);
+  if (status === 'revoked') {
+    throw estError(reenroll ? 'ERR_EST_REENROLL_REVOKED' : 'ERR_EST_CERT_REVOKED', `the client certificate (serial ${serial}) has been revoked`);
+  }
+  if (reenroll && status === 'unknown' && ctx.config.storeExplicit) throw estError('ERR_EST_REENROLL_NOT_ISSUED', `the client certificate (serial ${serial}) was not issued by this CA`);
 }
 
 /** Who asked, for the record: how, the backend's user name, the client certificate. */
@@ -237,7 +243,7 @@ export async function readCheckedCsr(ctx: RequestContext, operation: IssuingOper
  * /fullcmc included (it reads its own body and answers with a Full PKI Response).
  */
 export async function issueChecked(ctx: RequestContext, checked: CheckedRequest): Promise<Issued> {
-  if (checked.operation === 'simplereenroll') await checkLedger(ctx);
+  await checkLedger(ctx, checked.operation);
   const approval = await approve(ctx, checked);
   if (approval.issued) return approval.issued;
   let issued: Issued;

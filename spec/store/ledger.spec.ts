@@ -92,6 +92,15 @@ describe('ledger on the request path (embedded store)', () => {
     const refused = await fetchRaw(`${srv.url}/simplereenroll`, { method: 'POST', headers: { 'Content-Type': 'application/pkcs10' }, body: b64lines(csr2.der), cert: devCert, key: csr2.key });
     assert.equal(refused.status, 403);
     assert.equal(refused.text.trimEnd(), `the client certificate (serial ${devSerial}) has been revoked`);
+    // A revoked certificate no longer authenticates any enrollment, and nothing is issued for it.
+    const before = (await fetchRaw(`${srv.url}/simpleenroll`, { method: 'POST', headers: userHeaders, body: b64lines(pki.csr({ subject: '/CN=probe' }).der) })).status;
+    assert.equal(before, 200);
+    for (const op of ['simpleenroll', 'serverkeygen']) {
+      const other = pki.csr({ subject: '/CN=other-device/O=Demo Devices' });
+      const r = await fetchRaw(`${srv.url}/${op}`, { method: 'POST', headers: { 'Content-Type': 'application/pkcs10' }, body: b64lines(other.der), cert: devCert, key: csr2.key });
+      assert.equal(r.status, 403, `${op}: ${r.status} ${r.text}`);
+      assert.equal(r.text.trimEnd(), `the client certificate (serial ${devSerial}) has been revoked`);
+    }
   });
 
   test('a client certificate the ledger never issued may re-enroll with the implicit ledger (it may predate it)', async () => {
