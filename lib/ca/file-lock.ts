@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { link, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { EstError } from '../errors.js';
-import { removeLockLitter } from './lock-litter.js';
+import { HOST_TAG, removeLockLitter } from './lock-litter.js';
 
 /** Options of {@link FileLock}. */
 export interface FileLockOptions {
@@ -99,7 +99,7 @@ export class FileLock {
     for (;;) {
       // Written aside, then hard-linked into place: a kill -9 between creating the lock and writing
       // the pid would otherwise leave an anonymous lock that blocks every process until staleLockMs.
-      const aside = `${this.lockPath}.new-${process.pid}-${randomBytes(6).toString('hex')}`;
+      const aside = `${this.lockPath}.new-${process.pid}-${HOST_TAG}${randomBytes(6).toString('hex')}`;
       try {
         await writeFile(aside, token, { encoding: 'latin1', mode: 0o644 });
         try {

@@ -1,6 +1,7 @@
 // Scratch files of the serial-file lock and rewrite that a killed process (kill -9) left next to the serial file.
 import { readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { readdir, readFile, stat, unlink } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 
@@ -12,8 +13,15 @@ import { basename, dirname, join } from 'node:path';
  */
 function scratchPattern(serialPath: string): RegExp {
   const base = basename(serialPath).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return new RegExp(`^\\.?${base}(\\.lock\\.new|\\.lock\\.stale|\\.tmp)-(\\d+)-[0-9a-f]+$`);
+  return new RegExp(`^\\.?${base}(\\.lock\\.new|\\.lock\\.stale|\\.tmp)-(\\d+)-([0-9a-f]+)$`);
 }
+
+/**
+ * This host's tag, the first hex digits of a `.lock.new` name's random part (file-lock.ts): a
+ * process killed between creating that file and writing its token leaves it empty, and the name
+ * alone must then say which host's pid it carries.
+ */
+export const HOST_TAG = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
 
 /** Younger scratch files are left alone whatever their pid says: they may be another host's, in flight. */
 const MIN_AGE_MS = 1000;
@@ -33,12 +41,12 @@ function alive(pid: number): boolean {
  * its host in its token; the others are judged by pid after {@link MIN_AGE_MS}), or it is older
  * than `staleMs` whoever made it.
  */
-function isLitter(kind: string, pid: number, ageMs: number, token: string | undefined, staleMs: number): boolean {
+function isLitter(kind: string, pid: number, tag: string, ageMs: number, token: string | undefined, staleMs: number): boolean {
   if (ageMs > staleMs) return true;
   if (alive(pid)) return false;
-  if (kind === '.lock.new' && token !== undefined) {
-    const host = token.split(' ')[1];
-    if (host === hostname()) return true;
+  if (kind === '.lock.new') {
+    const host = token?.split(' ')[1];
+    if (host === hostname() || (!host && tag.startsWith(HOST_TAG))) return true;
   }
   return ageMs > MIN_AGE_MS;
 }
@@ -61,7 +69,7 @@ export function removeLockLitterSync(serialPath: string, staleMs: number): numbe
     try {
       const ageMs = Date.now() - statSync(path).mtimeMs;
       const token = m[1] === '.lock.new' ? readFileSync(path, 'latin1') : undefined;
-      if (isLitter(m[1]!, Number(m[2]), ageMs, token, staleMs)) {
+      if (isLitter(m[1]!, Number(m[2]), m[3]!, ageMs, token, staleMs)) {
         unlinkSync(path);
         removed++;
       }
@@ -90,7 +98,7 @@ export async function removeLockLitter(serialPath: string, staleMs: number): Pro
     try {
       const ageMs = Date.now() - (await stat(path)).mtimeMs;
       const token = m[1] === '.lock.new' ? await readFile(path, 'latin1') : undefined;
-      if (isLitter(m[1]!, Number(m[2]), ageMs, token, staleMs)) {
+      if (isLitter(m[1]!, Number(m[2]), m[3]!, ageMs, token, staleMs)) {
         await unlink(path);
         removed++;
       }

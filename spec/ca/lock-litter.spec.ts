@@ -5,6 +5,7 @@ import { existsSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { HOST_TAG } from '../../lib/ca/lock-litter.js';
 import { FileSerialStore } from '../../lib/ca/serial-file-store.js';
 import { TestPki } from '../helpers/pki.js';
 
@@ -89,5 +90,17 @@ describe('lock litter', () => {
     const again = new FileSerialStore(serial);
     assert.ok(!existsSync(name), 'older than the grace period: litter');
     await again.close();
+  });
+
+  it('an empty lock token (killed between creating it and writing it) of a dead pid is removed at once when its name carries this host', async () => {
+    const serial = pki.write('litter-empty.srl', '4000\n');
+    const ours = `${serial}.lock.new-4194998-${HOST_TAG}0a0b0c0d0e0f`;
+    const theirs = `${serial}.lock.new-4194997-${HOST_TAG === '00000000' ? '11111111' : '00000000'}0a0b0c0d0e0f`;
+    writeFileSync(ours, '');
+    writeFileSync(theirs, '');
+    const store = new FileSerialStore(serial);
+    assert.ok(!existsSync(ours), 'this host’s, pid dead: litter however young');
+    assert.ok(existsSync(theirs), 'another host’s (by its tag), young: left alone');
+    await store.close();
   });
 });
