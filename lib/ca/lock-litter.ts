@@ -1,6 +1,5 @@
 // Scratch files of the serial-file lock and rewrite that a killed process (kill -9) left next to the serial file.
 import { readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
-import { readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -80,31 +79,10 @@ export function removeLockLitterSync(serialPath: string, staleMs: number): numbe
   return removed;
 }
 
-/** The same, asynchronously: run by the stale-lock breaker. */
+/**
+ * The same, for the stale-lock breaker. It runs only after a holder died (rare), and one
+ * readdir plus a stat per scratch file is cheap, so it shares the synchronous walk.
+ */
 export async function removeLockLitter(serialPath: string, staleMs: number): Promise<number> {
-  const dir = dirname(serialPath);
-  const pattern = scratchPattern(serialPath);
-  let removed = 0;
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return 0;
-  }
-  for (const name of names) {
-    const m = pattern.exec(name);
-    if (!m) continue;
-    const path = join(dir, name);
-    try {
-      const ageMs = Date.now() - (await stat(path)).mtimeMs;
-      const token = m[1] === '.lock.new' ? await readFile(path, 'latin1') : undefined;
-      if (isLitter(m[1]!, Number(m[2]), m[3]!, ageMs, token, staleMs)) {
-        await unlink(path);
-        removed++;
-      }
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  return removed;
+  return removeLockLitterSync(serialPath, staleMs);
 }
