@@ -1,6 +1,7 @@
 // The built-in CA: a CA certificate and private key loaded once, the allow-list profile, a serial store.
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { signData, signingAlgorithmFor, type SigningAlgorithm } from '../protocol/algorithms.js';
+import { signingAlgorithmFor, type SigningAlgorithm } from '../protocol/algorithms.js';
+import { signOffLoop } from '../protocol/crypto-pool.js';
 import { Oid } from '../protocol/constants.js';
 import { bitString, content, readWhole, seq, Tag } from '../protocol/der.js';
 import { findExtension, isCaBasicConstraints, parseCertificate, type CertificateParts } from '../protocol/x509.js';
@@ -190,7 +191,7 @@ export class FileCertificateAuthority implements CertificateAuthority {
     const key = subjectKeyOfCsr(request.csr, request.spkiDer);
     if (key) subject.key = key;
     const { tbsDer, notAfter, ignored } = buildTbsCertificate(this.profile, subject);
-    const signature = await signData(this.algorithm.params, tbsDer, this.privateKey);
+    const signature = await signOffLoop(this.algorithm.params, tbsDer, this.privateKey);
     // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING } (RFC 5280 §4.1)
     const der = seq(tbsDer, this.algorithm.algorithmIdentifier, bitString(signature));
     // The request's own log line carries the serial; here only what the profile dropped from the CSR.

@@ -22,7 +22,8 @@ import {
   tlv,
   bool,
 } from '../protocol/der.js';
-import { signData, type SigningAlgorithm } from '../protocol/algorithms.js';
+import type { SigningAlgorithm } from '../protocol/algorithms.js';
+import { signOffLoop } from '../protocol/crypto-pool.js';
 import type { CsrExtension, ParsedCsr } from '../protocol/pkcs10.js';
 import { findExtension, parseCertificate, type CertificateParts } from '../protocol/x509.js';
 import { MAX_SERIAL } from './types.js';
@@ -343,9 +344,9 @@ export function buildRootTbsCertificate(input: RootInput): Uint8Array {
 }
 
 /**
- * Signs a TBSCertificate on Node's thread pool.
+ * Signs a TBSCertificate on a crypto thread (crypto-pool.ts).
  * `Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING }` (RFC 5280 §4.1)
  */
 export async function signCertificate(tbsDer: Uint8Array, algorithm: SigningAlgorithm, key: KeyObject): Promise<Uint8Array> {
-  return seq(tbsDer, algorithm.algorithmIdentifier, bitString(await signData(algorithm.params, tbsDer, key)));
+  return seq(tbsDer, algorithm.algorithmIdentifier, bitString(await signOffLoop(algorithm.params, tbsDer, key)));
 }

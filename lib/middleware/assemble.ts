@@ -9,6 +9,7 @@ import { FileSerialStore } from '../ca/serial-file-store.js';
 import { RandomSerialStore } from '../ca/random-serial-store.js';
 import { LeasedSerialStore } from '../ca/leased-serial-store.js';
 import type { CsrAttrsItem } from '../protocol/csrattrs.js';
+import { useCryptoThreads } from '../protocol/crypto-pool.js';
 import { defaultIndexPath } from '../store/file-store.js';
 import { embeddedStore, isPgPool, postgresStore } from '../store/store-option.js';
 import type { RecordStore } from '../store/types.js';
@@ -122,7 +123,8 @@ function serialsFor(o: ParsedOptions, store: RecordStore | undefined): { serials
       o.logger.error({ err: e, code: (e as EstError).code }, `no serial number could be reserved: ${(e as Error).message}`);
       throw estError('ERR_EST_STORE_UNAVAILABLE', 'no serial number could be reserved; retry later', { retryAfter: e instanceof EstError && e.retryAfter !== undefined ? e.retryAfter : 5 });
     });
-  return { serials: { next } };
+  // serialLease: blocks of serials from the database too (one query per block, not per batch).
+  return { serials: o.serialLease > 1 ? new LeasedSerialStore({ next }, { lease: o.serialLease }) : { next } };
 }
 
 /** The file CA from the ca* options; its constructor checks certificate and key once. */
@@ -200,6 +202,7 @@ function buildCa(o: ParsedOptions): { ca: CertificateAuthority; cacerts?: X509Ce
 export function assemble(o: ParsedOptions): Readonly<EstConfig> {
   // Checked before anything is opened: pending requests need a store.
   if (o.approval !== 'auto' && (o.store === false || (o.ca !== undefined && o.store === undefined))) buildApprover(o, undefined);
+  useCryptoThreads(o.cryptoThreads);
   const { ca, cacerts, anchors, store, owned } = buildCa(o);
   const config: EstConfig = {
     ca,

@@ -8,6 +8,7 @@ import { compileRequiredAttrs } from '../check/index.js';
 import type { EstMetrics } from '../observe/metrics.js';
 import { parseCsrAttrs, type CsrAttrsItem } from '../protocol/csrattrs.js';
 import type { DerError } from '../protocol/der.js';
+import { DEFAULT_CRYPTO_THREADS } from '../protocol/crypto-pool.js';
 import { DIRECTIVE_OF } from './directives.js';
 import { loadBytes, loadCertificates, loadPrivateKey, optionLabel, type PathOrContent } from './load.js';
 import { parseTrustProxy, type TrustProxy } from '../tls/trust-proxy.js';
@@ -89,6 +90,14 @@ export interface EstOptions extends ApprovalOptions {
    * @see RFC 5280 §4.1.2.6
    */
   maxSubjectSize?: number;
+  /**
+   * No nginx equivalent. Worker threads that import CSR keys, verify CSR signatures and sign
+   * certificates, so that none of it runs on the event loop or queues on libuv's pool ahead of
+   * the record store's file writes. 0: Node's callback crypto, as before 0.2. Shared by every
+   * est() in the process (the largest value wins).
+   * @default one per core beyond the first, 1 to 4
+   */
+  cryptoThreads?: number;
   /** Logger (pino-compatible). @default silent */
   logger?: EstLogger;
   /** Serial numbers: the module's sequential file, or random (≥64 random bits). @default 'sequential' */
@@ -100,7 +109,8 @@ export interface EstOptions extends ApprovalOptions {
    * processes on one file (node:cluster, `est-server --workers`) take turns holding its lock and
    * wait for each other's fsyncs; a lease such as 256 removes that wait. Then the file holds the
    * end of the latest lease, and after a stop or a crash the unused rest of a lease is skipped:
-   * serials stay unique, never reused, but are no longer gap-free.
+   * serials stay unique, never reused, but are no longer gap-free. With a store that allocates
+   * serials (PostgreSQL), they are reserved from the database this many at a time.
    * @default 1
    */
   serialLease?: number;
@@ -180,6 +190,7 @@ export interface ParsedOptions {
   bodyTimeout: number;
   maxSubjectAltNames: number;
   maxSubjectSize: number;
+  cryptoThreads: number;
   logger: EstLogger;
   serialMode: 'sequential' | 'random';
   serialLease: number;
@@ -252,6 +263,12 @@ function parseSerialMode(v: unknown): 'sequential' | 'random' {
     throw new EstConfigError(`est: \`serialMode\` must be 'sequential' or 'random' (got ${JSON.stringify(mode)})`);
   }
   return mode;
+}
+
+function parseCryptoThreads(v: unknown): number {
+  if (v === undefined) return DEFAULT_CRYPTO_THREADS;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 64) throw new EstConfigError(`est: \`cryptoThreads\` must be an integer from 0 to 64 (got ${JSON.stringify(v)})`);
+  return v;
 }
 
 function parseSerialLease(v: unknown): number {
@@ -385,6 +402,7 @@ const PARSERS: Parsers = {
   bodyTimeout: positiveInt('bodyTimeout', 30_000, 600_000),
   maxSubjectAltNames: positiveInt('maxSubjectAltNames', 100, 10_000),
   maxSubjectSize: positiveInt('maxSubjectSize', 1024, 65_536),
+  cryptoThreads: parseCryptoThreads,
   serialMode: parseSerialMode,
   serialLease: parseSerialLease,
   store: parseStore,

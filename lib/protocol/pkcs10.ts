@@ -3,7 +3,8 @@
 // faster than pkijs's CertificationRequest, key validation included (BENCHMARKS.md, bench/csr-parse.ts).
 import type { KeyObject } from 'node:crypto';
 import { Oid } from './constants.js';
-import { signatureParams, verifySignature, type SignatureParams } from './algorithms.js';
+import { signatureParams, type SignatureParams } from './algorithms.js';
+import { verifyOffLoop, type VerifyOutcome } from './crypto-pool.js';
 import {
   children,
   content,
@@ -21,7 +22,7 @@ import {
   type Tlv,
 } from './der.js';
 import { formatName } from './name.js';
-import { importSpki, PublicKeyError } from './public-key.js';
+import { importKeyInput, PublicKeyError, validateSpki } from './public-key.js';
 import { describeKeyType, type KeyType } from './key-types.js';
 
 export { describeKeyType, type KeyType };
@@ -64,7 +65,11 @@ export interface ParsedCsr {
   spkiDer: Uint8Array;
   /** The subjectPublicKey BIT STRING's bytes (for key identifiers, RFC 5280 §4.2.1.2). */
   subjectPublicKey: Uint8Array;
-  /** The public key, or undefined when it was refused (tolerated only for /serverkeygen). */
+  /**
+   * The public key as a Node KeyObject, or undefined when it was refused (tolerated only for
+   * /serverkeygen). Imported on this thread on first read: the request path never reads it (it
+   * verifies with {@link verify}, on a crypto thread).
+   */
   publicKey?: KeyObject;
   keyType?: KeyType;
   /** Why the public key was refused (set exactly when `publicKey` is undefined). */
@@ -81,6 +86,11 @@ export interface ParsedCsr {
   signatureAlgorithmError?: string;
   /** Resolves true when the self-signature verifies (RFC 7030 §3.4). */
   verifySignature(): Promise<boolean>;
+  /**
+   * Verifies the self-signature on a crypto thread (crypto-pool.ts), the key imported there;
+   * `keyError` says why the key itself was refused on import (e.g. an EC point off the curve).
+   */
+  verify(): Promise<VerifyOutcome>;
 }
 
 /** Describes a Node key. Only for keys this process made or loaded from configuration: never ask Node about an unvalidated peer key. */
@@ -179,17 +189,20 @@ export function parseCsr(der: Uint8Array): ParsedCsr {
     paramsError = (e as Error).message;
   }
 
-  // One key import per CSR, validated before Node sees it (see importSpki).
-  let imported: ReturnType<typeof importSpki> | undefined;
+  // Every key is validated before Node sees it (see validateSpki); it is imported where it is
+  // verified, on a crypto thread.
+  let validated: ReturnType<typeof validateSpki> | undefined;
   let keyError: string | undefined;
   try {
-    imported = importSpki(raw(spki), spkiFields[0]!, keyBits, keyAlgorithmOid);
+    validated = validateSpki(raw(spki), spkiFields[0]!, keyBits, keyAlgorithmOid);
   } catch (e) {
     if (!(e instanceof PublicKeyError)) throw e;
     keyError = e.message;
   }
-  const publicKey = imported?.key;
   const infoDer = raw(info);
+  let outcome: Promise<VerifyOutcome> | undefined;
+  const verify = (): Promise<VerifyOutcome> =>
+    (outcome ??= !params || !validated ? Promise.resolve({ ok: false, ...(keyError ? { keyError } : {}) }) : verifyOffLoop(validated.input, params, infoDer, signature));
   const csr: ParsedCsr = {
     der,
     infoDer,
@@ -201,15 +214,27 @@ export function parseCsr(der: Uint8Array): ParsedCsr {
     attributes,
     extensions,
     signatureAlgorithmOid,
-    verifySignature: async () => {
-      if (!params || !publicKey) return false;
-      return verifySignature(params, infoDer, publicKey, signature);
-    },
+    verifySignature: async () => (await verify()).ok,
+    verify,
   };
   if (keyCurveOid) csr.keyCurveOid = keyCurveOid;
-  if (imported) {
-    csr.publicKey = imported.key;
-    csr.keyType = imported.type;
+  if (validated) {
+    const input = validated.input;
+    let key: KeyObject | null | undefined;
+    Object.defineProperty(csr, 'publicKey', {
+      enumerable: true,
+      get: () => {
+        if (key === undefined) {
+          try {
+            key = importKeyInput(input);
+          } catch {
+            key = null;
+          }
+        }
+        return key ?? undefined;
+      },
+    });
+    csr.keyType = validated.type;
   }
   if (keyError !== undefined) csr.keyError = keyError;
   if (challengePassword !== undefined) csr.challengePassword = challengePassword;

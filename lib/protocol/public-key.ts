@@ -127,28 +127,51 @@ function asPublicKeyError<T>(check: () => T): T {
 }
 
 /**
- * Loads a DER SubjectPublicKeyInfo after validating its encoding (see jwkOf). Keys are imported
- * from their components as a JWK: OpenSSL 3's DER decoder costs ~2–25× more (about 200 µs for
- * a P-256 key here, on the event loop), and it accepts keys (the point at infinity) whose details
+ * How to load a validated key: a JWK of its components, or (RSA-PSS only) the DER SPKI. Plain
+ * data, so it can be posted to the crypto threads (crypto-pool.ts) and imported there.
+ */
+export type KeyInput = { format: 'jwk'; key: Record<string, string> } | { format: 'der'; type: 'spki'; key: Uint8Array };
+
+/**
+ * Validates a DER SubjectPublicKeyInfo (see jwkOf) and says how to load it, without loading it.
+ * Keys are imported from their components as a JWK: OpenSSL 3's DER decoder costs ~2–25× more
+ * (about 200 µs for a P-256 key here), and it accepts keys (the point at infinity) whose details
  * abort Node. There is deliberately no DER fallback.
  *
  * Throws PublicKeyError with a one-line reason when the key is malformed or not supported.
  */
-export function importSpki(spkiDer: Uint8Array, algorithm: Tlv, keyBits: Uint8Array, algOid: string): { key: KeyObject; type: SpkiKeyType } {
+export function validateSpki(spkiDer: Uint8Array, algorithm: Tlv, keyBits: Uint8Array, algOid: string): { input: KeyInput; type: SpkiKeyType } {
   if (algOid === Oid.rsassaPss) {
     // RFC 4055 §1.2: the same RSAPublicKey, validated here; JWK cannot carry the PSS restrictions,
     // so this (rare) form alone goes through the DER decoder, which checks the parameters.
     const { n } = asPublicKeyError(() => rsaComponents(keyBits));
-    try {
-      return { key: createPublicKey({ key: Buffer.from(spkiDer), format: 'der', type: 'spki' }), type: { kind: 'rsa-pss', bits: bitLength(n) } };
-    } catch {
-      throw new PublicKeyError('RSA-PSS key: malformed parameters (RFC 4055 §3.1)');
-    }
+    return { input: { format: 'der', type: 'spki', key: spkiDer }, type: { kind: 'rsa-pss', bits: bitLength(n) } };
   }
   const fast = asPublicKeyError(() => jwkOf(algOid, children(algorithm)[1], keyBits));
+  return { input: { format: 'jwk', key: fast.jwk }, type: fast.type };
+}
+
+/**
+ * Loads a key {@link validateSpki} accepted. What only the import can find (an EC point off the
+ * curve, bad PSS parameters) is a PublicKeyError.
+ */
+export function importKeyInput(input: KeyInput): KeyObject {
   try {
-    return { key: createPublicKey({ key: fast.jwk, format: 'jwk' }), type: fast.type };
+    return input.format === 'jwk' ? createPublicKey({ key: input.key, format: 'jwk' }) : createPublicKey({ key: Buffer.from(input.key), format: 'der', type: 'spki' });
   } catch {
-    throw new PublicKeyError(fast.type.kind === 'ec' ? 'EC key: point is not on the curve' : 'public key refused by the crypto library');
+    throw new PublicKeyError(input.format === 'der' ? KEY_IMPORT_ERRORS.pss : input.key.kty === 'EC' ? KEY_IMPORT_ERRORS.ec : KEY_IMPORT_ERRORS.other);
   }
+}
+
+/** Why a validated key failed to import (also the crypto threads' words, crypto-worker.ts). */
+export const KEY_IMPORT_ERRORS = {
+  pss: 'RSA-PSS key: malformed parameters (RFC 4055 §3.1)',
+  ec: 'EC key: point is not on the curve',
+  other: 'public key refused by the crypto library',
+} as const;
+
+/** Validates and loads a DER SubjectPublicKeyInfo on this thread ({@link validateSpki}, then {@link importKeyInput}). */
+export function importSpki(spkiDer: Uint8Array, algorithm: Tlv, keyBits: Uint8Array, algOid: string): { key: KeyObject; type: SpkiKeyType } {
+  const { input, type } = validateSpki(spkiDer, algorithm, keyBits, algOid);
+  return { key: importKeyInput(input), type };
 }

@@ -1,0 +1,61 @@
+// The code of a crypto thread (crypto-pool.ts): it imports CSR public keys, verifies their
+// signatures, and signs with the CA keys it was given, synchronously, off the event loop.
+//
+// It is kept as source text and started with `eval: true`, so that it runs the same from the
+// TypeScript sources (under tsx, whose loader a worker file would not get), from the compiled
+// package and from a bundle. It needs nothing but node:crypto and node:worker_threads. Messages
+// are CryptoBatch in, CryptoResult[] out (crypto-pool.ts); the key-import messages are those of
+// public-key.ts importKeyInput.
+import { KEY_IMPORT_ERRORS } from './public-key.js';
+
+export const CRYPTO_THREAD_SOURCE = `
+'use strict';
+const { createPublicKey, sign, verify } = require('node:crypto');
+const { parentPort } = require('node:worker_threads');
+const keys = new Map();
+const ERRORS = ${JSON.stringify(KEY_IMPORT_ERRORS)};
+
+function importKey(input) {
+  try {
+    return input.format === 'jwk'
+      ? createPublicKey({ key: input.key, format: 'jwk' })
+      : createPublicKey({ key: Buffer.from(input.key), format: 'der', type: 'spki' });
+  } catch {
+    throw { keyError: input.format === 'der' ? ERRORS.pss : input.key.kty === 'EC' ? ERRORS.ec : ERRORS.other };
+  }
+}
+
+function run(job) {
+  const p = job.params;
+  if (job.op === 'verify') {
+    let key;
+    try {
+      key = importKey(job.key);
+    } catch (e) {
+      return { ok: false, keyError: e.keyError };
+    }
+    try {
+      const input = { key };
+      if (p.padding !== undefined) Object.assign(input, { padding: p.padding, saltLength: p.saltLength });
+      if (p.dsaEncoding) input.dsaEncoding = p.dsaEncoding;
+      return { ok: verify(p.hash, job.data, input, job.signature) };
+    } catch {
+      return { ok: false };
+    }
+  }
+  const key = keys.get(job.keyId);
+  if (!key) return { error: 'signing key ' + job.keyId + ' was never sent to this thread' };
+  try {
+    const input = { key };
+    if (p.dsaEncoding) input.dsaEncoding = p.dsaEncoding;
+    return { signature: new Uint8Array(sign(p.hash, job.data, input)) };
+  } catch (e) {
+    return { error: String(e && e.message) };
+  }
+}
+
+parentPort.on('message', (batch) => {
+  for (const [id, key] of batch.keys) keys.set(id, key);
+  parentPort.postMessage(batch.jobs.map(run));
+});
+`;
