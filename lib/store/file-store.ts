@@ -28,6 +28,9 @@ import type {
   SerialStatus,
 } from './types.js';
 
+/** Writes a batch of records to `index` (under the lock file `lock`) and resolves once durable. */
+export type LedgerRelay = (index: string, lock: string, records: CertificateRecord[]) => Promise<void>;
+
 /** Options of {@link FileRecordStore}. */
 export interface FileRecordStoreOptions {
   /** OpenSSL index.txt (created when missing, with `<index>.attr` saying `unique_subject = no`). */
@@ -44,6 +47,12 @@ export interface FileRecordStoreOptions {
    * by `openssl ca -revoke`. @default 1000
    */
   watchIntervalMs?: number;
+  /**
+   * Hands each batch of new records to another process that appends them (est-server's primary
+   * under `--workers`, ledger-relay.ts) instead of taking the lock here. Revocations and pending
+   * requests are still written here, under the lock.
+   */
+  relay?: LedgerRelay;
   /** Told about a failed reload of a changed index.txt (the previous state stays in use). */
   onError?: (err: Error) => void;
   /** `close()` also closes `serialStore` (when this store is its only user). @default false */
@@ -193,10 +202,20 @@ export class FileRecordStore implements RecordStore {
     this.lock = options.lock ?? new FileLock(this.indexPath + '.lock', `index ${this.indexPath}`);
     this.onError = options.onError;
     this.closeSerialStore = options.closeSerialStore ?? false;
-    this.writes = new GroupCommit(async (records) => {
-      await this.writeBatch(records);
-      return [];
-    }, () => this.lock.yieldToWaiters());
+    const relay = options.relay;
+    this.writes = relay
+      ? new GroupCommit(async (records) => {
+          await relay(this.indexPath, this.lock.lockPath, records);
+          this.refreshAfterRelay();
+          return [];
+        })
+      : new GroupCommit(
+          async (records) => {
+            await this.writeBatch(records);
+            return [];
+          },
+          () => this.lock.yieldToWaiters(),
+        );
     this.loadIndexWhole(true);
     this.catchUpPending();
     const every = options.watchIntervalMs ?? 1000;
@@ -539,6 +558,15 @@ export class FileRecordStore implements RecordStore {
         this.onError?.(e as Error);
       }
     });
+  }
+
+  /** Reads back the lines the primary appended for us (and anything before them). */
+  private refreshAfterRelay(): void {
+    try {
+      this.refreshIndex();
+    } catch (e) {
+      this.onError?.(e as Error);
+    }
   }
 
   private attrChecked = false;
