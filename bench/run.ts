@@ -127,7 +127,7 @@ function table(rows: CaseResult[]): string {
     r.mode,
     String(r.workers),
     r.store,
-    r.store === 'postgres' ? '-' : String(r.serialLease),
+    String(r.serialLease),
     r.op,
     String(r.connections),
     fmt(r.rps),

@@ -90,7 +90,8 @@ export async function startEstServer(opts: { ca: CaFixture; dir: string; workers
     caRootCertificate: ca.cert,
     caPrivateKey: ca.key,
     // The embedded store (serial file + index.txt), or PostgreSQL, which then allocates the serials.
-    ...(opts.store ? { store: opts.store } : { caSerialNumber: opts.serialFile, serialLease: opts.serialLease }),
+    ...(opts.store ? { store: opts.store } : { caSerialNumber: opts.serialFile }),
+    serialLease: opts.serialLease,
     caValidityDays: 30,
     authRequest: opts.authUrl,
     ...(opts.csrAttrs ? { csrAttrs: opts.csrAttrs } : {}),

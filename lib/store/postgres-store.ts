@@ -322,6 +322,12 @@ export class PostgresRecordStore implements RecordStore {
     await this.q('recording certificates', INSERT_SQL, insertParams(records));
     return [];
   });
+  /** Concurrent status() calls (one per certificate-authenticated request) share one query. */
+  private readonly statuses = new GroupCommit<string, SerialStatus>(async (serials) => {
+    const r = await this.q<{ serial: string; status: 'valid' | 'revoked' }>('reading a status', { name: 'est_status_v1', text: 'SELECT serial, status FROM est_certificates WHERE serial = ANY($1::text[])' }, [[...new Set(serials)]]);
+    const found = new Map(r.rows.map((row) => [row.serial, row.status]));
+    return serials.map((s) => found.get(s) ?? 'unknown');
+  });
 
   /** `pool`: a `postgres://` URL (the store owns and ends the pool) or a `pg.Pool` (yours to end). */
   constructor(pool: pg.Pool | string, options: PostgresRecordStoreOptions = {}) {
@@ -359,9 +365,10 @@ export class PostgresRecordStore implements RecordStore {
     return new EstStoreError('ERR_EST_STORE_UNAVAILABLE', `${what}: ${why} (${err?.message || err?.code || String(e)})`, { retryAfter: this.retryAfter, cause: e });
   }
 
-  private async q<R extends pg.QueryResultRow>(what: string, sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
+  /** A query; a `{ name, text }` is prepared once per connection (pg's named statements). */
+  private async q<R extends pg.QueryResultRow>(what: string, sql: string | { name: string; text: string }, params: unknown[] = []): Promise<pg.QueryResult<R>> {
     try {
-      return await this.pool.query<R>(sql, params);
+      return await (typeof sql === 'string' ? this.pool.query<R>(sql, params) : this.pool.query<R>({ ...sql, values: params }));
     } catch (e) {
       throw this.fail(e, what);
     }
@@ -401,8 +408,7 @@ export class PostgresRecordStore implements RecordStore {
   async status(serial: string): Promise<SerialStatus> {
     const key = serialKey(serial);
     if (key === undefined) return 'unknown';
-    const r = await this.q<{ status: 'valid' | 'revoked' }>('reading a status', 'SELECT status FROM est_certificates WHERE serial = $1', [serialText(key)]);
-    return r.rows[0]?.status ?? 'unknown';
+    return this.statuses.add(serialText(key));
   }
 
   async list(query: RecordQuery = {}): Promise<{ records: CertificateRecord[]; total: number }> {
