@@ -52,6 +52,8 @@ export const DEFAULT_CRYPTO_THREADS = Math.min(4, Math.max(1, availableParalleli
 
 class CryptoPool {
   size = DEFAULT_CRYPTO_THREADS;
+  /** Jobs answered by a crypto thread so far. */
+  done = 0;
   private threads: Thread[] = [];
   private queue: Pending[] = [];
   private flushScheduled = false;
@@ -68,6 +70,10 @@ class CryptoPool {
     });
   }
 
+  get running(): number {
+    return this.threads.length;
+  }
+
   keyId(key: KeyObject): number {
     let id = this.keyIds.get(key);
     if (id === undefined) this.keyIds.set(key, (id = this.nextKeyId++));
@@ -81,6 +87,7 @@ class CryptoPool {
     worker.on('message', (results: CryptoResult[]) => {
       const batch = t.inFlight.shift() ?? [];
       t.outstanding -= batch.length;
+      this.done += batch.length;
       if (t.outstanding === 0) worker.unref();
       batch.forEach((p, i) => p.resolve(results[i] ?? { error: 'no answer from the crypto thread' }));
     });
@@ -138,6 +145,11 @@ export function useCryptoThreads(n: number): void {
   useCryptoThreads.called = true;
 }
 useCryptoThreads.called = false;
+
+/** Crypto threads running in this process, and the jobs they have answered. */
+export function cryptoPoolStats(): { threads: number; jobs: number } {
+  return { threads: pool.running, jobs: pool.done };
+}
 
 /** Imports a validated key and verifies `signature` over `data`, on a crypto thread. */
 export async function verifyOffLoop(key: KeyInput, params: SignatureParams, data: Uint8Array, signature: Uint8Array): Promise<VerifyOutcome> {
