@@ -1,18 +1,16 @@
 // npm run bench: throughput and latency of est-server (direct TLS and behind nginx) against the openssl speed ceiling.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Oid } from '../lib/protocol/constants.js';
-import { oid, seq, set } from '../lib/protocol/der.js';
 import { createPool, migrate } from '../lib/store/postgres-store.js';
 import { postgresUnavailable, startPostgres } from '../spec/helpers/postgres.js';
 import { makeFixtures, type CaFixture, type CaKind, type Fixtures } from './fixtures.js';
 import type { LoadResult, LoadSpec } from './load.js';
 import { runSoak, SOAK_MAX_GROWTH, type SoakResult } from './soak.js';
-import { BENCH_PASSWORD, BENCH_USER, compileLib, NGINX, startAuthBackend, startEstServer, startNginx, type RunningServer } from './servers.js';
+import { BENCH_PASSWORD, BENCH_USER, benchCsrAttrs, compileLib, NGINX, runLoad, startAuthBackend, startEstServer, startNginx, type RunningServer } from './servers.js';
 import { childPids, cpuSeconds, machine, machineCpu, opensslSpeed, peakRssMb, resetPeakRss, type SpeedRow } from './system.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -52,8 +50,11 @@ interface CaseResult extends LoadResult {
   mode: Mode;
   workers: number;
   serialLease: number;
-  /** Where certificates are recorded: the embedded store (serial file + index.txt) or PostgreSQL. */
-  store: 'file' | 'postgres';
+  /**
+   * Where certificates are recorded: the embedded store (serial file + index.txt), PostgreSQL, or
+   * nowhere but the serial file (`none`: est() with store: false, the module's behaviour).
+   */
+  store: 'file' | 'postgres' | 'none';
   op: Op;
   connections: number;
   /** Largest peak RSS (MB) of one est-server process during the case. */
@@ -75,36 +76,6 @@ function list<T extends string>(v: string | undefined, all: readonly T[], name: 
   const items = v.split(',').map((s) => s.trim()).filter(Boolean) as T[];
   for (const i of items) if (!all.includes(i)) throw new Error(`--${name}: unknown value ${i} (expected ${all.join(', ')})`);
   return items;
-}
-
-/** CsrAttrs served by /csrattrs and checked on enrollment: ecdsa-with-SHA256 and an EC P-256 key. */
-function benchCsrAttrs(): Uint8Array {
-  return seq(oid(Oid.ecdsaWithSHA256), seq(oid(Oid.ecPublicKey), set(oid(Oid.secp256r1))));
-}
-
-/** Runs one case in a load-generator child; `onMeasure` is called when the measured part starts. */
-function runLoad(spec: LoadSpec, dir: string, n: number, onMeasure: () => void): Promise<LoadResult> {
-  const file = join(dir, `load-${n}.json`);
-  writeFileSync(file, JSON.stringify(spec));
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(HERE, 'load.ts'), file], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('"phase":"measure"') && !out.includes('"measured"')) {
-        out = out.replace('"phase":"measure"', '"phase":"measured"');
-        onMeasure();
-      }
-    });
-    child.once('exit', (code) => {
-      if (code !== 0) return reject(new Error(`load generator exited with ${code}`));
-      try {
-        resolve(JSON.parse(out.trim().split('\n').pop()!) as LoadResult);
-      } catch (e) {
-        reject(e);
-      }
-    });
-  });
 }
 
 /** The crypto ceiling (req/s on all cores) of an operation: CSR verify + CA sign, or the CA sign alone. */
@@ -210,10 +181,10 @@ async function main(): Promise<void> {
   let n = 0;
   let soak: SoakResult | undefined;
 
-  const runCases = async (ca: CaFixture, mode: Mode, wk: number, conns: number[], caseOps: Op[] = ops, lease = serialLease, store?: string) => {
+  const runCases = async (ca: CaFixture, mode: Mode, wk: number, conns: number[], caseOps: Op[] = ops, lease = serialLease, store?: string | false) => {
     const serialFile = join(fx.dir, `serial-${ca.kind}-${mode}-${wk}-${lease}-${n}.srl`);
     writeFileSync(serialFile, '1000\n');
-    const est = await startEstServer({ ca, dir: fx.dir, workers: wk, tls: mode === 'direct', authUrl: auth.url, serialFile, serialLease: lease, csrAttrs: csrAttrsFile, ...(compiled ? { compiled } : {}), ...(store ? { store } : {}) });
+    const est = await startEstServer({ ca, dir: fx.dir, workers: wk, tls: mode === 'direct', authUrl: auth.url, serialFile, serialLease: lease, csrAttrs: csrAttrsFile, ...(compiled ? { compiled } : {}), ...(store !== undefined ? { store } : {}) });
     let front: RunningServer | undefined;
     try {
       if (mode === 'nginx') front = await startNginx({ ca, dir: fx.dir, upstreamPort: est.port });
@@ -259,7 +230,7 @@ async function main(): Promise<void> {
             mode,
             workers: wk,
             serialLease: lease,
-            store: store ? 'postgres' : 'file',
+            store: store ? 'postgres' : store === false ? 'none' : 'file',
             op,
             connections: c,
             ...r,
@@ -282,8 +253,9 @@ async function main(): Promise<void> {
   };
 
   /**
-   * PostgreSQL against the embedded store, back to back: est-server --workers N, P-256, enroll over
-   * mutual TLS, 64 connections; then (full run) 3 est-server processes × 5,000 enrollments on one
+   * The record store's cost, back to back: est-server --workers N, P-256, enroll over mutual TLS,
+   * 64 connections, without a ledger (serial file only), with the embedded store and with
+   * PostgreSQL; then (full run) 3 est-server processes × 5,000 enrollments on one
    * database, the scale-out spec at full size.
    */
   const storeComparison = async () => {
@@ -292,7 +264,7 @@ async function main(): Promise<void> {
       process.stdout.write(`\nPostgreSQL case skipped: ${why}\n`);
       return;
     }
-    process.stdout.write(`\nRecord store: embedded (serial file + index.txt, serialLease ${serialLease}) against PostgreSQL (throwaway cluster on loopback)\n`);
+    process.stdout.write(`\nRecord store: none (serial file only), embedded (serial file + index.txt) and PostgreSQL (throwaway cluster on loopback); serialLease ${serialLease}\n`);
     const pg = await startPostgres();
     try {
       pg.psql('CREATE DATABASE est_bench');
@@ -301,9 +273,13 @@ async function main(): Promise<void> {
       await migrate(pool);
       await pool.end();
       const before = results.length;
+      await runCases(fx.cas.p256, 'direct', workers, [64], ['enroll-cert'], serialLease, false);
       await runCases(fx.cas.p256, 'direct', workers, [64], ['enroll-cert'], serialLease);
       await runCases(fx.cas.p256, 'direct', workers, [64], ['enroll-cert'], serialLease, url);
-      const [file, db] = results.slice(before);
+      const [none, file, db] = results.slice(before);
+      if (none && file) {
+        process.stdout.write(`index.txt ledger: ${fmt(file.rps)} req/s = ${fmt((100 * file.rps) / none.rps)}% of ${fmt(none.rps)} req/s without a ledger; p99 ${fmt(file.p99, 1)} ms (without ${fmt(none.p99, 1)} ms)\n`);
+      }
       if (file && db) {
         process.stdout.write(`PostgreSQL: ${fmt(db.rps)} req/s = ${fmt((100 * db.rps) / file.rps)}% of the embedded store's ${fmt(file.rps)} req/s; p99 ${fmt(db.p99, 1)} ms (embedded ${fmt(file.p99, 1)} ms); ${pg.psqlIn('est_bench', 'SELECT count(*) FROM est_certificates').trim()} records\n`);
       }

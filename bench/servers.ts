@@ -5,7 +5,10 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../spec/helpers/ports.js';
+import { Oid } from '../lib/protocol/constants.js';
+import { oid, seq, set } from '../lib/protocol/der.js';
 import type { CaFixture } from './fixtures.js';
+import type { LoadResult, LoadSpec } from './load.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
@@ -82,26 +85,44 @@ function stopChild(child: ChildProcess): Promise<void> {
  * Starts `est-server <config> --workers N -q` as a child process. `tls`: Node terminates TLS
  * (direct); otherwise plain HTTP for a terminator on loopback (trusted, nginx header preset).
  */
-export async function startEstServer(opts: { ca: CaFixture; dir: string; workers: number; tls: boolean; authUrl: string; serialFile: string; serialLease: number; csrAttrs?: string; compiled?: string; store?: string }): Promise<RunningServer & { port: number; pid: number }> {
+export async function startEstServer(opts: {
+  ca: CaFixture;
+  dir: string;
+  workers: number;
+  tls: boolean;
+  authUrl: string;
+  serialFile: string;
+  serialLease: number;
+  csrAttrs?: string;
+  compiled?: string;
+  /** A PostgreSQL URL; false: no ledger (serial file only); unset: the embedded store. */
+  store?: string | false;
+  /** More est() / est-server options (e.g. cryptoThreads). */
+  config?: Record<string, unknown>;
+  /** Node options for est-server (e.g. --cpu-prof). */
+  nodeArgs?: string[];
+}): Promise<RunningServer & { port: number; pid: number }> {
   const { ca } = opts;
   const config: Record<string, unknown> = {
     host: '127.0.0.1',
     port: 0,
     caRootCertificate: ca.cert,
     caPrivateKey: ca.key,
-    // The embedded store (serial file + index.txt), or PostgreSQL, which then allocates the serials.
-    ...(opts.store ? { store: opts.store } : { caSerialNumber: opts.serialFile }),
+    // The embedded store (serial file + index.txt), the serial file alone (store: false), or
+    // PostgreSQL, which then allocates the serials.
+    ...(opts.store ? { store: opts.store } : { caSerialNumber: opts.serialFile, ...(opts.store === false ? { store: false } : {}) }),
     serialLease: opts.serialLease,
     caValidityDays: 30,
     authRequest: opts.authUrl,
     ...(opts.csrAttrs ? { csrAttrs: opts.csrAttrs } : {}),
+    ...opts.config,
   };
   if (opts.tls) config.tls = { cert: ca.server.cert, key: ca.server.key, clientCa: ca.cert };
   else Object.assign(config, { trustProxy: 'loopback', proxyHeaders: 'nginx' });
-  const file = join(opts.dir, `est-server-${ca.kind}-${opts.tls ? 'tls' : 'http'}-${opts.workers}-${opts.serialLease}${opts.store ? '-pg' : ''}.json`);
+  const file = join(opts.dir, `est-server-${ca.kind}-${opts.tls ? 'tls' : 'http'}-${opts.workers}-${opts.serialLease}${opts.store ? '-pg' : opts.store === false ? '-nostore' : ''}.json`);
   writeFileSync(file, JSON.stringify(config, null, 2));
   const entry = opts.compiled ? [join(opts.compiled, 'cli/est-server.js')] : ['--import', 'tsx', join(ROOT, 'lib/cli/est-server.ts')];
-  const child = spawn(process.execPath, [...entry, file, '--workers', String(opts.workers), '-q'], {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), ...entry, file, '--workers', String(opts.workers), '-q'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -209,4 +230,34 @@ export function compileLib(): string {
   const r = spawnSync(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', out, '--sourceMap', 'false', '--declaration', 'false'], { cwd: ROOT, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`tsc failed:\n${r.stdout}${r.stderr}`);
   return out;
+}
+
+/** CsrAttrs served by /csrattrs and checked on enrollment: ecdsa-with-SHA256 and an EC P-256 key. */
+export function benchCsrAttrs(): Uint8Array {
+  return seq(oid(Oid.ecdsaWithSHA256), seq(oid(Oid.ecPublicKey), set(oid(Oid.secp256r1))));
+}
+
+/** Runs one case in a load-generator child; `onMeasure` is called when the measured part starts. */
+export function runLoad(spec: LoadSpec, dir: string, n: number, onMeasure: () => void): Promise<LoadResult> {
+  const file = join(dir, `load-${n}.json`);
+  writeFileSync(file, JSON.stringify(spec));
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'load.ts'), file], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('"phase":"measure"') && !out.includes('"measured"')) {
+        out = out.replace('"phase":"measure"', '"phase":"measured"');
+        onMeasure();
+      }
+    });
+    child.once('exit', (code) => {
+      if (code !== 0) return reject(new Error(`load generator exited with ${code}`));
+      try {
+        resolve(JSON.parse(out.trim().split('\n').pop()!) as LoadResult);
+      } catch (e) {
+        reject(e);
+      }
+    });
+  });
 }

@@ -1,0 +1,154 @@
+// Where an est-server's CPU goes under load: one case, with per-thread CPU and a CPU profile.
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { formatSummary, summarise } from './cpuprofile.js';
+import { makeFixtures } from './fixtures.js';
+import type { LoadSpec } from './load.js';
+import { BENCH_PASSWORD, BENCH_USER, benchCsrAttrs, compileLib, runLoad, startAuthBackend, startEstServer } from './servers.js';
+import { childPids, cpuSeconds } from './system.js';
+
+const USAGE = `Usage: npm run bench:profile -- [options]
+
+Runs one est-server (compiled) on loopback under autocannon, as npm run bench does, and prints
+req/s, p50/p99, CPU per request, the CPU of each thread (event loop, crypto threads, libuv pool,
+V8 helpers) and, unless --no-profile, each process's main-thread CPU profile (node --cpu-prof):
+self time by category and the top functions. The .cpuprofile files are kept (path printed) for
+Chrome DevTools.
+
+Options:
+  --op <op>              enroll-cert (mutual TLS), enroll-auth (Basic via authRequest), cacerts
+                         (default enroll-cert)
+  --seconds <s>          measured seconds after 1 s of warm-up (default 5)
+  --connections <n>      keep-alive connections (default 64)
+  --workers <n>          est-server --workers (default 1)
+  --no-ledger            store: false (serial file only, no index.txt)
+  --crypto-threads <n>   est() cryptoThreads (default: est()'s own)
+  --no-profile           no --cpu-prof (its sampling costs a few percent)
+  --top <n>              functions listed per profile (default 20)
+  -h, --help             this text
+`;
+
+const { values } = parseArgs({
+  options: {
+    op: { type: 'string', default: 'enroll-cert' },
+    seconds: { type: 'string', default: '5' },
+    connections: { type: 'string', default: '64' },
+    workers: { type: 'string', default: '1' },
+    'no-ledger': { type: 'boolean', default: false },
+    'crypto-threads': { type: 'string' },
+    'no-profile': { type: 'boolean', default: false },
+    top: { type: 'string', default: '20' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (values.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+const op = values.op!;
+if (!['enroll-cert', 'enroll-auth', 'cacerts'].includes(op)) {
+  process.stderr.write(`--op must be enroll-cert, enroll-auth or cacerts (got ${op})\n`);
+  process.exit(2);
+}
+
+const compiled = compileLib();
+const fx = makeFixtures(32);
+const auth = await startAuthBackend();
+const ca = fx.cas.p256;
+const serialFile = join(fx.dir, 'serial.srl');
+writeFileSync(serialFile, '1000\n');
+const csrAttrs = join(fx.dir, 'csrattrs.der');
+writeFileSync(csrAttrs, benchCsrAttrs());
+const profDir = mkdtempSync(join(tmpdir(), 'est-profile-'));
+const est = await startEstServer({
+  ca,
+  dir: fx.dir,
+  workers: Number(values.workers),
+  tls: true,
+  authUrl: auth.url,
+  serialFile,
+  serialLease: 256,
+  csrAttrs,
+  compiled,
+  ...(values['no-ledger'] ? { store: false as const } : {}),
+  ...(values['crypto-threads'] !== undefined ? { config: { cryptoThreads: Number(values['crypto-threads']) } } : {}),
+  ...(values['no-profile'] ? {} : { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir] }),
+});
+
+const spec: LoadSpec = {
+  url: `${est.url}/${op === 'cacerts' ? 'cacerts' : 'simpleenroll'}`,
+  method: op === 'cacerts' ? 'GET' : 'POST',
+  connections: Number(values.connections),
+  durationSec: Number(values.seconds),
+  warmupSec: 1,
+  headers: {},
+};
+if (op !== 'cacerts') {
+  spec.headers['content-type'] = 'application/pkcs10';
+  spec.bodies = fx.csrBodies;
+  if (op === 'enroll-auth') spec.headers.authorization = 'Basic ' + Buffer.from(`${BENCH_USER}:${BENCH_PASSWORD}`).toString('base64');
+  else spec.tls = { cert: ca.client.certPem, key: ca.client.keyPem };
+}
+
+/** CPU seconds of each thread of each process (Linux /proc), keyed `pid/tid name`. */
+function threadCpu(pids: number[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const pid of pids) {
+    let tids: string[] = [];
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tids) {
+      try {
+        const st = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1');
+        const name = st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'));
+        const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+        const role = tid === String(pid) ? (pid === est.pid && Number(values.workers) > 1 ? 'primary, event loop' : 'event loop') : 'other thread (crypto, libuv pool or V8)';
+        out.set(`${pid}/${tid} ${name}: ${role}`, (Number(f[11]) + Number(f[12])) / 100);
+      } catch {
+        /* gone */
+      }
+    }
+  }
+  return out;
+}
+
+const pids = () => [est.pid, ...childPids(est.pid)];
+let cpu0 = 0;
+let threads0 = new Map<string, number>();
+let t0 = 0;
+const r = await runLoad(spec, fx.dir, 1, () => {
+  cpu0 = cpuSeconds(pids());
+  threads0 = threadCpu(pids());
+  t0 = performance.now();
+});
+const wall = (performance.now() - t0) / 1000;
+const cpu = cpuSeconds(pids()) - cpu0;
+const threads1 = threadCpu(pids());
+
+process.stdout.write(
+  `${op}, ${values.workers} process(es)${Number(values.workers) > 1 ? ' + primary' : ''}, ${values.connections} connections, ledger ${values['no-ledger'] ? 'off' : 'on'}\n` +
+    `${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, ${r.errors + r.non2xx} errors/non-2xx; est-server ${(cpu / wall).toFixed(2)} cores = ${((1000 * cpu) / r.requests).toFixed(3)} ms CPU per request; load generator ${r.loadCpu.toFixed(2)} cores\n\n` +
+    'CPU per thread while measured (cores; threads under 0.01 left out):\n',
+);
+for (const [k, v] of threads1) {
+  const used = (v - (threads0.get(k) ?? 0)) / wall;
+  if (used >= 0.01) process.stdout.write(`  ${used.toFixed(2)}  ${k}\n`);
+}
+await est.close();
+await auth.close();
+fx.cleanup();
+
+if (!values['no-profile']) {
+  const files = readdirSync(profDir).filter((n) => n.endsWith('.cpuprofile')).sort();
+  for (const f of files) {
+    // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0 is the main thread.
+    const [, , , pid, thread] = f.split('.');
+    process.stdout.write(`\n== ${pid === String(est.pid) && Number(values.workers) > 1 ? 'primary' : 'process'} ${pid}, ${thread === '0' ? 'main thread' : `worker thread ${thread}`} (${join(profDir, f)})\n`);
+    process.stdout.write(formatSummary(summarise(join(profDir, f), Number(values.top))) + '\n');
+  }
+} else rmSync(profDir, { recursive: true, force: true });
