@@ -1,6 +1,6 @@
 // The embedded record store: the serial file, OpenSSL's index.txt beside it, a ledger of the rest, and pending requests.
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, readFileSync, readSync, statSync, type Stats } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync, statSync, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve as resolvePath } from 'node:path';
 import { writeFileAtomic } from '../files/atomic-write.js';
@@ -64,6 +64,11 @@ export function defaultIndexPath(serialPath: string): string {
   return join(dirname(serialPath), basename(serialPath, extname(serialPath)) + '.index.txt');
 }
 
+/** index.txt is read at start-up (and after a rewrite) this many bytes at a time. */
+const INDEX_CHUNK_BYTES = 4 << 20;
+/** The ledger (`<index>.ledger`) is scanned for offsets this many bytes at a time. */
+const LEDGER_CHUNK_BYTES = 16 << 20;
+
 const STATUS_V = 0;
 const STATUS_R = 1;
 const STATUS_E = 2;
@@ -121,6 +126,16 @@ function readRange(path: string, from: number, to: number): Buffer {
   } finally {
     closeSync(fd);
   }
+}
+
+/** The offset of the first LF in `path` from `from` (before `to`), or -1. */
+function findLf(path: string, from: number, to: number): number {
+  for (let at = from; at < to; at += LEDGER_CHUNK_BYTES) {
+    const buf = readRange(path, at, Math.min(to, at + LEDGER_CHUNK_BYTES));
+    const nl = buf.indexOf(10);
+    if (nl >= 0) return at + nl;
+  }
+  return -1;
 }
 
 function statOrUndefined(path: string): Stats | undefined {
@@ -218,6 +233,9 @@ export class FileRecordStore implements RecordStore {
         );
     this.loadIndexWhole(true);
     this.catchUpPending();
+    // An empty batch now: the primary loads index.txt at start-up (a 1,000,000-line file takes it
+    // about a second) rather than in the middle of the first requests.
+    if (relay) relay(this.indexPath, this.lock.lockPath, []).catch((e: Error) => this.onError?.(e));
     const every = options.watchIntervalMs ?? 1000;
     if (every > 0) {
       this.timer = setInterval(() => {
@@ -233,7 +251,7 @@ export class FileRecordStore implements RecordStore {
 
   // ---- index.txt ----
 
-  private addEntry(key: string, status: number, revocation: Revocation | undefined): void {
+  private addEntry(key: string, status: number, revocation: Revocation | undefined, lineAt: number): void {
     let i = this.keys.get(key);
     if (i === undefined) {
       i = this.count++;
@@ -241,10 +259,14 @@ export class FileRecordStore implements RecordStore {
         const st = new Uint8Array(this.states.length * 2);
         st.set(this.states);
         this.states = st;
+        const lo = new Float64Array(this.states.length);
+        lo.set(this.lineOffset);
+        this.lineOffset = lo;
       }
       this.keys.set(key, i);
     }
     this.states[i] = status;
+    this.lineOffset[i] = lineAt;
     if (revocation) this.revocations.set(key, revocation);
     else this.revocations.delete(key);
   }
@@ -259,11 +281,12 @@ export class FileRecordStore implements RecordStore {
    * Fast path for V/E lines (the bulk); R lines and anything odd go through parseIndexLine,
    * which also words the error.
    */
-  private parseInto(buf: Buffer, firstLine: number, fresh: boolean): number {
+  private parseInto(buf: Buffer, firstLine: number, fresh: boolean, fileOffset: number): number {
     const used = buf.lastIndexOf(10) + 1;
     const text = buf.toString('latin1', 0, used);
     let pos = 0;
     let lineNo = firstLine;
+    this.linesParsed = 0;
     while (pos < text.length) {
       const nl = text.indexOf('\n', pos);
       let key: string | undefined;
@@ -288,12 +311,52 @@ export class FileRecordStore implements RecordStore {
         status = l.status === 'V' ? STATUS_V : l.status === 'R' ? STATUS_R : STATUS_E;
         if (l.status === 'R') revocation = { at: l.revokedAt!, reason: l.reason! };
       }
-      if (fresh && this.keys.has(key)) throw this.indexError(lineNo, `serial ${serialText(key)} already on line ${firstLineOf(text, key)}`);
-      this.addEntry(key, status, revocation);
+      if (fresh && this.keys.has(key)) throw this.indexError(lineNo, `serial ${serialText(key)} already on line ${firstLineOf(readFileSync(this.indexPath, 'latin1'), key)}`);
+      // latin1: one character per byte, so pos is the line's byte offset in buf.
+      this.addEntry(key, status, revocation, fileOffset + pos);
       pos = nl + 1;
       lineNo++;
+      this.linesParsed++;
     }
     return used;
+  }
+
+  /** Lines the last {@link parseInto} read. */
+  private linesParsed = 0;
+
+  /**
+   * Parses the whole of index.txt a chunk at a time: a 1,000,000-line file (~70 MB) never sits
+   * in memory whole, as a buffer and again as a string, next to the index built from it.
+   * Returns the bytes consumed (up to the last complete line) and the file's stat.
+   */
+  private parseWholeFile(): { used: number; st: Stats } {
+    const fd = openSync(this.indexPath, 'r');
+    try {
+      const st = fstatSync(fd);
+      let buf = Buffer.allocUnsafe(INDEX_CHUNK_BYTES);
+      let carry = 0;
+      let offset = 0;
+      let lineNo = 1;
+      for (;;) {
+        if (carry === buf.length) {
+          // One line longer than the buffer: grow it (a corrupt file may hold anything).
+          const bigger = Buffer.allocUnsafe(buf.length * 2);
+          buf.copy(bigger, 0, 0, carry);
+          buf = bigger;
+        }
+        const n = readSync(fd, buf, carry, buf.length - carry, offset + carry);
+        if (n === 0) break;
+        const filled = carry + n;
+        const used = this.parseInto(buf.subarray(0, filled), lineNo, true, offset);
+        lineNo += this.linesParsed;
+        buf.copy(buf, 0, used, filled);
+        carry = filled - used;
+        offset += used;
+      }
+      return { used: offset, st };
+    } finally {
+      closeSync(fd);
+    }
   }
 
   /** (Re)reads the whole index.txt. Returns serials known before that the file no longer has. */
@@ -304,21 +367,21 @@ export class FileRecordStore implements RecordStore {
       this.indexSeen = { ino: -1, size: 0, mtimeMs: 0 };
       return [];
     }
-    const buf = readFileSync(this.indexPath);
     const before = this.keys;
-    const old = { keys: this.keys, states: this.states, count: this.count, rev: this.revocations };
+    const old = { keys: this.keys, states: this.states, lineOffset: this.lineOffset, count: this.count, rev: this.revocations };
     this.keys = new Map();
     this.states = new Uint8Array(Math.max(1024, old.states.length));
+    this.lineOffset = new Float64Array(this.states.length);
     this.count = 0;
     this.revocations = new Map();
-    let used: number;
+    let read: { used: number; st: Stats };
     try {
-      used = this.parseInto(buf, 1, true);
+      read = this.parseWholeFile();
     } catch (e) {
-      Object.assign(this, { keys: old.keys, states: old.states, count: old.count, revocations: old.rev });
+      Object.assign(this, { keys: old.keys, states: old.states, lineOffset: old.lineOffset, count: old.count, revocations: old.rev });
       throw e;
     }
-    this.indexSeen = { ino: st.ino, size: used, mtimeMs: st.mtimeMs };
+    this.indexSeen = { ino: read.st.ino, size: read.used, mtimeMs: read.st.mtimeMs };
     const lost: string[] = [];
     if (!atStartup) for (const k of before.keys()) if (!this.keys.has(k)) lost.push(k);
     return lost;
@@ -332,7 +395,7 @@ export class FileRecordStore implements RecordStore {
     if (st.ino === seen.ino && st.size === seen.size && st.mtimeMs === seen.mtimeMs) return;
     if (st.ino === seen.ino && st.size > seen.size) {
       const buf = readRange(this.indexPath, seen.size, st.size);
-      const used = this.parseInto(buf, NaN, false);
+      const used = this.parseInto(buf, NaN, false, seen.size);
       this.indexSeen = { ino: st.ino, size: seen.size + used, mtimeMs: st.mtimeMs };
       return;
     }
@@ -370,8 +433,9 @@ export class FileRecordStore implements RecordStore {
       this.ledgerSeen = 0;
     }
     const st = statOrUndefined(this.ledgerPath);
-    if (st && st.size > this.ledgerSeen) {
-      const buf = readRange(this.ledgerPath, this.ledgerSeen, st.size);
+    // A chunk at a time: with a million certificates the ledger is over a gigabyte.
+    while (st && st.size > this.ledgerSeen) {
+      const buf = readRange(this.ledgerPath, this.ledgerSeen, Math.min(st.size, this.ledgerSeen + LEDGER_CHUNK_BYTES));
       let pos = 0;
       while (pos < buf.length) {
         const nl = buf.indexOf(10, pos);
@@ -391,6 +455,14 @@ export class FileRecordStore implements RecordStore {
           }
         }
         pos = nl + 1;
+      }
+      if (pos === 0) {
+        // No complete line in a whole chunk: the last line is still being written (or is huge).
+        if (buf.length < LEDGER_CHUNK_BYTES) break;
+        const nl = findLf(this.ledgerPath, this.ledgerSeen + buf.length, st.size);
+        if (nl < 0) break;
+        this.ledgerSeen = nl + 1;
+        continue;
       }
       this.ledgerSeen += pos;
     }
@@ -423,19 +495,27 @@ export class FileRecordStore implements RecordStore {
     }
   }
 
-  /** The index.txt line of a serial key (a scan: only for lines that have no ledger entry). */
+  /** The index.txt line of a serial key (records that have no ledger entry): read at its offset. */
   private readIndexLine(key: string): IndexLine | undefined {
-    let text: string;
+    const i = this.keys.get(key);
+    if (i === undefined) return undefined;
+    const off = this.lineOffset[i]!;
+    let len = 1024;
     try {
-      text = readFileSync(this.indexPath, 'utf8');
+      for (;;) {
+        const buf = readRange(this.indexPath, off, off + len);
+        const nl = buf.indexOf(10);
+        if (nl < 0 && buf.length === len && len < 1 << 20) {
+          len *= 8;
+          continue;
+        }
+        const l = parseIndexLine(buf.toString('utf8', 0, nl < 0 ? buf.length : nl));
+        // The file may have been rewritten since its offsets were taken: then not this line.
+        return typeof l !== 'string' && l.serial === key ? l : undefined;
+      }
     } catch {
       return undefined;
     }
-    for (const line of text.split('\n')) {
-      const l = parseIndexLine(line);
-      if (typeof l !== 'string' && l.serial === key) return l;
-    }
-    return undefined;
   }
 
   private async recordOf(key: string): Promise<CertificateRecord | undefined> {
@@ -620,10 +700,16 @@ export class FileRecordStore implements RecordStore {
     for (const k of this.keys.keys()) if (!offsets.has(k)) keys.push(k);
     const matched: CertificateRecord[] = [];
     let total = 0;
+    // Filters on the record itself need each record read; otherwise only the page's are.
+    const readEach = subject !== undefined || query.label !== undefined || horizon !== undefined;
     for (const k of keys) {
       if (wantSerial !== undefined && k !== wantSerial) continue;
       const st = this.states[this.keys.get(k)!] === STATUS_R ? 'revoked' : 'valid';
       if (query.status && st !== query.status) continue;
+      if (!readEach && !(total >= offset && matched.length < limit)) {
+        total++;
+        continue;
+      }
       const r = await this.recordOf(k);
       if (!r) continue;
       if (subject !== undefined && !r.subject.toLowerCase().includes(subject)) continue;

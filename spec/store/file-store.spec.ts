@@ -187,6 +187,36 @@ describe('file store with openssl ca', () => {
     assert.throws(() => fileStore(ca.serial), (e: EstStoreError) => e.message === `${index}:2: serial 01 already on line 1`);
   });
 
+  test('index.txt is read in chunks: line numbers, duplicates and a line split between chunks are right past the first 4 MB', async () => {
+    const ca = pki.ca('p256');
+    const index = defaultIndexPath(ca.serial);
+    // ~6 MB of lines with a long subject, so that lines straddle the 4 MB chunk boundary.
+    const subject = '/O=Chunked/CN=' + 'x'.repeat(150);
+    const lines: string[] = [];
+    for (let i = 1; i <= 36_000; i++) lines.push(`V\t300101000000Z\t\t${(0x100000 + i).toString(16).toUpperCase()}\tunknown\t${subject}`);
+    writeFileSync(index, lines.join('\n') + '\n');
+    const store = fileStore(ca.serial, 0);
+    try {
+      // Every line is known, the one across the chunk boundary included.
+      for (let i = 1; i <= 36_000; i++) assert.equal(await store.status((0x100000 + i).toString(16)), 'valid', `line ${i}`);
+      assert.equal(await store.status((0x100000 + 36_001).toString(16)), 'unknown');
+      // Lines without a ledger entry are read at their offset, across the boundary too.
+      const t0 = performance.now();
+      const page = await store.list({ limit: 3, offset: 22_069 });
+      assert.equal(page.total, 36_000);
+      assert.deepEqual(page.records.map((r) => r.serial), [22_070, 22_071, 22_072].map((i) => (0x100000 + i).toString(16).toUpperCase()));
+      assert.ok(page.records.every((r) => r.subject === subject), page.records[0]?.subject);
+      assert.ok(performance.now() - t0 < 2000, 'a page of list() reads only its own lines');
+      assert.equal((await store.get((0x100000 + 35_999).toString(16)))?.serial, (0x100000 + 35_999).toString(16).toUpperCase());
+    } finally {
+      await store.close();
+    }
+    appendFileSync(index, 'V\t300101000000Z\t\t0100010\tunknown\t/CN=again\nV\tsoon\t\t01\tunknown\t/CN=bad\n');
+    assert.throws(() => fileStore(ca.serial), (e: EstStoreError) => e.message === `${index}:36001: serial 100010 already on line 16`);
+    writeFileSync(index, lines.join('\n') + '\nV\tsoon\t\t01\tunknown\t/CN=bad\n');
+    assert.throws(() => fileStore(ca.serial), (e: EstStoreError) => e.code === 'ERR_EST_STORE_INDEX' && e.message.startsWith(`${index}:36001: expiry "soon"`));
+  });
+
   test('two stores on one set of files (two processes): each sees the other at once; group commit keeps every record', async () => {
     const ca = pki.ca('p256');
     const s1 = fileStore(ca.serial, 0);
