@@ -1,10 +1,11 @@
 // npm run bench: throughput and latency of est-server (direct TLS and behind nginx) against the openssl speed ceiling.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { defaultIndexPath } from '../lib/store/file-store.js';
 import { createPool, migrate } from '../lib/store/postgres-store.js';
 import { postgresUnavailable, startPostgres } from '../spec/helpers/postgres.js';
 import { makeFixtures, type CaFixture, type CaKind, type Fixtures } from './fixtures.js';
@@ -54,7 +55,11 @@ interface CaseResult extends LoadResult {
    * Where certificates are recorded: the embedded store (serial file + index.txt), PostgreSQL, or
    * nowhere but the serial file (`none`: est() with store: false, the module's behaviour).
    */
-  store: 'file' | 'postgres' | 'none';
+  store: 'file' | 'file, 1M' | 'postgres' | 'none';
+  /** Lines already in index.txt when est-server started (the flat-in-issued-count case). */
+  ledgerLines?: number;
+  /** From spawning est-server to its "listening" line, with those lines to load. */
+  startupMs?: number;
   op: Op;
   connections: number;
   /** Largest peak RSS (MB) of one est-server process during the case. */
@@ -76,6 +81,24 @@ function list<T extends string>(v: string | undefined, all: readonly T[], name: 
   const items = v.split(',').map((s) => s.trim()).filter(Boolean) as T[];
   for (const i of items) if (!all.includes(i)) throw new Error(`--${name}: unknown value ${i} (expected ${all.join(', ')})`);
   return items;
+}
+
+/**
+ * Writes `count` V/R lines into a fresh index.txt, as `openssl ca` keeps them (one in a thousand
+ * revoked), with serials far above the bench's serial file so that new ones never collide.
+ */
+function prefillIndex(path: string, count: number): void {
+  const start = 0x10000000n;
+  const chunk: string[] = [];
+  writeFileSync(path, '');
+  for (let i = 0; i < count; i++) {
+    const revoked = i % 1000 === 7;
+    chunk.push(`${revoked ? 'R' : 'V'}\t300101000000Z\t${revoked ? '260101000000Z,keyCompromise' : ''}\t${(start + BigInt(i)).toString(16).toUpperCase()}\tunknown\t/O=Bench Devices/CN=device-${i}`);
+    if (chunk.length === 100_000 || i === count - 1) {
+      appendFileSync(path, chunk.join('\n') + '\n');
+      chunk.length = 0;
+    }
+  }
 }
 
 /** The crypto ceiling (req/s on all cores) of an operation: CSR verify + CA sign, or the CA sign alone. */
@@ -181,10 +204,13 @@ async function main(): Promise<void> {
   let n = 0;
   let soak: SoakResult | undefined;
 
-  const runCases = async (ca: CaFixture, mode: Mode, wk: number, conns: number[], caseOps: Op[] = ops, lease = serialLease, store?: string | false) => {
+  const runCases = async (ca: CaFixture, mode: Mode, wk: number, conns: number[], caseOps: Op[] = ops, lease = serialLease, store?: string | false, ledgerLines = 0) => {
     const serialFile = join(fx.dir, `serial-${ca.kind}-${mode}-${wk}-${lease}-${n}.srl`);
     writeFileSync(serialFile, '1000\n');
+    if (ledgerLines) prefillIndex(defaultIndexPath(serialFile), ledgerLines);
+    const started = performance.now();
     const est = await startEstServer({ ca, dir: fx.dir, workers: wk, tls: mode === 'direct', authUrl: auth.url, serialFile, serialLease: lease, csrAttrs: csrAttrsFile, ...(compiled ? { compiled } : {}), ...(store !== undefined ? { store } : {}) });
+    const startupMs = performance.now() - started;
     let front: RunningServer | undefined;
     try {
       if (mode === 'nginx') front = await startNginx({ ca, dir: fx.dir, upstreamPort: est.port });
@@ -230,7 +256,8 @@ async function main(): Promise<void> {
             mode,
             workers: wk,
             serialLease: lease,
-            store: store ? 'postgres' : store === false ? 'none' : 'file',
+            store: store ? 'postgres' : store === false ? 'none' : ledgerLines ? 'file, 1M' : 'file',
+            ...(ledgerLines ? { ledgerLines, startupMs } : {}),
             op,
             connections: c,
             ...r,
@@ -254,17 +281,28 @@ async function main(): Promise<void> {
 
   /**
    * The record store's cost, back to back: est-server --workers N, P-256, enroll over mutual TLS,
-   * 64 connections, without a ledger (serial file only), with the embedded store and with
-   * PostgreSQL; then (full run) 3 est-server processes × 5,000 enrollments on one
+   * 64 connections, without a ledger (serial file only), with the embedded store (empty, then
+   * with 1,000,000 records in index.txt) and with PostgreSQL; then (full run) 3 est-server processes × 5,000 enrollments on one
    * database, the scale-out spec at full size.
    */
   const storeComparison = async () => {
+    process.stdout.write(`\nRecord store: none (serial file only), embedded (serial file + index.txt, empty and with 1,000,000 records) and PostgreSQL (throwaway cluster on loopback); serialLease ${serialLease}\n`);
+    const before = results.length;
+    await runCases(fx.cas.p256, 'direct', workers, [64], ['enroll-cert'], serialLease, false);
+    await runCases(fx.cas.p256, 'direct', workers, [64], ['enroll-cert'], serialLease);
+    await runCases(fx.cas.p256, 'direct', workers, [64], ['enroll-cert'], serialLease, undefined, 1_000_000);
+    const [none, file, full] = results.slice(before);
+    if (none && file) {
+      process.stdout.write(`index.txt ledger: ${fmt(file.rps)} req/s = ${fmt((100 * file.rps) / none.rps)}% of ${fmt(none.rps)} req/s without a ledger; p99 ${fmt(file.p99, 1)} ms (without ${fmt(none.p99, 1)} ms)\n`);
+    }
+    if (file && full) {
+      process.stdout.write(`index.txt with 1,000,000 records: ${fmt(full.rps)} req/s = ${fmt((100 * full.rps) / file.rps)}% of an empty one; p99 ${fmt(full.p99, 1)} ms; est-server --workers ${workers} started in ${fmt(full.startupMs ?? NaN)} ms; peak RSS ${fmt(full.peakRssMb)} MB per process\n`);
+    }
     const why = postgresUnavailable();
     if (why) {
-      process.stdout.write(`\nPostgreSQL case skipped: ${why}\n`);
+      process.stdout.write(`PostgreSQL case skipped: ${why}\n`);
       return;
     }
-    process.stdout.write(`\nRecord store: none (serial file only), embedded (serial file + index.txt) and PostgreSQL (throwaway cluster on loopback); serialLease ${serialLease}\n`);
     const pg = await startPostgres();
     try {
       pg.psql('CREATE DATABASE est_bench');
@@ -272,15 +310,9 @@ async function main(): Promise<void> {
       const pool = createPool(url, { max: 1 });
       await migrate(pool);
       await pool.end();
-      const before = results.length;
-      await runCases(fx.cas.p256, 'direct', workers, [64], ['enroll-cert'], serialLease, false);
-      await runCases(fx.cas.p256, 'direct', workers, [64], ['enroll-cert'], serialLease);
       await runCases(fx.cas.p256, 'direct', workers, [64], ['enroll-cert'], serialLease, url);
-      const [none, file, db] = results.slice(before);
-      if (none && file) {
-        process.stdout.write(`index.txt ledger: ${fmt(file.rps)} req/s = ${fmt((100 * file.rps) / none.rps)}% of ${fmt(none.rps)} req/s without a ledger; p99 ${fmt(file.p99, 1)} ms (without ${fmt(none.p99, 1)} ms)\n`);
-      }
-      if (file && db) {
+      const db = results[results.length - 1];
+      if (file && db?.store === 'postgres') {
         process.stdout.write(`PostgreSQL: ${fmt(db.rps)} req/s = ${fmt((100 * db.rps) / file.rps)}% of the embedded store's ${fmt(file.rps)} req/s; p99 ${fmt(db.p99, 1)} ms (embedded ${fmt(file.p99, 1)} ms); ${pg.psqlIn('est_bench', 'SELECT count(*) FROM est_certificates').trim()} records\n`);
       }
     } finally {

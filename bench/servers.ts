@@ -225,6 +225,8 @@ http {
  * the published package does, without tsx's loader and its ~30 MB); returns the output folder.
  */
 export function compileLib(): string {
+  // A/B runs: another build of lib/ (e.g. tsc -p tsconfig.build.json --outDir /tmp/before at an older commit).
+  if (process.env.EST_BENCH_LIB) return process.env.EST_BENCH_LIB;
   const out = join(ROOT, 'node_modules/.cache/express-est-bench');
   const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
   const r = spawnSync(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', out, '--sourceMap', 'false', '--declaration', 'false'], { cwd: ROOT, encoding: 'utf8' });
