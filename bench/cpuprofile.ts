@@ -27,7 +27,7 @@ function category(fn: string, url: string): string {
   if (fn === '(idle)') return 'idle (waiting for I/O or a crypto thread)';
   if (fn === '(garbage collector)') return 'garbage collector';
   if (fn === '(program)') return 'native, outside JavaScript (V8, libuv, OpenSSL calls not attributed)';
-  if (/node:internal\/crypto|node:crypto/.test(url) || /^(verify|sign|createPublicKey|createPrivateKey)$/.test(fn)) return 'crypto (Node API, synchronous part)';
+  if (/node:internal\/crypto|node:crypto/.test(url) || /^(verify|sign|createPublicKey|createPrivateKey)$/.test(fn)) return 'crypto (node:crypto calls: on a crypto thread, the work itself)';
   if (/node:internal\/(tls|stream_base_commons|net)|node:(tls|net|_tls)|_tls_/.test(url) || /^(writev|writeUtf8String|writeBuffer|writeLatin1String)$/.test(fn)) return 'TLS and sockets';
   if (/_http_|node:http|node:internal\/http/.test(url)) return 'node:http';
   if (/undici/.test(url)) return 'undici (auth subrequest)';
