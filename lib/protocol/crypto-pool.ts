@@ -81,9 +81,8 @@ class CryptoPool {
   }
 
   private spawn(): Thread {
-    const worker = new Worker(CRYPTO_THREAD_SOURCE, { eval: true, name: 'est-crypto' });
+    const worker = new Worker(CRYPTO_THREAD_SOURCE, { eval: true, name: 'est-crypto', execArgv: threadExecArgv() });
     const t: Thread = { worker, inFlight: [], outstanding: 0, keysSent: new Set() };
-    worker.unref();
     worker.on('message', (results: CryptoResult[]) => {
       const batch = t.inFlight.shift() ?? [];
       t.outstanding -= batch.length;
@@ -99,6 +98,9 @@ class CryptoPool {
     };
     worker.on('error', (e) => fail(`failed: ${e.message}`));
     worker.on('exit', (code) => fail(`exited (${code})`));
+    // After the listeners: adding a 'message' listener refs the worker's port again. An idle
+    // thread must not keep the process alive (it is ref'd only while it has jobs, in post()).
+    worker.unref();
     this.threads.push(t);
     return t;
   }
@@ -132,6 +134,20 @@ class CryptoPool {
     t.outstanding += batch.length;
     t.inFlight.push(batch);
   }
+}
+
+/**
+ * The process's Node options, less `--input-type`: the thread's code is CommonJS source, which
+ * `node --input-type=module -e …` would otherwise run as a module (where `require` is undefined).
+ */
+function threadExecArgv(): string[] {
+  const out: string[] = [];
+  const argv = process.execArgv;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--input-type') i++;
+    else if (!argv[i]!.startsWith('--input-type=')) out.push(argv[i]!);
+  }
+  return out;
 }
 
 const pool = new CryptoPool();

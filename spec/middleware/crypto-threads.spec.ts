@@ -1,5 +1,8 @@
 // cryptoThreads: CSR verification and certificate signing on worker threads, or (0) on libuv's pool; same answers either way.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { est, EstConfigError } from '../../lib/index.js';
 import { cryptoPoolStats } from '../../lib/protocol/crypto-pool.js';
@@ -45,6 +48,22 @@ describe('cryptoThreads', () => {
       }
     });
   }
+
+  it('idle crypto threads do not keep the process alive: it exits once its work is done', () => {
+    // Two threads, one job: the thread that never got one must not hold the event loop either.
+    const script = [
+      `import { generateKeyPairSync } from 'node:crypto';`,
+      `import { useCryptoThreads, signOffLoop, cryptoPoolStats } from ${JSON.stringify(pathToFileURL(join(import.meta.dirname, '../../lib/protocol/crypto-pool.ts')).href)};`,
+      `useCryptoThreads(2);`,
+      `const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });`,
+      `const sig = await signOffLoop({ hash: 'sha256', dsaEncoding: 'der' }, new Uint8Array([1, 2, 3]), privateKey);`,
+      `console.log(sig.length > 60 ? 'signed' : 'short', cryptoPoolStats().threads);`,
+    ].join('\n');
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.signal, null, `still running after 20 s (killed): ${r.stdout}${r.stderr}`);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), 'signed 2');
+  });
 
   it('rejects a bad value naming the option', () => {
     for (const v of [-1, 1.5, 65, '2']) {
