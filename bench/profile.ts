@@ -1,13 +1,12 @@
 // Where an est-server's CPU goes under load: one case, with per-thread CPU and a CPU profile.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatSummary, summarise } from './cpuprofile.js';
 import { makeFixtures } from './fixtures.js';
-import type { LoadSpec } from './load.js';
-import { BENCH_PASSWORD, BENCH_USER, benchCsrAttrs, compileLib, runLoad, startAuthBackend, startEstServer } from './servers.js';
-import { childPids, cpuSeconds } from './system.js';
+import { benchCsrAttrs, compileLib, loadSpecFor, runLoad, startAuthBackend, startEstServer, type BenchOp } from './servers.js';
+import { childPids, cpuSeconds, threadCpuSeconds } from './system.js';
 
 const USAGE = `Usage: npm run bench:profile -- [options]
 
@@ -47,8 +46,8 @@ if (values.help) {
   process.stdout.write(USAGE);
   process.exit(0);
 }
-const op = values.op!;
-if (!['enroll-cert', 'enroll-auth', 'cacerts'].includes(op)) {
+const op = values.op as BenchOp;
+if (!['enroll-cert', 'enroll-auth', 'cacerts'].includes(values.op!)) {
   process.stderr.write(`--op must be enroll-cert, enroll-auth or cacerts (got ${op})\n`);
   process.exit(2);
 }
@@ -77,41 +76,15 @@ const est = await startEstServer({
   ...(values['no-profile'] ? {} : { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir] }),
 });
 
-const spec: LoadSpec = {
-  url: `${est.url}/${op === 'cacerts' ? 'cacerts' : 'simpleenroll'}`,
-  method: op === 'cacerts' ? 'GET' : 'POST',
-  connections: Number(values.connections),
-  durationSec: Number(values.seconds),
-  warmupSec: 1,
-  headers: {},
-};
-if (op !== 'cacerts') {
-  spec.headers['content-type'] = 'application/pkcs10';
-  spec.bodies = fx.csrBodies;
-  if (op === 'enroll-auth') spec.headers.authorization = 'Basic ' + Buffer.from(`${BENCH_USER}:${BENCH_PASSWORD}`).toString('base64');
-  else spec.tls = { cert: ca.client.certPem, key: ca.client.keyPem };
-}
+const spec = loadSpecFor(op, est.url, ca, fx.csrBodies, { connections: Number(values.connections), durationSec: Number(values.seconds), warmupSec: 1 });
 
-/** CPU seconds of each thread of each process (Linux /proc), keyed `pid/tid name`. */
+/** CPU seconds of each thread of each process, keyed `pid/tid name: role`. */
 function threadCpu(pids: number[]): Map<string, number> {
   const out = new Map<string, number>();
   for (const pid of pids) {
-    let tids: string[] = [];
-    try {
-      tids = readdirSync(`/proc/${pid}/task`);
-    } catch {
-      continue;
-    }
-    for (const tid of tids) {
-      try {
-        const st = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1');
-        const name = st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'));
-        const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-        const role = tid === String(pid) ? (pid === est.pid && Number(values.workers) > 1 ? 'primary, event loop' : 'event loop') : 'other thread (crypto, libuv pool or V8)';
-        out.set(`${pid}/${tid} ${name}: ${role}`, (Number(f[11]) + Number(f[12])) / 100);
-      } catch {
-        /* gone */
-      }
+    for (const t of threadCpuSeconds(pid)) {
+      const role = t.tid === pid ? (pid === est.pid && Number(values.workers) > 1 ? 'primary, event loop' : 'event loop') : 'other thread (crypto, libuv pool or V8)';
+      out.set(`${pid}/${t.tid} ${t.name}: ${role}`, t.seconds);
     }
   }
   return out;

@@ -1,17 +1,18 @@
 // npm run bench: throughput and latency of est-server (direct TLS and behind nginx) against the openssl speed ceiling.
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { defaultIndexPath } from '../lib/store/file-store.js';
 import { createPool, migrate } from '../lib/store/postgres-store.js';
+import { writeIndexLines } from '../spec/helpers/index-lines.js';
 import { postgresUnavailable, startPostgres } from '../spec/helpers/postgres.js';
 import { makeFixtures, type CaFixture, type CaKind, type Fixtures } from './fixtures.js';
-import type { LoadResult, LoadSpec } from './load.js';
+import type { LoadResult } from './load.js';
 import { runSoak, SOAK_MAX_GROWTH, type SoakResult } from './soak.js';
-import { BENCH_PASSWORD, BENCH_USER, benchCsrAttrs, compileLib, NGINX, runLoad, startAuthBackend, startEstServer, startNginx, type RunningServer } from './servers.js';
+import { benchCsrAttrs, compileLib, loadSpecFor, NGINX, runLoad, startAuthBackend, startEstServer, startNginx, type BenchOp, type RunningServer } from './servers.js';
 import { childPids, cpuSeconds, machine, machineCpu, opensslSpeed, peakRssMb, resetPeakRss, type SpeedRow } from './system.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -42,7 +43,7 @@ Options:
   --json <file>          where to write the results (default bench/results/latest.json)
   -h, --help             this text`;
 
-type Op = 'cacerts' | 'csrattrs' | 'enroll-cert' | 'enroll-auth' | 'serverkeygen';
+type Op = BenchOp;
 type Mode = 'direct' | 'nginx';
 const ALL_OPS: Op[] = ['cacerts', 'csrattrs', 'enroll-cert', 'enroll-auth', 'serverkeygen'];
 
@@ -81,24 +82,6 @@ function list<T extends string>(v: string | undefined, all: readonly T[], name: 
   const items = v.split(',').map((s) => s.trim()).filter(Boolean) as T[];
   for (const i of items) if (!all.includes(i)) throw new Error(`--${name}: unknown value ${i} (expected ${all.join(', ')})`);
   return items;
-}
-
-/**
- * Writes `count` V/R lines into a fresh index.txt, as `openssl ca` keeps them (one in a thousand
- * revoked), with serials far above the bench's serial file so that new ones never collide.
- */
-function prefillIndex(path: string, count: number): void {
-  const start = 0x10000000n;
-  const chunk: string[] = [];
-  writeFileSync(path, '');
-  for (let i = 0; i < count; i++) {
-    const revoked = i % 1000 === 7;
-    chunk.push(`${revoked ? 'R' : 'V'}\t300101000000Z\t${revoked ? '260101000000Z,keyCompromise' : ''}\t${(start + BigInt(i)).toString(16).toUpperCase()}\tunknown\t/O=Bench Devices/CN=device-${i}`);
-    if (chunk.length === 100_000 || i === count - 1) {
-      appendFileSync(path, chunk.join('\n') + '\n');
-      chunk.length = 0;
-    }
-  }
 }
 
 /** The crypto ceiling (req/s on all cores) of an operation: CSR verify + CA sign, or the CA sign alone. */
@@ -207,7 +190,8 @@ async function main(): Promise<void> {
   const runCases = async (ca: CaFixture, mode: Mode, wk: number, conns: number[], caseOps: Op[] = ops, lease = serialLease, store?: string | false, ledgerLines = 0) => {
     const serialFile = join(fx.dir, `serial-${ca.kind}-${mode}-${wk}-${lease}-${n}.srl`);
     writeFileSync(serialFile, '1000\n');
-    if (ledgerLines) prefillIndex(defaultIndexPath(serialFile), ledgerLines);
+    // Serials far above the serial file's, so that new ones never collide.
+    if (ledgerLines) writeIndexLines(defaultIndexPath(serialFile), ledgerLines, 'Bench Devices');
     const started = performance.now();
     const est = await startEstServer({ ca, dir: fx.dir, workers: wk, tls: mode === 'direct', authUrl: auth.url, serialFile, serialLease: lease, csrAttrs: csrAttrsFile, ...(compiled ? { compiled } : {}), ...(store !== undefined ? { store } : {}) });
     const startupMs = performance.now() - started;
@@ -218,23 +202,7 @@ async function main(): Promise<void> {
       const serverPids = () => [est.pid, ...childPids(est.pid)];
       for (const op of caseOps) {
         for (const c of conns) {
-          const spec: LoadSpec = { url: '', method: 'GET', connections: c, durationSec: duration, warmupSec: warmup, headers: {} };
-          switch (op) {
-            case 'cacerts':
-            case 'csrattrs':
-              spec.url = `${base}/${op}`;
-              break;
-            case 'enroll-cert':
-            case 'enroll-auth':
-            case 'serverkeygen':
-              spec.url = `${base}/${op === 'serverkeygen' ? 'serverkeygen' : 'simpleenroll'}`;
-              spec.method = 'POST';
-              spec.headers['content-type'] = 'application/pkcs10';
-              spec.bodies = fx.csrBodies;
-              if (op === 'enroll-auth') spec.headers.authorization = 'Basic ' + Buffer.from(`${BENCH_USER}:${BENCH_PASSWORD}`).toString('base64');
-              else spec.tls = { cert: ca.client.certPem, key: ca.client.keyPem };
-              break;
-          }
+          const spec = loadSpecFor(op, base, ca, fx.csrBodies, { connections: c, durationSec: duration, warmupSec: warmup });
           const pids = serverPids();
           const frontPids = front ? [...front.pids(), ...front.pids().flatMap(childPids)] : [];
           resetPeakRss(pids);

@@ -225,7 +225,8 @@ http {
  * the published package does, without tsx's loader and its ~30 MB); returns the output folder.
  */
 export function compileLib(): string {
-  // A/B runs: another build of lib/ (e.g. tsc -p tsconfig.build.json --outDir /tmp/before at an older commit).
+  // A/B runs: another build of lib/, in a folder under node_modules/ so that its imports resolve
+  // (e.g. tsc -p tsconfig.build.json --outDir node_modules/.cache/before at an older commit).
   if (process.env.EST_BENCH_LIB) return process.env.EST_BENCH_LIB;
   const out = join(ROOT, 'node_modules/.cache/express-est-bench');
   const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
@@ -262,4 +263,24 @@ export function runLoad(spec: LoadSpec, dir: string, n: number, onMeasure: () =>
       }
     });
   });
+}
+
+/** What a benchmark case asks of est-server. */
+export type BenchOp = 'cacerts' | 'csrattrs' | 'enroll-cert' | 'enroll-auth' | 'serverkeygen';
+
+/**
+ * The load of one case against `base` (the EST root URL): GET for /cacerts and /csrattrs; the
+ * CSRs in turn for the enrollments, authenticated by `ca`'s client certificate (`enroll-cert`,
+ * `serverkeygen`) or by HTTP Basic through the auth backend (`enroll-auth`).
+ */
+export function loadSpecFor(op: BenchOp, base: string, ca: CaFixture, csrBodies: string[], timing: { connections: number; durationSec: number; warmupSec: number }): LoadSpec {
+  const spec: LoadSpec = { url: `${base}/${op}`, method: 'GET', headers: {}, ...timing };
+  if (op === 'cacerts' || op === 'csrattrs') return spec;
+  spec.url = `${base}/${op === 'serverkeygen' ? 'serverkeygen' : 'simpleenroll'}`;
+  spec.method = 'POST';
+  spec.headers['content-type'] = 'application/pkcs10';
+  spec.bodies = csrBodies;
+  if (op === 'enroll-auth') spec.headers.authorization = 'Basic ' + Buffer.from(`${BENCH_USER}:${BENCH_PASSWORD}`).toString('base64');
+  else spec.tls = { cert: ca.client.certPem, key: ca.client.keyPem };
+  return spec;
 }

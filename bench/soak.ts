@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import type { CaFixture } from './fixtures.js';
 import type { LoadResult, LoadSpec } from './load.js';
-import { BENCH_PASSWORD, BENCH_USER, startEstServer } from './servers.js';
+import { loadSpecFor, startEstServer } from './servers.js';
 
 /** Most growth of RSS allowed over the second half of the soak (5%). */
 export const SOAK_MAX_GROWTH = 0.05;
@@ -66,15 +66,7 @@ export async function runSoak(opts: {
   const samples: SoakSample[] = [];
   let timer: NodeJS.Timeout | undefined;
   try {
-    const spec: LoadSpec = {
-      url: `${est.url}/simpleenroll`,
-      method: 'POST',
-      connections: opts.connections,
-      durationSec,
-      warmupSec: 0,
-      headers: { 'content-type': 'application/pkcs10', authorization: 'Basic ' + Buffer.from(`${BENCH_USER}:${BENCH_PASSWORD}`).toString('base64') },
-      bodies: opts.csrBodies,
-    };
+    const spec = loadSpecFor('enroll-auth', est.url, opts.ca, opts.csrBodies, { connections: opts.connections, durationSec, warmupSec: 0 });
     opts.write(`\n## Memory soak: ${opts.minutes} min, ${opts.connections} connections, authenticated /simpleenroll, one est-server process (pid ${est.pid})\n\n`);
     opts.write('|      t s |  RSS MB |\n|---------:|--------:|\n');
     let t0 = 0;

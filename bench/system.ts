@@ -54,27 +54,49 @@ export function opensslSpeed(seconds: number): { p256: SpeedRow; rsa2048: SpeedR
   };
 }
 
+/**
+ * A /proc `stat` file: the command name and the fields after it (`comm` may hold spaces, so the
+ * fields start after the last ')'; fields[1] is the ppid, [11] and [12] utime and stime).
+ */
+function procStat(path: string): { name: string; fields: string[] } | undefined {
+  try {
+    const st = readFileSync(path, 'latin1');
+    return { name: st.slice(st.indexOf('(') + 1, st.lastIndexOf(')')), fields: st.slice(st.lastIndexOf(')') + 2).split(' ') };
+  } catch {
+    return undefined; // gone, or not Linux
+  }
+}
+
+const USER_HZ = 100;
+
+/** CPU seconds (user + system) of a /proc stat's fields. */
+function cpuOf(fields: string[]): number {
+  return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
+}
+
 /** Child processes of `pid` (from /proc; Linux only, empty elsewhere). */
 export function childPids(pid: number): number[] {
-  const out: number[] = [];
   let entries: string[];
   try {
     entries = readdirSync('/proc');
   } catch {
-    return out;
+    return [];
   }
-  for (const e of entries) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const stat = readFileSync(`/proc/${e}/stat`, 'latin1');
-      // pid (comm) state ppid ...: comm may hold spaces, so split after the last ')'.
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) out.push(Number(e));
-    } catch {
-      /* gone */
-    }
+  return entries.filter((e) => /^\d+$/.test(e) && Number(procStat(`/proc/${e}/stat`)?.fields[1]) === pid).map(Number);
+}
+
+/** CPU seconds used so far by each thread of process `pid` (Linux only, empty elsewhere). */
+export function threadCpuSeconds(pid: number): Array<{ tid: number; name: string; seconds: number }> {
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return [];
   }
-  return out;
+  return tids.flatMap((tid) => {
+    const st = procStat(`/proc/${pid}/task/${tid}/stat`);
+    return st ? [{ tid: Number(tid), name: st.name, seconds: cpuOf(st.fields) }] : [];
+  });
 }
 
 /** Resets the kernel's peak-RSS counter (VmHWM) of each process (`echo 5 > clear_refs`). */
@@ -100,19 +122,12 @@ export function peakRssMb(pids: number[]): number[] {
   });
 }
 
-/** CPU seconds (user + system) used so far by each process; NaN when unknown. */
+/** CPU seconds (user + system) used so far by these processes together. */
 export function cpuSeconds(pids: number[]): number {
-  const tick = 100; // USER_HZ on Linux
   let sum = 0;
   for (const p of pids) {
-    try {
-      const stat = readFileSync(`/proc/${p}/stat`, 'latin1');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // fields 14 and 15 (utime, stime) are at index 11 and 12 after the comm field.
-      sum += (Number(f[11]) + Number(f[12])) / tick;
-    } catch {
-      /* gone */
-    }
+    const st = procStat(`/proc/${p}/stat`);
+    if (st) sum += cpuOf(st.fields);
   }
   return sum;
 }

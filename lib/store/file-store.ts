@@ -128,6 +128,19 @@ function readRange(path: string, from: number, to: number): Buffer {
   }
 }
 
+/**
+ * The line of `path` that starts at `offset`, without its LF (to the end of the file when it has
+ * none). Reads 1 KB, then eight times more while no LF is in sight, up to `maxBytes`.
+ */
+function readLineAt(path: string, offset: number, maxBytes = Infinity): Buffer {
+  for (let len = 1024; ; len *= 8) {
+    const buf = readRange(path, offset, offset + len);
+    const nl = buf.indexOf(10);
+    if (nl >= 0) return buf.subarray(0, nl);
+    if (buf.length < len || len >= maxBytes) return buf;
+  }
+}
+
 /** The offset of the first LF in `path` from `from` (before `to`), or -1. */
 function findLf(path: string, from: number, to: number): number {
   for (let at = from; at < to; at += LEDGER_CHUNK_BYTES) {
@@ -276,17 +289,18 @@ export class FileRecordStore implements RecordStore {
   }
 
   /**
-   * Parses the complete lines of `buf` (line numbers from `firstLine`); returns the bytes used.
+   * Parses the complete lines of `buf` (line numbers from `firstLine`); returns the bytes used
+   * (up to the last LF) and the number of lines. `fileOffset`: where `buf` starts in the file.
    * `fresh`: loading the whole file, where a repeated serial is an error (as for openssl ca).
    * Fast path for V/E lines (the bulk); R lines and anything odd go through parseIndexLine,
    * which also words the error.
    */
-  private parseInto(buf: Buffer, firstLine: number, fresh: boolean, fileOffset: number): number {
+  private parseInto(buf: Buffer, firstLine: number, fresh: boolean, fileOffset: number): { used: number; lines: number } {
     const used = buf.lastIndexOf(10) + 1;
     const text = buf.toString('latin1', 0, used);
     let pos = 0;
     let lineNo = firstLine;
-    this.linesParsed = 0;
+    let lines = 0;
     while (pos < text.length) {
       const nl = text.indexOf('\n', pos);
       let key: string | undefined;
@@ -316,13 +330,10 @@ export class FileRecordStore implements RecordStore {
       this.addEntry(key, status, revocation, fileOffset + pos);
       pos = nl + 1;
       lineNo++;
-      this.linesParsed++;
+      lines++;
     }
-    return used;
+    return { used, lines };
   }
-
-  /** Lines the last {@link parseInto} read. */
-  private linesParsed = 0;
 
   /**
    * Parses the whole of index.txt a chunk at a time: a 1,000,000-line file (~70 MB) never sits
@@ -347,8 +358,8 @@ export class FileRecordStore implements RecordStore {
         const n = readSync(fd, buf, carry, buf.length - carry, offset + carry);
         if (n === 0) break;
         const filled = carry + n;
-        const used = this.parseInto(buf.subarray(0, filled), lineNo, true, offset);
-        lineNo += this.linesParsed;
+        const { used, lines } = this.parseInto(buf.subarray(0, filled), lineNo, true, offset);
+        lineNo += lines;
         buf.copy(buf, 0, used, filled);
         carry = filled - used;
         offset += used;
@@ -395,7 +406,7 @@ export class FileRecordStore implements RecordStore {
     if (st.ino === seen.ino && st.size === seen.size && st.mtimeMs === seen.mtimeMs) return;
     if (st.ino === seen.ino && st.size > seen.size) {
       const buf = readRange(this.indexPath, seen.size, st.size);
-      const used = this.parseInto(buf, NaN, false, seen.size);
+      const { used } = this.parseInto(buf, NaN, false, seen.size);
       this.indexSeen = { ino: st.ino, size: seen.size + used, mtimeMs: st.mtimeMs };
       return;
     }
@@ -473,46 +484,27 @@ export class FileRecordStore implements RecordStore {
   private async readLedger(key: string): Promise<{ entry: LedgerEntry; der: Uint8Array; oneline: string } | undefined> {
     const off = this.ensureLedger().get(key);
     if (off === undefined) return undefined;
-    let len = 4096;
-    for (;;) {
-      const buf = readRange(this.ledgerPath, off, off + len);
-      const nl = buf.indexOf(10);
-      if (nl < 0 && buf.length === len) {
-        len *= 4;
-        continue;
-      }
-      const line = buf.toString('utf8', 0, nl < 0 ? buf.length : nl);
-      const parts = line.split('\t');
-      const entry = JSON.parse(parts[2]!) as LedgerEntry;
-      const der = new Uint8Array(Buffer.from(parts[3] ?? '', 'base64'));
-      let oneline = '';
-      try {
-        oneline = onelineName(parseCertificate(der).subjectDer);
-      } catch {
-        oneline = '/' + entry.subject.split(', ').join('/');
-      }
-      return { entry, der, oneline };
+    const line = readLineAt(this.ledgerPath, off).toString('utf8');
+    const parts = line.split('\t');
+    const entry = JSON.parse(parts[2]!) as LedgerEntry;
+    const der = new Uint8Array(Buffer.from(parts[3] ?? '', 'base64'));
+    let oneline = '';
+    try {
+      oneline = onelineName(parseCertificate(der).subjectDer);
+    } catch {
+      oneline = '/' + entry.subject.split(', ').join('/');
     }
+    return { entry, der, oneline };
   }
 
   /** The index.txt line of a serial key (records that have no ledger entry): read at its offset. */
   private readIndexLine(key: string): IndexLine | undefined {
     const i = this.keys.get(key);
     if (i === undefined) return undefined;
-    const off = this.lineOffset[i]!;
-    let len = 1024;
     try {
-      for (;;) {
-        const buf = readRange(this.indexPath, off, off + len);
-        const nl = buf.indexOf(10);
-        if (nl < 0 && buf.length === len && len < 1 << 20) {
-          len *= 8;
-          continue;
-        }
-        const l = parseIndexLine(buf.toString('utf8', 0, nl < 0 ? buf.length : nl));
-        // The file may have been rewritten since its offsets were taken: then not this line.
-        return typeof l !== 'string' && l.serial === key ? l : undefined;
-      }
+      const l = parseIndexLine(readLineAt(this.indexPath, this.lineOffset[i]!, 1 << 20).toString('utf8'));
+      // The file may have been rewritten since its offsets were taken: then not this line.
+      return typeof l !== 'string' && l.serial === key ? l : undefined;
     } catch {
       return undefined;
     }

@@ -7,6 +7,7 @@ import { EstStoreError } from '../../lib/errors.js';
 import { FileRecordStore, defaultIndexPath } from '../../lib/store/file-store.js';
 import { asn1TimeText, formatIndexLine, parseIndexLine } from '../../lib/store/openssl-index.js';
 import { main as admin } from '../../lib/cli/est-admin.js';
+import { INDEX_LINES_START, writeIndexLines } from '../helpers/index-lines.js';
 import { openssl, TestPki } from '../helpers/pki.js';
 import { issuer } from './issue.js';
 
@@ -295,16 +296,8 @@ describe('file store with openssl ca', () => {
   test('start-up with 1,000,000 records takes under 5 s; status() answers from memory', async () => {
     const ca = pki.ca('p256');
     const index = defaultIndexPath(ca.serial);
-    const chunk: string[] = [];
-    const start = 0x10000000n;
-    for (let i = 0; i < 1_000_000; i++) {
-      const s = (start + BigInt(i)).toString(16).toUpperCase();
-      chunk.push(`${i % 1000 === 7 ? 'R' : 'V'}\t300101000000Z\t${i % 1000 === 7 ? '260101000000Z,keyCompromise' : ''}\t${s}\tunknown\t/O=Demo Devices/CN=device-${i}`);
-      if (chunk.length === 100_000) {
-        appendFileSync(index, chunk.join('\n') + '\n');
-        chunk.length = 0;
-      }
-    }
+    const start = INDEX_LINES_START;
+    writeIndexLines(index, 1_000_000);
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
     const store = fileStore(ca.serial, 0);
