@@ -39,18 +39,23 @@ describe('est-server --workers 2 with the embedded ledger', () => {
     try {
       const csrs = Array.from({ length: 6 }, (_, i) => b64lines(pki.csr({ subject: `/CN=relay-${i}` }).der));
       const url = `http://127.0.0.1:${server.port}/.well-known/est/simpleenroll`;
-      const serials: string[] = [];
-      // 120 enrollments on fresh connections, so both workers take some; each is in index.txt when answered.
-      await Promise.all(
+      // 120 enrollments on fresh connections, so both workers take some. At each answer index.txt is read
+      // (a quick read); the serials are taken out with openssl only afterwards, because a synchronous
+      // openssl here would stall this process, which is also the auth backend the workers are waiting on.
+      const answers = await Promise.all(
         Array.from({ length: 120 }, async (_, i) => {
           const r = await fetchRaw(url, { method: 'POST', headers: { 'Content-Type': 'application/pkcs10', Authorization: basic('dev', 'pw') }, body: csrs[i % csrs.length]! });
           assert.equal(r.status, 200, r.text);
-          const serial = openssl(['x509', '-noout', '-serial'], pkcs7Certs(r.text)).toString().trim().replace(/^serial=/, '');
-          const keys = readFileSync(index, 'utf8').trimEnd().split('\n').map((l) => (parseIndexLine(l) as { serial: string }).serial);
-          assert.ok(keys.includes(serial.replace(/^0+(?=.)/, '')) || keys.includes(serial), `serial ${serial} is in index.txt when the certificate is returned`);
-          serials.push(serial);
+          return { body: r.text, indexThen: readFileSync(index, 'utf8') };
         }),
       );
+      const serials: string[] = [];
+      for (const { body, indexThen } of answers) {
+        const serial = openssl(['x509', '-noout', '-serial'], pkcs7Certs(body)).toString().trim().replace(/^serial=/, '');
+        const keys = indexThen.trimEnd().split('\n').map((l) => (parseIndexLine(l) as { serial: string }).serial);
+        assert.ok(keys.includes(serial.replace(/^0+(?=.)/, '')) || keys.includes(serial), `serial ${serial} is in index.txt when the certificate is returned`);
+        serials.push(serial);
+      }
       assert.equal(new Set(serials).size, 120);
       const lines = readFileSync(index, 'utf8').trimEnd().split('\n');
       assert.equal(lines.length, 120);
