@@ -1,5 +1,6 @@
 // A lock file that holds across processes: created exclusively with its holder's pid, host and a token.
 import { randomBytes } from 'node:crypto';
+import { linkSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { link, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { EstError } from '../errors.js';
@@ -83,7 +84,7 @@ export class FileLock {
    */
   async yieldToWaiters(): Promise<void> {
     if (performance.now() - this.releasedAt >= 5) return;
-    for (let i = 0; i < 10 && (await this.otherProcessWaiting()); i++) await sleep(1);
+    for (let i = 0; i < 10 && this.otherProcessWaiting(); i++) await sleep(1);
   }
 
   private fail(reason: string, cause?: unknown): EstError {
@@ -94,6 +95,7 @@ export class FileLock {
   private async acquire(): Promise<void> {
     const token = `${process.pid} ${hostname()} ${randomBytes(8).toString('hex')} ${Date.now()}\n`;
     const deadline = Date.now() + this.lockTimeoutMs;
+    if (this.takeAtOnce(token)) return;
     let delay = 1;
     let announced = false;
     for (;;) {
@@ -122,6 +124,32 @@ export class FileLock {
       }
       await sleep(delay + Math.random() * delay);
       delay = Math.min(delay * 2, 4);
+    }
+  }
+
+  /**
+   * One synchronous attempt before the polling loop. The lock's file operations are page-cache
+   * metadata changes of tens of microseconds, while each thread-pool round trip of the async calls
+   * waits for a thread and then for the event loop: on a busy 2-core machine 1–2 ms each, which
+   * made an uncontended acquire take 5–9 ms and throttled every batch of records behind it.
+   */
+  private takeAtOnce(token: string): boolean {
+    const aside = `${this.lockPath}.new-${process.pid}-${HOST_TAG}${randomBytes(6).toString('hex')}`;
+    try {
+      writeFileSync(aside, token, { encoding: 'latin1', mode: 0o644 });
+      try {
+        linkSync(aside, this.lockPath);
+      } finally {
+        try {
+          unlinkSync(aside);
+        } catch {
+          /* litter is removed at the next start (lock-litter.ts) */
+        }
+      }
+      return true;
+    } catch (e) {
+      if (isErrno(e, 'EEXIST')) return false;
+      throw this.fail(`cannot create lock file ${this.lockPath} (${(e as Error).message})`, e);
     }
   }
 
@@ -165,9 +193,9 @@ export class FileLock {
   }
 
   /** Whether another process left a wait hint (`<file>.lock.wait`, holding its pid). */
-  private async otherProcessWaiting(): Promise<boolean> {
+  private otherProcessWaiting(): boolean {
     try {
-      return (await readFile(this.waitPath, 'latin1')) !== String(process.pid);
+      return readFileSync(this.waitPath, 'latin1') !== String(process.pid); // a few bytes; see takeAtOnce
     } catch {
       return false;
     }
@@ -186,7 +214,11 @@ export class FileLock {
    * could lose it to another process, and then the damage would already be done.
    */
   private async release(): Promise<void> {
-    await unlink(this.lockPath).catch(() => {});
+    try {
+      unlinkSync(this.lockPath); // synchronous for the reason given at takeAtOnce
+    } catch {
+      /* already gone: broken as stale */
+    }
     this.releasedAt = performance.now();
   }
 }

@@ -1,5 +1,5 @@
-// One writer for index.txt under `est-server --workers`: each worker hands its batches of records
-// to the primary, which appends them (group commit: one lock, one fsync per file for whatever
+// One writer for index.txt under `est-server --workers`: each worker sends each tick's new records
+// to the primary at once (not after its previous batch is answered), which appends them (group commit: one lock, one fsync per file for whatever
 // every worker sent meanwhile) and answers once they are durable.
 //
 // Without it the workers take turns at the index lock; a lock polled by processes whose event
