@@ -172,6 +172,7 @@ http {
     fastcgi_temp_path ${opts.dir};
     uwsgi_temp_path ${opts.dir};
     scgi_temp_path ${opts.dir};
+    proxy_cache_path ${opts.dir}/nginx-cache-${port} keys_zone=est_cacerts:1m max_size=1m inactive=1m use_temp_path=off;
     upstream est_app {
         server 127.0.0.1:${opts.upstreamPort};
         keepalive 128;
@@ -184,6 +185,26 @@ http {
         ssl_client_certificate ${opts.ca.cert};
         ssl_verify_client      optional;
         keepalive_requests 1000000;
+        # /cacerts is the same for every client: served from nginx's cache, refreshed every 10 s
+        # (examples/behind-nginx/nginx.conf).
+        location ~ ^/\\.well-known/est/(?:[^/]+/)?cacerts$ {
+            proxy_pass http://est_app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-SSL-Client-Cert   "";
+            proxy_set_header X-SSL-Client-Verify "";
+            proxy_set_header X-TLS-Protocol      $ssl_protocol;
+            proxy_set_header X-TLS-Unique        "";
+            proxy_set_header X-Forwarded-For     $remote_addr;
+            proxy_cache est_cacerts;
+            proxy_cache_key $host$uri;
+            proxy_cache_methods GET HEAD;
+            proxy_cache_valid 200 10s;
+            proxy_cache_lock on;
+            proxy_cache_use_stale error timeout updating http_500 http_502 http_503 http_504;
+            proxy_cache_background_update on;
+        }
         location /.well-known/est/ {
             proxy_pass http://est_app;
             proxy_http_version 1.1;

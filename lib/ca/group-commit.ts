@@ -47,37 +47,3 @@ export class GroupCommit<T, R> {
   }
 }
 
-/**
- * Batches the calls of one tick and sends each batch at once, without waiting for the one before:
- * for a receiver that batches again itself (est-server's primary merges every worker's records
- * into its own group commit), so that a record waits for one durable write, not for two.
- */
-export class TickBatch<T> {
-  private queue: Array<{ item: T; resolve(): void; reject(e: unknown): void }> = [];
-  private readonly inFlight = new Set<Promise<void>>();
-
-  constructor(private readonly send: (items: T[]) => Promise<void>) {}
-
-  add(item: T): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
-      if (this.queue.length === 1) queueMicrotask(() => this.flush());
-    });
-  }
-
-  /** Resolves when every batch sent so far has been answered. */
-  async idle(): Promise<void> {
-    while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
-  }
-
-  private flush(): void {
-    const batch = this.queue;
-    this.queue = [];
-    const sent = this.send(batch.map((b) => b.item)).then(
-      () => batch.forEach((b) => b.resolve()),
-      (e: unknown) => batch.forEach((b) => b.reject(e)),
-    );
-    this.inFlight.add(sent);
-    void sent.finally(() => this.inFlight.delete(sent));
-  }
-}

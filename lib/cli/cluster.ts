@@ -4,7 +4,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JOURNAL_DIR_ENV, takeJournal } from './inflight-journal.js';
-import { LEDGER_RELAY_ENV, LedgerRelayServer } from '../store/ledger-relay.js';
 
 /** What the primary logs (the est-server console logger, or any pino-compatible logger). */
 export interface ClusterLogger {
@@ -87,8 +86,6 @@ export function startCluster(options: ClusterOptions): Promise<ClusterPrimary> {
   const journalDir = mkdtempSync(join(tmpdir(), 'est-server-inflight-'));
   const shutdownTimeoutMs = options.shutdownTimeoutMs ?? 10_000;
 
-  // The workers' new records are appended here, by one writer (ledger-relay.ts).
-  const ledger = new LedgerRelayServer((index) => logger.info({ index }, `est-server: the primary appends every worker's new records to ${index}`));
   const live = new Set<Worker>();
   const startedAt = new Map<Worker, number>();
   let shuttingDown = false;
@@ -110,7 +107,6 @@ export function startCluster(options: ClusterOptions): Promise<ClusterPrimary> {
       }, shutdownTimeoutMs);
       return Promise.all(exits).then(async () => {
         clearTimeout(timer);
-        await ledger.close().catch(() => {});
         rmSync(journalDir, { recursive: true, force: true });
       });
     };
@@ -125,11 +121,10 @@ export function startCluster(options: ClusterOptions): Promise<ClusterPrimary> {
     };
 
     const fork = () => {
-      const w = cluster.fork({ [JOURNAL_DIR_ENV]: journalDir, [LEDGER_RELAY_ENV]: '1' });
+      const w = cluster.fork({ [JOURNAL_DIR_ENV]: journalDir });
       live.add(w);
       startedAt.set(w, Date.now());
       w.on('message', (m: unknown) => {
-        if (ledger.handle(w, m)) return;
         if (!isWorkerMessage(m)) return;
         if (m.type === 'est-failed') return fail(`est-server: worker ${w.process.pid} failed to start: ${m.message}`);
         port = m.port;

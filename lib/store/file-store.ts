@@ -7,7 +7,7 @@ import { writeFileAtomic } from '../files/atomic-write.js';
 import { EstStoreError } from '../errors.js';
 import type { SerialStore } from '../ca/types.js';
 import { FileLock, isErrno } from '../ca/file-lock.js';
-import { GroupCommit, TickBatch } from '../ca/group-commit.js';
+import { GroupCommit } from '../ca/group-commit.js';
 import { parseCertificate } from '../protocol/x509.js';
 import {
   formatIndexLine,
@@ -28,9 +28,6 @@ import type {
   SerialStatus,
 } from './types.js';
 
-/** Writes a batch of records to `index` (under the lock file `lock`) and resolves once durable. */
-export type LedgerRelay = (index: string, lock: string, records: CertificateRecord[]) => Promise<void>;
-
 /** Options of {@link FileRecordStore}. */
 export interface FileRecordStoreOptions {
   /** OpenSSL index.txt (created when missing, with `<index>.attr` saying `unique_subject = no`). */
@@ -47,12 +44,6 @@ export interface FileRecordStoreOptions {
    * by `openssl ca -revoke`. @default 1000
    */
   watchIntervalMs?: number;
-  /**
-   * Hands each batch of new records to another process that appends them (est-server's primary
-   * under `--workers`, ledger-relay.ts) instead of taking the lock here. Revocations and pending
-   * requests are still written here, under the lock.
-   */
-  relay?: LedgerRelay;
   /** Told about a failed reload of a changed index.txt (the previous state stays in use). */
   onError?: (err: Error) => void;
   /** `close()` also closes `serialStore` (when this store is its only user). @default false */
@@ -161,19 +152,33 @@ function statOrUndefined(path: string): Stats | undefined {
 }
 
 /**
- * Appends `text` and resolves once it is on disk. Open and write (into the page cache) are
- * synchronous: microseconds, where each thread-pool round trip costs 1–2 ms of waiting on a busy
- * machine; only the fdatasync, which waits for the disk, goes to the pool.
+ * Appends `text` (open and write are synchronous: page-cache work of microseconds, where each
+ * thread-pool round trip costs 1–2 ms of waiting on a busy machine) and returns the open fd.
  */
-async function appendDurably(path: string, text: string): Promise<void> {
+function appendNow(path: string, text: string): number {
   const fd = openSync(path, 'a', 0o644);
   try {
     const bytes = Buffer.from(text, 'utf8');
     for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
+    return fd;
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+}
+
+/** fdatasync on the pool (it waits for the disk), then close. */
+async function flushAndClose(fd: number): Promise<void> {
+  try {
     await new Promise<void>((resolve, reject) => fdatasync(fd, (e) => (e ? reject(e) : resolve())));
   } finally {
     closeSync(fd);
   }
+}
+
+/** Appends `text` and resolves once it is on disk. */
+function appendDurably(path: string, text: string): Promise<void> {
+  return flushAndClose(appendNow(path, text));
 }
 
 /**
@@ -188,7 +193,9 @@ async function appendDurably(path: string, text: string): Promise<void> {
  * - **`<index>.pending`**: pending requests, one JSON snapshot per change (the last one wins).
  *
  * Writes are batched: concurrent `record()` calls share one lock, one append and one fsync per
- * file (group commit), and resolve once durable. In memory: serial → status, the byte offset of
+ * file (group commit), and resolve once durable. The lock covers the check and the append only;
+ * the fsync follows it, so processes sharing the files (`est-server --workers`) hold it for
+ * microseconds each. In memory: serial → status, the byte offset of
  * its index line, revocations; so `status()` never reads the disk for a known serial. index.txt is
  * polled (size, mtime, inode): appends by other processes are read incrementally; a replaced file
  * (`openssl ca -revoke` rewrites it) is reloaded whole, and any line the rewrite lost (appended
@@ -220,7 +227,7 @@ export class FileRecordStore implements RecordStore {
   private pending = new Map<string, PendingRequest>();
   private pendingSeen = 0;
 
-  private readonly writes: GroupCommit<CertificateRecord, void> | TickBatch<CertificateRecord>;
+  private readonly writes: GroupCommit<CertificateRecord, void>;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -236,24 +243,15 @@ export class FileRecordStore implements RecordStore {
     this.lock = options.lock ?? new FileLock(this.indexPath + '.lock', `index ${this.indexPath}`);
     this.onError = options.onError;
     this.closeSerialStore = options.closeSerialStore ?? false;
-    const relay = options.relay;
-    this.writes = relay
-      ? new TickBatch(async (records) => {
-          await relay(this.indexPath, this.lock.lockPath, records);
-          this.refreshAfterRelay();
-        })
-      : new GroupCommit(
-          async (records) => {
-            await this.writeBatch(records);
-            return [];
-          },
-          () => this.lock.yieldToWaiters(),
-        );
+    this.writes = new GroupCommit(
+      async (records) => {
+        await this.writeBatch(records);
+        return [];
+      },
+      () => this.lock.yieldToWaiters(),
+    );
     this.loadIndexWhole(true);
     this.catchUpPending();
-    // An empty batch now: the primary loads index.txt at start-up (a 1,000,000-line file takes it
-    // about a second) rather than in the middle of the first requests.
-    if (relay) relay(this.indexPath, this.lock.lockPath, []).catch((e: Error) => this.onError?.(e));
     const every = options.watchIntervalMs ?? 1000;
     if (every > 0) {
       this.timer = setInterval(() => {
@@ -612,7 +610,8 @@ export class FileRecordStore implements RecordStore {
       index += formatIndexLine('V', r.notAfter, serialText(key), oneline) + '\n';
       keys.push(key);
     }
-    await this.lock.withLock(async () => {
+    // Under the lock: check and append (no disk wait, so the lock is held for microseconds).
+    const fds = await this.lock.withLock(async () => {
       try {
         this.refreshIndex();
       } catch (e) {
@@ -621,11 +620,13 @@ export class FileRecordStore implements RecordStore {
       for (const k of keys) {
         if (this.keys.has(k)) throw new EstStoreError('ERR_EST_STORE_DUPLICATE', `serial ${serialText(k)} is already in ${this.indexPath}`, { status: 500 });
       }
+      const opened: number[] = [];
       try {
         await this.ensureAttrFile();
-        // Both appends are flushed side by side; the batch resolves only when both are durable.
-        await Promise.all([appendDurably(this.ledgerPath, ledger), appendDurably(this.indexPath, index)]);
+        opened.push(appendNow(this.ledgerPath, ledger));
+        opened.push(appendNow(this.indexPath, index));
       } catch (e) {
+        for (const fd of opened) closeSync(fd);
         throw unavailable(this.indexPath, 'cannot be written', e);
       }
       // Read our own lines back (and anything appended before them).
@@ -634,15 +635,15 @@ export class FileRecordStore implements RecordStore {
       } catch (e) {
         this.onError?.(e as Error);
       }
+      return opened;
     });
-  }
-
-  /** Reads back the lines the primary appended for us (and anything before them). */
-  private refreshAfterRelay(): void {
+    // After the lock: both files flushed side by side (fdatasync covers whatever is in the file, so
+    // another writer appending meanwhile is harmless). The batch resolves, and any certificate in
+    // it leaves, only once both are durable.
     try {
-      this.refreshIndex();
+      await Promise.all(fds.map(flushAndClose));
     } catch (e) {
-      this.onError?.(e as Error);
+      throw unavailable(this.indexPath, 'cannot be written', e);
     }
   }
 

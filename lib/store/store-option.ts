@@ -3,7 +3,6 @@ import type pg from 'pg';
 import type { SerialStore } from '../ca/types.js';
 import type { FileLock } from '../ca/file-lock.js';
 import { FileRecordStore } from './file-store.js';
-import { clusterLedgerRelay } from './ledger-relay.js';
 import { PostgresRecordStore } from './postgres-store.js';
 import type { RecordStore } from './types.js';
 
@@ -50,8 +49,7 @@ export function isOpenable(s: RecordStore): s is RecordStore & Openable {
 
 /** Builds the embedded store over `serialStore`, writing index.txt under `lock` (the serial file's). */
 export function embeddedStore(indexPath: string, serialStore: SerialStore, lock: FileLock | undefined, onError?: (e: Error) => void): FileRecordStore {
-  const relay = clusterLedgerRelay();
-  return new FileRecordStore({ indexPath, serialStore, ...(lock ? { lock } : {}), ...(onError ? { onError } : {}), ...(relay ? { relay } : {}) });
+  return new FileRecordStore({ indexPath, serialStore, ...(lock ? { lock } : {}), ...(onError ? { onError } : {}) });
 }
 
 /** The PostgreSQL store for a URL or pool (not yet opened). */

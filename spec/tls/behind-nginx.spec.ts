@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { startBehindNginx } from '../../examples/behind-nginx/app.js';
 import { startDirectHttps } from '../../examples/direct-https/server.js';
-import { TestPki } from '../helpers/pki.js';
+import { pkcs7Certs, TestPki } from '../helpers/pki.js';
 import { basic } from '../helpers/http.js';
 import { startAuthBackend } from '../helpers/servers.js';
 import { freePort, NGINX, NGINX_STREAM_MODULE, renderExample, startNginx, type Daemon } from './harness.js';
@@ -17,7 +17,8 @@ const PATH = '/.well-known/est/simpleenroll';
 /** Replacements common to both example configs: one worker; logs, pid and temp paths stay relative (under -p, the test dir). */
 function mainContext(name: string, port: number): Array<[string, string]> {
   return [
-    ['worker_processes auto;', 'worker_processes 1;'],
+    // As root, nginx's workers would run as nobody, who cannot enter the test's 0700 folder to write the /cacerts cache.
+    ['worker_processes auto;', `worker_processes 1;${process.getuid?.() === 0 ? ' user root;' : ''}`],
     [`pid ${name}.pid;`, `pid ${name}-${port}.pid;`],
   ];
 }
@@ -46,6 +47,7 @@ suiteNeeding('behind nginx (examples/behind-nginx/nginx.conf): TLS terminated by
       ['pki/tls/server.crt', server.cert],
       ['pki/tls/server.key', server.key],
       ['pki/ca.crt', clientCa],
+      ['proxy_cache_path tmp-cache ', `proxy_cache_path tmp-cache-${port} `],
     ]);
     daemons.push(await startNginx(pki.dir, cfg, [port]));
     return port;
@@ -113,6 +115,28 @@ suiteNeeding('behind nginx (examples/behind-nginx/nginx.conf): TLS terminated by
     const c = await TlsHttpConnection.open({ ...anon, version: 'TLSv1.3' });
     const res = await c.enroll(PATH, buildCsr(keyOf('p256')), { 'X-SSL-Client-Cert': encodeURIComponent(pem), 'X-SSL-Client-Verify': 'SUCCESS' });
     assert.equal(res.status, 401);
+    await c.close();
+  });
+
+  test('/cacerts comes from nginx\'s cache: the app\'s answer, then HIT (the query string ignored); a forged client certificate changes nothing', async () => {
+    const direct = await fetch(`http://127.0.0.1:${app.port}/.well-known/est/cacerts`);
+    const body = await direct.text();
+    assert.equal(direct.status, 200);
+    const c = await TlsHttpConnection.open({ ...anon, version: 'TLSv1.3' });
+    const first = await c.request('GET', '/.well-known/est/cacerts');
+    assert.equal(first.status, 200, first.body.toString());
+    assert.match(first.headers["x-cache-status"] ?? '', /^(MISS|EXPIRED|STALE|UPDATING)$/);
+    const forged = encodeURIComponent(readFileSync(client.cert, 'latin1'));
+    const again = await c.request('GET', '/.well-known/est/cacerts?x=1', { 'X-SSL-Client-Cert': forged, 'X-SSL-Client-Verify': 'SUCCESS' });
+    assert.equal(again.status, 200);
+    assert.equal(again.headers['x-cache-status'], 'HIT');
+    assert.equal(again.headers['content-type'], direct.headers.get('content-type'));
+    for (const r of [first, again]) assert.equal(r.body.toString('latin1'), body, 'the cached body is the app\'s');
+    assert.match(pkcs7Certs(again.body.toString('latin1')), /BEGIN CERTIFICATE/);
+    // Enrollment is never cached: the same location block does not match it.
+    const enroll = await c.enroll(PATH, buildCsr(keyOf('p256')), { Authorization: basic('estuser', 'estpass') });
+    assert.equal(enroll.status, 200);
+    assert.equal(enroll.headers['x-cache-status'], undefined);
     await c.close();
   });
 
