@@ -7,6 +7,8 @@ import { formatSummary, summarise } from './cpuprofile.js';
 import { makeFixtures } from './fixtures.js';
 import { benchCsrAttrs, compileLib, loadSpecFor, runLoad, startAuthBackend, startEstServer, type BenchOp } from './servers.js';
 import { childPids, cpuSeconds, threadCpuSeconds } from './system.js';
+import { createPool, migrate } from '../lib/store/postgres-store.js';
+import { postgresUnavailable, startPostgres } from '../spec/helpers/postgres.js';
 
 const USAGE = `Usage: npm run bench:profile -- [options]
 
@@ -23,6 +25,7 @@ Options:
   --connections <n>      keep-alive connections (default 64)
   --workers <n>          est-server --workers (default 1)
   --no-ledger            store: false (serial file only, no index.txt)
+  --postgres             the PostgreSQL store, on a throwaway cluster (initdb) on loopback
   --crypto-threads <n>   est() cryptoThreads (default: est()'s own)
   --no-profile           no --cpu-prof (its sampling costs a few percent)
   --top <n>              functions listed per profile (default 20)
@@ -36,6 +39,7 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '64' },
     workers: { type: 'string', default: '1' },
     'no-ledger': { type: 'boolean', default: false },
+    postgres: { type: 'boolean', default: false },
     'crypto-threads': { type: 'string' },
     'no-profile': { type: 'boolean', default: false },
     top: { type: 'string', default: '20' },
@@ -61,6 +65,18 @@ writeFileSync(serialFile, '1000\n');
 const csrAttrs = join(fx.dir, 'csrattrs.der');
 writeFileSync(csrAttrs, benchCsrAttrs());
 const profDir = mkdtempSync(join(tmpdir(), 'est-profile-'));
+let pg: Awaited<ReturnType<typeof startPostgres>> | undefined;
+let store: string | false | undefined = values['no-ledger'] ? false : undefined;
+if (values.postgres) {
+  const why = postgresUnavailable();
+  if (why) throw new Error(`--postgres: ${why}`);
+  pg = await startPostgres();
+  pg.psql('CREATE DATABASE est_bench');
+  store = pg.url.replace(/\/postgres$/, '/est_bench');
+  const pool = createPool(store, { max: 1 });
+  await migrate(pool);
+  await pool.end();
+}
 const est = await startEstServer({
   ca,
   dir: fx.dir,
@@ -71,7 +87,7 @@ const est = await startEstServer({
   serialLease: 256,
   csrAttrs,
   compiled,
-  ...(values['no-ledger'] ? { store: false as const } : {}),
+  ...(store !== undefined ? { store } : {}),
   ...(values['crypto-threads'] !== undefined ? { config: { cryptoThreads: Number(values['crypto-threads']) } } : {}),
   ...(values['no-profile'] ? {} : { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir] }),
 });
@@ -104,7 +120,7 @@ const cpu = cpuSeconds(pids()) - cpu0;
 const threads1 = threadCpu(pids());
 
 process.stdout.write(
-  `${op}, ${values.workers} process(es)${Number(values.workers) > 1 ? ' + primary' : ''}, ${values.connections} connections, ledger ${values['no-ledger'] ? 'off' : 'on'}\n` +
+  `${op}, ${values.workers} process(es)${Number(values.workers) > 1 ? ' + primary' : ''}, ${values.connections} connections, ledger ${values.postgres ? 'PostgreSQL' : values['no-ledger'] ? 'off' : 'on'}\n` +
     `${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, ${r.errors + r.non2xx} errors/non-2xx; est-server ${(cpu / wall).toFixed(2)} cores = ${((1000 * cpu) / r.requests).toFixed(3)} ms CPU per request; load generator ${r.loadCpu.toFixed(2)} cores\n\n` +
     'CPU per thread while measured (cores; threads under 0.01 left out):\n',
 );
@@ -114,6 +130,7 @@ for (const [k, v] of threads1) {
 }
 await est.close();
 await auth.close();
+pg?.destroy();
 fx.cleanup();
 
 if (!values['no-profile']) {
