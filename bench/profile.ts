@@ -5,10 +5,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatSummary, summarise } from './cpuprofile.js';
 import { makeFixtures } from './fixtures.js';
-import { benchCsrAttrs, compileLib, loadSpecFor, runLoad, startAuthBackend, startEstServer, type BenchOp } from './servers.js';
+import { benchCsrAttrs, compileLib, loadSpecFor, runLoad, startAuthBackend, startBenchPostgres, startEstServer, type BenchOp } from './servers.js';
 import { childPids, cpuSeconds, threadCpuSeconds } from './system.js';
-import { createPool, migrate } from '../lib/store/postgres-store.js';
-import { postgresUnavailable, startPostgres } from '../spec/helpers/postgres.js';
 
 const USAGE = `Usage: npm run bench:profile -- [options]
 
@@ -65,18 +63,8 @@ writeFileSync(serialFile, '1000\n');
 const csrAttrs = join(fx.dir, 'csrattrs.der');
 writeFileSync(csrAttrs, benchCsrAttrs());
 const profDir = mkdtempSync(join(tmpdir(), 'est-profile-'));
-let pg: Awaited<ReturnType<typeof startPostgres>> | undefined;
-let store: string | false | undefined = values['no-ledger'] ? false : undefined;
-if (values.postgres) {
-  const why = postgresUnavailable();
-  if (why) throw new Error(`--postgres: ${why}`);
-  pg = await startPostgres();
-  pg.psql('CREATE DATABASE est_bench');
-  store = pg.url.replace(/\/postgres$/, '/est_bench');
-  const pool = createPool(store, { max: 1 });
-  await migrate(pool);
-  await pool.end();
-}
+const db = values.postgres ? await startBenchPostgres() : undefined;
+const store: string | false | undefined = db ? db.url : values['no-ledger'] ? false : undefined;
 const est = await startEstServer({
   ca,
   dir: fx.dir,
@@ -130,7 +118,7 @@ for (const [k, v] of threads1) {
 }
 await est.close();
 await auth.close();
-pg?.destroy();
+db?.pg.destroy();
 fx.cleanup();
 
 if (!values['no-profile']) {

@@ -6,13 +6,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { defaultIndexPath } from '../lib/store/file-store.js';
-import { createPool, migrate } from '../lib/store/postgres-store.js';
 import { writeIndexLines } from '../spec/helpers/index-lines.js';
-import { postgresUnavailable, startPostgres } from '../spec/helpers/postgres.js';
+import { postgresUnavailable } from '../spec/helpers/postgres.js';
 import { makeFixtures, type CaFixture, type CaKind, type Fixtures } from './fixtures.js';
 import type { LoadResult } from './load.js';
 import { runSoak, SOAK_MAX_GROWTH, type SoakResult } from './soak.js';
-import { benchCsrAttrs, compileLib, loadSpecFor, NGINX, runLoad, startAuthBackend, startEstServer, startNginx, type BenchOp, type RunningServer } from './servers.js';
+import { benchCsrAttrs, compileLib, loadSpecFor, NGINX, runLoad, startAuthBackend, startBenchPostgres, startEstServer, startNginx, type BenchOp, type RunningServer } from './servers.js';
 import { childPids, cpuSeconds, machine, machineCpu, opensslSpeed, peakRssMb, resetPeakRss, type SpeedRow } from './system.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -271,13 +270,8 @@ async function main(): Promise<void> {
       process.stdout.write(`PostgreSQL case skipped: ${why}\n`);
       return;
     }
-    const pg = await startPostgres();
+    const { pg, url } = await startBenchPostgres();
     try {
-      pg.psql('CREATE DATABASE est_bench');
-      const url = pg.url.replace(/\/postgres$/, '/est_bench');
-      const pool = createPool(url, { max: 1 });
-      await migrate(pool);
-      await pool.end();
       await runCases(fx.cas.p256, 'direct', workers, [64], ['enroll-cert'], serialLease, url);
       const db = results[results.length - 1];
       if (file && db?.store === 'postgres') {

@@ -5,6 +5,8 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../spec/helpers/ports.js';
+import { postgresUnavailable, startPostgres, type TestPostgres } from '../spec/helpers/postgres.js';
+import { createPool, migrate } from '../lib/store/postgres-store.js';
 import { Oid } from '../lib/protocol/constants.js';
 import { oid, seq, set } from '../lib/protocol/der.js';
 import type { CaFixture } from './fixtures.js';
@@ -304,4 +306,25 @@ export function loadSpecFor(op: BenchOp, base: string, ca: CaFixture, csrBodies:
   if (op === 'enroll-auth') spec.headers.authorization = 'Basic ' + Buffer.from(`${BENCH_USER}:${BENCH_PASSWORD}`).toString('base64');
   else spec.tls = { cert: ca.client.certPem, key: ca.client.keyPem };
   return spec;
+}
+
+/**
+ * A throwaway PostgreSQL cluster with a migrated `est_bench` database; `url` is est-server's
+ * `store`. Throws when the PostgreSQL binaries are missing (`why` says which).
+ */
+export async function startBenchPostgres(): Promise<{ pg: TestPostgres; url: string }> {
+  const why = postgresUnavailable();
+  if (why) throw new Error(why);
+  const pg = await startPostgres();
+  try {
+    pg.psql('CREATE DATABASE est_bench');
+    const url = pg.url.replace(/\/postgres$/, '/est_bench');
+    const pool = createPool(url, { max: 1 });
+    await migrate(pool);
+    await pool.end();
+    return { pg, url };
+  } catch (e) {
+    pg.destroy();
+    throw e;
+  }
 }

@@ -95,24 +95,12 @@ export class FileLock {
   private async acquire(): Promise<void> {
     const token = `${process.pid} ${hostname()} ${randomBytes(8).toString('hex')} ${Date.now()}\n`;
     const deadline = Date.now() + this.lockTimeoutMs;
-    if (this.takeAtOnce(token)) return;
     let delay = 1;
     let announced = false;
     for (;;) {
-      // Written aside, then hard-linked into place: a kill -9 between creating the lock and writing
-      // the pid would otherwise leave an anonymous lock that blocks every process until staleLockMs.
-      const aside = `${this.lockPath}.new-${process.pid}-${HOST_TAG}${randomBytes(6).toString('hex')}`;
-      try {
-        await writeFile(aside, token, { encoding: 'latin1', mode: 0o644 });
-        try {
-          await link(aside, this.lockPath);
-        } finally {
-          void unlink(aside).catch(() => {});
-        }
+      if (this.tryTake(token)) {
         if (announced) await this.withdrawWaitHint();
         return;
-      } catch (e) {
-        if (!isErrno(e, 'EEXIST')) throw this.fail(`cannot create lock file ${this.lockPath} (${(e as Error).message})`, e);
       }
       if (await this.breakIfStale()) continue;
       if (!announced) {
@@ -128,12 +116,14 @@ export class FileLock {
   }
 
   /**
-   * One synchronous attempt before the polling loop. The lock's file operations are page-cache
-   * metadata changes of tens of microseconds, while each thread-pool round trip of the async calls
-   * waits for a thread and then for the event loop: on a busy 2-core machine 1–2 ms each, which
-   * made an uncontended acquire take 5–9 ms and throttled every batch of records behind it.
+   * One attempt, synchronous: the lock's file operations are page-cache metadata changes of tens of
+   * microseconds, while each thread-pool round trip of the async calls waits for a thread and then
+   * for the event loop (1–2 ms each on a busy 2-core machine, 5–9 ms for an uncontended acquire).
+   * The token is written aside, then hard-linked into place: a kill -9 between creating the lock
+   * and writing the pid would otherwise leave an anonymous lock that blocks every process until
+   * staleLockMs. Returns false when the lock is held.
    */
-  private takeAtOnce(token: string): boolean {
+  private tryTake(token: string): boolean {
     const aside = `${this.lockPath}.new-${process.pid}-${HOST_TAG}${randomBytes(6).toString('hex')}`;
     try {
       writeFileSync(aside, token, { encoding: 'latin1', mode: 0o644 });
@@ -195,7 +185,7 @@ export class FileLock {
   /** Whether another process left a wait hint (`<file>.lock.wait`, holding its pid). */
   private otherProcessWaiting(): boolean {
     try {
-      return readFileSync(this.waitPath, 'latin1') !== String(process.pid); // a few bytes; see takeAtOnce
+      return readFileSync(this.waitPath, 'latin1') !== String(process.pid); // a few bytes; see tryTake
     } catch {
       return false;
     }
@@ -215,7 +205,7 @@ export class FileLock {
    */
   private async release(): Promise<void> {
     try {
-      unlinkSync(this.lockPath); // synchronous for the reason given at takeAtOnce
+      unlinkSync(this.lockPath); // synchronous for the reason given at tryTake
     } catch {
       /* already gone: broken as stale */
     }
