@@ -15,6 +15,8 @@ export interface LoadSpec {
   bodies?: string[];
   /** Client certificate for TLS client authentication. */
   tls?: { cert: string; key: string };
+  /** Requests per second over all connections (autocannon overallRate); unset: as fast as possible. */
+  rate?: number;
 }
 
 /** What the child prints. */
@@ -44,6 +46,7 @@ function run(spec: LoadSpec, durationSec: number): Promise<autocannon.Result> {
     duration: durationSec,
     timeout: 10,
     headers: spec.headers,
+    ...(spec.rate ? { overallRate: spec.rate } : {}),
     ...(spec.tls ? { tlsOptions: { cert: spec.tls.cert, key: spec.tls.key } } : {}),
     ...(bodies.length
       ? {

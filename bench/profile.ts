@@ -1,5 +1,5 @@
 // Where an est-server's CPU goes under load: one case, with per-thread CPU and a CPU profile.
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -22,6 +22,8 @@ Options:
   --seconds <s>          measured seconds after 1 s of warm-up (default 5)
   --connections <n>      keep-alive connections (default 64)
   --workers <n>          est-server --workers (default 1)
+  --rate <n>             requests per second in all (autocannon overallRate), below saturation:
+                         CPU per request without the effects of a saturated machine
   --no-ledger            store: false (serial file only, no index.txt)
   --postgres             the PostgreSQL store, on a throwaway cluster (initdb) on loopback
   --crypto-threads <n>   est() cryptoThreads (default: est()'s own)
@@ -36,6 +38,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '5' },
     connections: { type: 'string', default: '64' },
     workers: { type: 'string', default: '1' },
+    rate: { type: 'string' },
     'no-ledger': { type: 'boolean', default: false },
     postgres: { type: 'boolean', default: false },
     'crypto-threads': { type: 'string' },
@@ -81,6 +84,7 @@ const est = await startEstServer({
 });
 
 const spec = loadSpecFor(op, est.url, ca, fx.csrBodies, { connections: Number(values.connections), durationSec: Number(values.seconds), warmupSec: 1 });
+if (values.rate !== undefined) spec.rate = Number(values.rate);
 
 /** CPU seconds of each thread of each process, keyed `pid/tid name: role`. */
 function threadCpu(pids: number[]): Map<string, number> {
@@ -95,21 +99,29 @@ function threadCpu(pids: number[]): Map<string, number> {
 }
 
 const pids = () => [est.pid, ...childPids(est.pid)];
+// PostgreSQL's share: the postmaster and its backends (its pid is the first line of postmaster.pid).
+const postmaster = db ? Number(readFileSync(join(db.pg.dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]) : 0;
+const dbPids = () => (postmaster ? [postmaster, ...childPids(postmaster)] : []);
+let db0 = 0;
 let cpu0 = 0;
 let threads0 = new Map<string, number>();
 let t0 = 0;
 const r = await runLoad(spec, fx.dir, 1, () => {
   cpu0 = cpuSeconds(pids());
+  db0 = cpuSeconds(dbPids());
   threads0 = threadCpu(pids());
   t0 = performance.now();
 });
 const wall = (performance.now() - t0) / 1000;
 const cpu = cpuSeconds(pids()) - cpu0;
+const dbCpu = cpuSeconds(dbPids()) - db0;
 const threads1 = threadCpu(pids());
 
 process.stdout.write(
   `${op}, ${values.workers} process(es)${Number(values.workers) > 1 ? ' + primary' : ''}, ${values.connections} connections, ledger ${values.postgres ? 'PostgreSQL' : values['no-ledger'] ? 'off' : 'on'}\n` +
-    `${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, ${r.errors + r.non2xx} errors/non-2xx; est-server ${(cpu / wall).toFixed(2)} cores = ${((1000 * cpu) / r.requests).toFixed(3)} ms CPU per request; load generator ${r.loadCpu.toFixed(2)} cores\n\n` +
+    `${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, ${r.errors + r.non2xx} errors/non-2xx; est-server ${(cpu / wall).toFixed(2)} cores = ${((1000 * cpu) / r.requests).toFixed(3)} ms CPU per request; load generator ${r.loadCpu.toFixed(2)} cores` +
+    (db ? `; PostgreSQL ${(dbCpu / wall).toFixed(2)} cores = ${((1000 * dbCpu) / r.requests).toFixed(3)} ms per request` : '') +
+    '\n\n' +
     'CPU per thread while measured (cores; threads under 0.01 left out):\n',
 );
 for (const [k, v] of threads1) {

@@ -1,6 +1,6 @@
 // Processes under test: est-server (node:cluster, --workers N), nginx in front of it, and an auth backend.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, writeFileSync } from 'node:fs';
+import { accessSync, appendFileSync, constants, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -128,6 +128,9 @@ export async function startEstServer(opts: {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // EST_BENCH_SERVER_LOG=<file>: est-server's output (errors, with -q) appended there, to see why requests failed.
+  const logTo = process.env.EST_BENCH_SERVER_LOG;
+  if (logTo) for (const s of [child.stdout!, child.stderr!]) s.on('data', (d: Buffer) => appendFileSync(logTo, d));
   const m = await waitForLine(child, /listening on https?:\/\/[^:]+:(\d+)/, 'est-server');
   const port = Number(m[1]);
   const pid = child.pid!;

@@ -9,6 +9,7 @@ import type { SerialStore } from '../ca/types.js';
 import { FileLock, isErrno } from '../ca/file-lock.js';
 import { GroupCommit } from '../ca/group-commit.js';
 import { parseCertificate } from '../protocol/x509.js';
+import { subjectDerOf } from './record.js';
 import {
   formatIndexLine,
   onelineName,
@@ -589,7 +590,7 @@ export class FileRecordStore implements RecordStore {
       if (key === undefined) throw new EstStoreError('ERR_EST_STORE_RECORD', `record has a bad serial ${JSON.stringify(r.serial)}`, { status: 500 });
       let oneline: string;
       try {
-        oneline = onelineName(parseCertificate(r.certificate).subjectDer);
+        oneline = onelineName(subjectDerOf(r.certificate));
       } catch (e) {
         throw new EstStoreError('ERR_EST_STORE_RECORD', `record ${r.serial}: the certificate cannot be parsed (${(e as Error).message})`, { status: 500 });
       }

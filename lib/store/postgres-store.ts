@@ -318,16 +318,29 @@ export class PostgresRecordStore implements RecordStore {
   private readonly describe: string;
   private readonly retryAfter: number;
   private readonly serials = new GroupCommit<number, bigint[]>((counts) => this.reserve(counts));
-  private readonly inserts = new GroupCommit<CertificateRecord, void>(async (records) => {
-    await this.q('recording certificates', INSERT_SQL, insertParams(records));
-    return [];
-  });
-  /** Concurrent status() calls (one per certificate-authenticated request) share one query. */
-  private readonly statuses = new GroupCommit<string, SerialStatus>(async (serials) => {
-    const r = await this.q<{ serial: string; status: 'valid' | 'revoked' }>('reading a status', { name: 'est_status_v1', text: 'SELECT serial, status FROM est_certificates WHERE serial = ANY($1::text[])' }, [[...new Set(serials)]]);
-    const found = new Map(r.rows.map((row) => [row.serial, row.status]));
-    return serials.map((s) => found.get(s) ?? 'unknown');
-  });
+  /**
+   * Concurrent record() calls share one INSERT (a prepared statement: parsed and planned once per
+   * connection). Up to 3 batches at once, on different pool connections: a batch mostly waits for
+   * its commit's WAL flush, and PostgreSQL flushes concurrent commits together.
+   */
+  private readonly inserts = new GroupCommit<CertificateRecord, void>(
+    async (records) => {
+      await this.q('recording certificates', { name: 'est_insert_v1', text: INSERT_SQL }, insertParams(records));
+      return [];
+    },
+    undefined,
+    3,
+  );
+  /** Concurrent status() calls (one per certificate-authenticated request) share one query; two at once. */
+  private readonly statuses = new GroupCommit<string, SerialStatus>(
+    async (serials) => {
+      const r = await this.q<{ serial: string; status: 'valid' | 'revoked' }>('reading a status', { name: 'est_status_v1', text: 'SELECT serial, status FROM est_certificates WHERE serial = ANY($1::text[])' }, [[...new Set(serials)]]);
+      const found = new Map(r.rows.map((row) => [row.serial, row.status]));
+      return serials.map((s) => found.get(s) ?? 'unknown');
+    },
+    undefined,
+    2,
+  );
 
   /** `pool`: a `postgres://` URL (the store owns and ends the pool) or a `pg.Pool` (yours to end). */
   constructor(pool: pg.Pool | string, options: PostgresRecordStoreOptions = {}) {

@@ -23,9 +23,31 @@ export interface IssuanceContext {
   issuedAt?: Date;
 }
 
+/**
+ * Subject DERs of the certificates recordOf() parsed, so that a store (index.txt's one-line name)
+ * does not parse them again; weak, so a certificate's entry goes when the certificate does.
+ */
+const subjects = new WeakMap<Uint8Array, Uint8Array>();
+
+/** The subject Name DER of a recorded certificate: from recordOf()'s parse, or parsed now. */
+export function subjectDerOf(certificate: Uint8Array): Uint8Array {
+  return subjects.get(certificate) ?? parseCertificate(certificate).subjectDer;
+}
+
+/** The last issuer formatted: a CA signs with one name, so recordOf() formats it once. */
+let lastIssuer: { der: Buffer; text: string } | undefined;
+
+function issuerText(der: Uint8Array): string {
+  if (lastIssuer?.der.equals(der)) return lastIssuer.text;
+  const text = formatName(readWhole(der));
+  lastIssuer = { der: Buffer.from(der), text };
+  return text;
+}
+
 /** Builds the record of a certificate from its DER (serial, subject, SANs, validity, issuer) and `ctx`. */
 export function recordOf(certificate: Uint8Array, ctx: IssuanceContext): CertificateRecord {
   const c = parseCertificate(certificate);
+  subjects.set(certificate, c.subjectDer);
   const san = findExtension(c.extensions, Oid.subjectAltName);
   let sans: string[] = [];
   try {
@@ -39,7 +61,7 @@ export function recordOf(certificate: Uint8Array, ctx: IssuanceContext): Certifi
     sans,
     notBefore: c.notBefore,
     notAfter: c.notAfter,
-    issuer: formatName(readWhole(c.issuerDer)),
+    issuer: issuerText(c.issuerDer),
     operation: ctx.operation,
     requester: ctx.requester,
     peerAddress: ctx.peerAddress,
