@@ -27,6 +27,7 @@ Options:
   --no-ledger            store: false (serial file only, no index.txt)
   --postgres             the PostgreSQL store, on a throwaway cluster (initdb) on loopback
   --crypto-threads <n>   est() cryptoThreads (default: est()'s own)
+  --auth-cache <s>       est() authRequestCache ttl in seconds (enroll-auth; default off)
   --no-profile           no --cpu-prof (its sampling costs a few percent)
   --top <n>              functions listed per profile (default 20)
   -h, --help             this text
@@ -42,6 +43,7 @@ const { values } = parseArgs({
     'no-ledger': { type: 'boolean', default: false },
     postgres: { type: 'boolean', default: false },
     'crypto-threads': { type: 'string' },
+    'auth-cache': { type: 'string' },
     'no-profile': { type: 'boolean', default: false },
     top: { type: 'string', default: '20' },
     help: { type: 'boolean', short: 'h', default: false },
@@ -79,7 +81,10 @@ const est = await startEstServer({
   csrAttrs,
   compiled,
   ...(store !== undefined ? { store } : {}),
-  ...(values['crypto-threads'] !== undefined ? { config: { cryptoThreads: Number(values['crypto-threads']) } } : {}),
+  config: {
+    ...(values['crypto-threads'] !== undefined ? { cryptoThreads: Number(values['crypto-threads']) } : {}),
+    ...(values['auth-cache'] !== undefined ? { authRequestCache: Number(values['auth-cache']) } : {}),
+  },
   ...(values['no-profile'] ? {} : { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir] }),
 });
 

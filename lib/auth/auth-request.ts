@@ -2,6 +2,7 @@
 import type { IncomingMessage } from 'node:http';
 import { Agent, request } from 'undici';
 import { EstForbiddenError, EstUnauthorizedError, estError } from '../errors.js';
+import { authCacheKey, AuthVerdictCache, type AuthCacheOptions } from './auth-cache.js';
 
 /** Header carrying a CSR's RFC 7894 otpChallenge to the auth backend (never taken from the client). */
 export const OTP_HEADER = 'x-est-otp-challenge';
@@ -16,6 +17,10 @@ const NOT_FORWARDED = new Set([
 export interface AuthRequestOptions {
   url: URL;
   timeout: number;
+  /** authRequestCache: reuse verdicts (off when unset, as nginx's auth_request). */
+  cache?: AuthCacheOptions;
+  /** Told of every cache lookup (metrics). */
+  onCacheLookup?: (hit: boolean) => void;
   /** Header names that only a trusted proxy may set; never forwarded as facts. */
   stripHeaders: readonly string[];
 }
@@ -42,10 +47,11 @@ function userName(v: string | string[] | undefined): string | undefined {
  * Builds the subrequest function: 2xx allows; 401 → 401 with the backend's WWW-Authenticate;
  * 403 → 403; anything else, a timeout or an unreachable backend → 500. Never allows on error.
  */
-export function createAuthRequest(opts: AuthRequestOptions): { check: AuthRequestFn; close(): Promise<void> } {
+export function createAuthRequest(opts: AuthRequestOptions): { check: AuthRequestFn; close(): Promise<void>; cache?: AuthVerdictCache } {
   const dispatcher = new Agent({ keepAliveTimeout: 10_000, connections: 64, headersTimeout: opts.timeout, bodyTimeout: opts.timeout });
   const strip = new Set([...NOT_FORWARDED, ...opts.stripHeaders.map((h) => h.toLowerCase())]);
-  const check: AuthRequestFn = async (req, originalUri, extra) => {
+  const cache = opts.cache ? new AuthVerdictCache(opts.cache, opts.onCacheLookup) : undefined;
+  const check: AuthRequestFn = (req, originalUri, extra) => {
     const headers: Record<string, string | string[]> = {};
     for (const [name, value] of Object.entries(req.headers)) {
       if (value === undefined || strip.has(name)) continue;
@@ -53,7 +59,14 @@ export function createAuthRequest(opts: AuthRequestOptions): { check: AuthReques
     }
     headers['x-original-uri'] = originalUri;
     headers['x-original-method'] = req.method ?? 'GET';
-    for (const [k, v] of Object.entries(extra ?? {})) headers[k.toLowerCase()] = v;
+    // Extra headers (an RFC 7894 otpChallenge: one time only) are never answered from the cache.
+    if (extra && Object.keys(extra).length) {
+      for (const [k, v] of Object.entries(extra)) headers[k.toLowerCase()] = v;
+      return ask(headers);
+    }
+    return cache ? cache.check(authCacheKey(headers), () => ask(headers)) : ask(headers);
+  };
+  const ask = async (headers: Record<string, string | string[]>): Promise<AuthResult> => {
     let status: number;
     let wwwAuthenticate: string | string[] | undefined;
     let user: string | undefined;
@@ -79,5 +92,5 @@ export function createAuthRequest(opts: AuthRequestOptions): { check: AuthReques
     if (status === 403) throw new EstForbiddenError('authorization backend denied the request');
     throw estError('ERR_EST_AUTH_BACKEND', `authorization backend answered ${status}`);
   };
-  return { check, close: () => dispatcher.close() };
+  return { check, close: () => dispatcher.close(), ...(cache ? { cache } : {}) };
 }

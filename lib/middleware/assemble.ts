@@ -4,6 +4,7 @@ import type { X509Certificate } from 'node:crypto';
 import { EstConfigError, EstError, estError } from '../errors.js';
 import type { CmsSigner } from '../protocol/cms-signed-data.js';
 import type { CertificateAuthority, SerialStore } from '../ca/types.js';
+import type { AuthCacheOptions } from '../auth/auth-cache.js';
 import { CaMaterialError, FileCertificateAuthority } from '../ca/file-ca.js';
 import { FileSerialStore } from '../ca/serial-file-store.js';
 import { RandomSerialStore } from '../ca/random-serial-store.js';
@@ -33,6 +34,7 @@ export interface EstConfig extends TlsFactsConfig {
   popAcceptTls13Finished: boolean;
   authRequest?: URL;
   authRequestTimeout: number;
+  authRequestCache?: AuthCacheOptions;
   trustAnchors: X509Certificate[];
   trustProxy: (address: string) => boolean;
   proxyHeaders: ProxyHeaders;
@@ -210,6 +212,7 @@ export function assemble(o: ParsedOptions): Readonly<EstConfig> {
     pop: o.pop,
     popAcceptTls13Finished: o.popAcceptTls13Finished,
     authRequestTimeout: o.authRequestTimeout,
+    ...(o.authRequestCache ? { authRequestCache: o.authRequestCache } : {}),
     trustAnchors: o.trustAnchors ?? anchors,
     trustProxy: o.trustProxy,
     proxyHeaders: o.proxyHeaders,

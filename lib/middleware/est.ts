@@ -141,7 +141,12 @@ function prepare(config: EstConfig): Constants {
 export function est(options: EstOptions): EstMiddleware {
   const config = assemble(parseOptions(options));
   const authRequestPool = config.authRequest
-    ? createAuthRequest({ url: config.authRequest, timeout: config.authRequestTimeout, stripHeaders: proxyHeaderNames(config.proxyHeaders) })
+    ? createAuthRequest({
+        url: config.authRequest,
+        timeout: config.authRequestTimeout,
+        stripHeaders: proxyHeaderNames(config.proxyHeaders),
+        ...(config.authRequestCache ? { cache: config.authRequestCache, onCacheLookup: (hit: boolean) => config.metrics?.authCache?.inc({ result: hit ? 'hit' : 'miss' }) } : {}),
+      })
     : undefined;
   const authRequest = authRequestPool ? { check: observedAuthRequest(authRequestPool.check, config), close: () => authRequestPool.close() } : undefined;
   const requiredAttrs = compileRequiredAttrs(config.csrAttrs?.items);

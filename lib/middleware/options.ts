@@ -14,6 +14,7 @@ import { loadBytes, loadCertificates, loadPrivateKey, optionLabel, type PathOrCo
 import { parseTrustProxy, type TrustProxy } from '../tls/trust-proxy.js';
 import { resolveProxyHeaders, type ProxyHeaders, type ProxyHeadersPreset } from '../tls/proxy-headers.js';
 import { parseApprovalExpiry, parseApprovalPolicy, parseApprovalRetryAfter, type ApprovalConfig, type ApprovalOptions } from '../approve/options.js';
+import type { AuthCacheOptions } from '../auth/auth-cache.js';
 
 /** A pino-compatible logger; only these methods are used. */
 export interface EstLogger {
@@ -71,6 +72,14 @@ export interface EstOptions extends ApprovalOptions {
   proxyHeaders?: ProxyHeadersPreset | ProxyHeaders;
   /** Timeout of the authRequest subrequest in milliseconds. @default 5000 */
   authRequestTimeout?: number;
+  /**
+   * No nginx equivalent (auth_request does not cache): reuse the auth backend's verdicts for
+   * `ttl` seconds (1–300), refusals (401/403) for `refusalTtl` (0–5, default min(ttl, 2)), at most
+   * `maxEntries` (default 10,000). Keyed by a SHA-256 of every header sent to the backend. A
+   * credential revoked at the backend keeps working until its entry expires. A number is `{ ttl }`.
+   * @default false
+   */
+  authRequestCache?: false | number | { ttl: number; refusalTtl?: number; maxEntries?: number };
   /** Largest accepted request body in bytes; larger gets 413. @default 65536 */
   maxBodySize?: number;
   /**
@@ -186,6 +195,7 @@ export interface ParsedOptions {
   trustProxy: (address: string) => boolean;
   proxyHeaders: ProxyHeaders;
   authRequestTimeout: number;
+  authRequestCache: AuthCacheOptions | undefined;
   maxBodySize: number;
   bodyTimeout: number;
   maxSubjectAltNames: number;
@@ -235,6 +245,21 @@ function positiveInt(name: string, def: number, max: number) {
     }
     return v;
   };
+}
+
+function parseAuthRequestCache(v: unknown): AuthCacheOptions | undefined {
+  if (v === undefined || v === false) return undefined;
+  const o = typeof v === 'number' ? { ttl: v } : v;
+  const bad = (what: string) => new EstConfigError(`est: \`authRequestCache\` ${what} (got ${JSON.stringify(v)})`);
+  if (!o || typeof o !== 'object' || Array.isArray(o)) throw bad('must be false, a number of seconds or { ttl, refusalTtl, maxEntries }');
+  const { ttl, refusalTtl, maxEntries, ...rest } = o as Record<string, unknown>;
+  const extra = Object.keys(rest)[0];
+  if (extra !== undefined) throw bad(`has no field \`${extra}\``);
+  const int = (x: unknown, min: number, max: number) => typeof x === 'number' && Number.isInteger(x) && x >= min && x <= max;
+  if (!int(ttl, 1, 300)) throw bad('ttl must be a whole number of seconds from 1 to 300');
+  if (refusalTtl !== undefined && !int(refusalTtl, 0, 5)) throw bad('refusalTtl must be a whole number of seconds from 0 to 5: a refusal is never cached longer');
+  if (maxEntries !== undefined && !int(maxEntries, 1, 1_000_000)) throw bad('maxEntries must be an integer from 1 to 1000000');
+  return { ttl: ttl as number, refusalTtl: (refusalTtl as number | undefined) ?? Math.min(ttl as number, 2), maxEntries: (maxEntries as number | undefined) ?? 10_000 };
 }
 
 function flag(name: string, def: boolean) {
@@ -399,6 +424,7 @@ const PARSERS: Parsers = {
   allowServerAuth: flag('allowServerAuth', true),
   maxBodySize: positiveInt('maxBodySize', 64 * 1024, 16 * 1024 * 1024),
   authRequestTimeout: positiveInt('authRequestTimeout', 5000, 600_000),
+  authRequestCache: parseAuthRequestCache,
   bodyTimeout: positiveInt('bodyTimeout', 30_000, 600_000),
   maxSubjectAltNames: positiveInt('maxSubjectAltNames', 100, 10_000),
   maxSubjectSize: positiveInt('maxSubjectSize', 1024, 65_536),
@@ -449,6 +475,9 @@ function didYouMean(key: string): string {
 /** Options that only make sense together, or never together. */
 function checkCombinations(o: EstOptions): void {
   const embedded = o.store === undefined && o.ca === undefined;
+  if (o.authRequestCache !== undefined && o.authRequestCache !== false && o.authRequest === undefined) {
+    throw new EstConfigError('est: `authRequestCache` caches the verdicts of `authRequest` (est_auth_request), which is not set');
+  }
   if (o.caIndex !== undefined && !embedded) {
     throw new EstConfigError(`est: \`caIndex\` is for the embedded store only (not with ${o.store === undefined ? 'a custom `ca`' : o.store === false ? '`store: false`' : 'another `store`'})`);
   }

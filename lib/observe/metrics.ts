@@ -18,6 +18,8 @@ export interface EstMetrics {
   readonly authRequest: Histogram<'outcome'>;
   /** `est_store_duration_seconds{store,operation}`: serial store and record store calls. */
   readonly store: Histogram<'store' | 'operation'>;
+  /** `est_auth_cache_lookups_total{result}`: authRequestCache lookups, `hit` or `miss`. */
+  readonly authCache?: Counter<'result'>;
 }
 
 /** Options of {@link createEstMetrics}. */
@@ -44,6 +46,7 @@ export function createEstMetrics(options: EstMetricsOptions = {}): EstMetrics {
     issued: new Counter({ name: 'est_certificates_issued_total', help: 'Certificates issued, by operation and CA label', labelNames: ['operation', 'label'], registers: [registry] }),
     authRequest: new Histogram({ name: 'est_auth_request_duration_seconds', help: 'authRequest subrequests, by outcome (allowed, unauthorized, forbidden, error)', labelNames: ['outcome'], buckets: FAST, registers: [registry] }),
     store: new Histogram({ name: 'est_store_duration_seconds', help: 'Serial store and record store calls', labelNames: ['store', 'operation'], buckets: FAST, registers: [registry] }),
+    authCache: new Counter({ name: 'est_auth_cache_lookups_total', help: 'authRequestCache lookups: hit (verdict reused) or miss (backend asked)', labelNames: ['result'], registers: [registry] }),
   };
 }
 
