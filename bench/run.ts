@@ -56,6 +56,8 @@ interface CaseResult extends LoadResult {
    * nowhere but the serial file (`none`: est() with store: false, the module's behaviour).
    */
   store: 'file' | 'file, 1M' | 'postgres' | 'none';
+  /** est() authRequestCache ttl in seconds, when the case ran with it. */
+  authCache?: number;
   /** Lines already in index.txt when est-server started (the flat-in-issued-count case). */
   ledgerLines?: number;
   /** From spawning est-server to its "listening" line, with those lines to load. */
@@ -104,7 +106,7 @@ function table(rows: CaseResult[]): string {
     String(r.workers),
     r.store,
     String(r.serialLease),
-    r.op,
+    r.authCache ? `${r.op}, auth cache ${r.authCache} s` : r.op,
     String(r.connections),
     fmt(r.rps),
     fmt(r.p50, 1),
@@ -186,13 +188,13 @@ async function main(): Promise<void> {
   let n = 0;
   let soak: SoakResult | undefined;
 
-  const runCases = async (ca: CaFixture, mode: Mode, wk: number, conns: number[], caseOps: Op[] = ops, lease = serialLease, store?: string | false, ledgerLines = 0) => {
+  const runCases = async (ca: CaFixture, mode: Mode, wk: number, conns: number[], caseOps: Op[] = ops, lease = serialLease, store?: string | false, ledgerLines = 0, authCache = 0) => {
     const serialFile = join(fx.dir, `serial-${ca.kind}-${mode}-${wk}-${lease}-${n}.srl`);
     writeFileSync(serialFile, '1000\n');
     // Serials far above the serial file's, so that new ones never collide.
     if (ledgerLines) writeIndexLines(defaultIndexPath(serialFile), ledgerLines, 'Bench Devices');
     const started = performance.now();
-    const est = await startEstServer({ ca, dir: fx.dir, workers: wk, tls: mode === 'direct', authUrl: auth.url, serialFile, serialLease: lease, csrAttrs: csrAttrsFile, ...(compiled ? { compiled } : {}), ...(store !== undefined ? { store } : {}) });
+    const est = await startEstServer({ ca, dir: fx.dir, workers: wk, tls: mode === 'direct', authUrl: auth.url, serialFile, serialLease: lease, csrAttrs: csrAttrsFile, ...(compiled ? { compiled } : {}), ...(store !== undefined ? { store } : {}), ...(authCache ? { config: { authRequestCache: authCache } } : {}) });
     const startupMs = performance.now() - started;
     let front: RunningServer | undefined;
     try {
@@ -225,6 +227,7 @@ async function main(): Promise<void> {
             serialLease: lease,
             store: store ? 'postgres' : store === false ? 'none' : ledgerLines ? 'file, 1M' : 'file',
             ...(ledgerLines ? { ledgerLines, startupMs } : {}),
+            ...(authCache ? { authCache } : {}),
             op,
             connections: c,
             ...r,
@@ -299,6 +302,13 @@ async function main(): Promise<void> {
       for (const mode of modes) for (const kind of cas) await runCases(fx.cas[kind], mode, workers, connections);
       if (compareWorkers > 0 && compareWorkers !== workers && modes.includes('direct')) {
         for (const kind of cas) await runCases(fx.cas[kind], 'direct', compareWorkers, [64]);
+      }
+      // authRequestCache (opt-in): the same enrollment with the backend's verdicts reused for 10 s.
+      if (modes.includes('direct') && ops.includes('enroll-auth') && cas.includes('p256')) {
+        const plain = results.find((r) => r.ca === 'p256' && r.mode === 'direct' && r.workers === workers && r.op === 'enroll-auth' && r.connections === 64 && !r.authCache);
+        await runCases(fx.cas.p256, 'direct', workers, [64], ['enroll-auth'], serialLease, undefined, 0, 10);
+        const cached = results[results.length - 1]!;
+        if (plain) process.stdout.write(`authRequestCache 10 s: ${fmt(cached.rps)} req/s = ${fmt(cached.rps / plain.rps, 2)}× without it (${fmt(plain.rps)} req/s); p99 ${fmt(cached.p99, 1)} ms\n`);
       }
       if (!quick && serialLease !== 1 && modes.includes('direct') && ops.includes('enroll-cert')) {
         for (const kind of cas) await runCases(fx.cas[kind], 'direct', workers, [64], ['enroll-cert'], 1);
