@@ -188,7 +188,13 @@ async function main(): Promise<void> {
   let n = 0;
   let soak: SoakResult | undefined;
 
-  const runCases = async (ca: CaFixture, mode: Mode, wk: number, conns: number[], caseOps: Op[] = ops, lease = serialLease, store?: string | false, ledgerLines = 0, authCache = 0) => {
+  /**
+   * One est-server (and nginx in front for mode 'nginx'), each op × connection count against it.
+   * `store`: PostgreSQL URL, false (none) or unset (embedded); `ledgerLines`: index.txt lines
+   * written first; `authCache`: authRequestCache ttl (0: off).
+   */
+  const runCases = async (ca: CaFixture, mode: Mode, wk: number, conns: number[], caseOps: Op[] = ops, more: { lease?: number; store?: string | false; ledgerLines?: number; authCache?: number } = {}) => {
+    const { lease = serialLease, store, ledgerLines = 0, authCache = 0 } = more;
     const serialFile = join(fx.dir, `serial-${ca.kind}-${mode}-${wk}-${lease}-${n}.srl`);
     writeFileSync(serialFile, '1000\n');
     // Serials far above the serial file's, so that new ones never collide.
@@ -258,9 +264,9 @@ async function main(): Promise<void> {
   const storeComparison = async () => {
     process.stdout.write(`\nRecord store: none (serial file only), embedded (serial file + index.txt, empty and with 1,000,000 records) and PostgreSQL (throwaway cluster on loopback); serialLease ${serialLease}\n`);
     const before = results.length;
-    await runCases(fx.cas.p256, 'direct', workers, [64], ['enroll-cert'], serialLease, false);
-    await runCases(fx.cas.p256, 'direct', workers, [64], ['enroll-cert'], serialLease);
-    await runCases(fx.cas.p256, 'direct', workers, [64], ['enroll-cert'], serialLease, undefined, 1_000_000);
+    await runCases(fx.cas.p256, 'direct', workers, [64], ['enroll-cert'], { store: false });
+    await runCases(fx.cas.p256, 'direct', workers, [64], ['enroll-cert']);
+    await runCases(fx.cas.p256, 'direct', workers, [64], ['enroll-cert'], { ledgerLines: 1_000_000 });
     const [none, file, full] = results.slice(before);
     if (none && file) {
       process.stdout.write(`index.txt ledger: ${fmt(file.rps)} req/s = ${fmt((100 * file.rps) / none.rps)}% of ${fmt(none.rps)} req/s without a ledger; p99 ${fmt(file.p99, 1)} ms (without ${fmt(none.p99, 1)} ms)\n`);
@@ -275,7 +281,7 @@ async function main(): Promise<void> {
     }
     const { pg, url } = await startBenchPostgres();
     try {
-      await runCases(fx.cas.p256, 'direct', workers, [64], ['enroll-cert'], serialLease, url);
+      await runCases(fx.cas.p256, 'direct', workers, [64], ['enroll-cert'], { store: url });
       const db = results[results.length - 1];
       if (file && db?.store === 'postgres') {
         process.stdout.write(`PostgreSQL: ${fmt(db.rps)} req/s = ${fmt((100 * db.rps) / file.rps)}% of the embedded store's ${fmt(file.rps)} req/s; p99 ${fmt(db.p99, 1)} ms (embedded ${fmt(file.p99, 1)} ms); ${pg.psqlIn('est_bench', 'SELECT count(*) FROM est_certificates').trim()} records\n`);
@@ -306,12 +312,12 @@ async function main(): Promise<void> {
       // authRequestCache (opt-in): the same enrollment with the backend's verdicts reused for 10 s.
       if (modes.includes('direct') && ops.includes('enroll-auth') && cas.includes('p256')) {
         const plain = results.find((r) => r.ca === 'p256' && r.mode === 'direct' && r.workers === workers && r.op === 'enroll-auth' && r.connections === 64 && !r.authCache);
-        await runCases(fx.cas.p256, 'direct', workers, [64], ['enroll-auth'], serialLease, undefined, 0, 10);
+        await runCases(fx.cas.p256, 'direct', workers, [64], ['enroll-auth'], { authCache: 10 });
         const cached = results[results.length - 1]!;
         if (plain) process.stdout.write(`authRequestCache 10 s: ${fmt(cached.rps)} req/s = ${fmt(cached.rps / plain.rps, 2)}× without it (${fmt(plain.rps)} req/s); p99 ${fmt(cached.p99, 1)} ms\n`);
       }
       if (!quick && serialLease !== 1 && modes.includes('direct') && ops.includes('enroll-cert')) {
-        for (const kind of cas) await runCases(fx.cas[kind], 'direct', workers, [64], ['enroll-cert'], 1);
+        for (const kind of cas) await runCases(fx.cas[kind], 'direct', workers, [64], ['enroll-cert'], { lease: 1 });
       }
     }
     if (soakMinutes > 0) {

@@ -1,10 +1,9 @@
-// authRequestCache: an opt-in cache of the auth backend's verdicts. nginx's auth_request does not
+// authRequestCache: an opt-in cache of the auth backend's answers. nginx's auth_request does not
 // cache, so neither does est() unless asked.
 import { createHash } from 'node:crypto';
-import { EstForbiddenError, EstUnauthorizedError } from '../errors.js';
-import type { AuthResult } from './auth-request.js';
+import type { BackendAnswer } from './auth-request.js';
 
-/** Seconds a verdict is reused; refusals (401/403) for at most `refusalTtl`; at most `maxEntries` kept. */
+/** Seconds an allow is reused; refusals (401/403) for at most `refusalTtl`; at most `maxEntries` kept. */
 export interface AuthCacheOptions {
   ttl: number;
   refusalTtl: number;
@@ -14,12 +13,10 @@ export interface AuthCacheOptions {
 /** Headers that differ on every request without changing who is asking: not part of the key. */
 const VOLATILE = new Set(['x-request-id', 'x-correlation-id', 'traceparent', 'tracestate', 'x-amzn-trace-id', 'date']);
 
-type Verdict = { user?: string } | { status: 401; challenge?: string } | { status: 403 };
-
 /**
  * The key of a subrequest: SHA-256 over every header sent to the backend (credentials, client
- * certificate headers, X-Forwarded-For, X-Original-URI and -Method) except the volatile ones, so a
- * verdict is only ever reused for the same subrequest.
+ * certificate headers, X-Forwarded-For, X-Original-URI and -Method) except the volatile ones, so an
+ * answer is only ever reused for the same subrequest.
  */
 export function authCacheKey(headers: Record<string, string | string[]>): string {
   const h = createHash('sha256');
@@ -32,74 +29,45 @@ export function authCacheKey(headers: Record<string, string | string[]>): string
 }
 
 /**
- * Verdicts by key, oldest first (a Map keeps insertion order, so eviction drops the oldest). Only
- * 2xx, 401 and 403 are kept; a timeout, an unreachable backend or any other status never is.
- * Concurrent identical subrequests share one call to the backend.
+ * Answers by key, oldest first (a Map keeps insertion order, so eviction drops the oldest). Only
+ * 2xx, 401 and 403 are kept; any other status is not, and a timeout or an unreachable backend is
+ * an error, never an answer. Concurrent identical subrequests share one call to the backend.
  */
-export class AuthVerdictCache {
-  private readonly entries = new Map<string, { expires: number; verdict: Verdict }>();
-  private readonly inFlight = new Map<string, Promise<Verdict>>();
-  hits = 0;
-  misses = 0;
+export class AuthAnswerCache {
+  private readonly entries = new Map<string, { expires: number; answer: BackendAnswer }>();
+  private readonly inFlight = new Map<string, Promise<BackendAnswer>>();
 
-  /** `onLookup`: told of every lookup (metrics). */
+  /** `onLookup`: told of every lookup (metrics); joining a call on its way is a hit. */
   constructor(
     private readonly o: AuthCacheOptions,
     private readonly onLookup?: (hit: boolean) => void,
   ) {}
 
-  /** The verdict for `key`: cached, or from `ask()` (which throws for what must not be cached). */
-  async check(key: string, ask: () => Promise<AuthResult>): Promise<AuthResult> {
-    const now = Date.now();
-    const hit = this.entries.get(key);
-    let verdict: Verdict;
-    if (hit && hit.expires > now) {
-      this.hits++;
+  /** The answer for `key`: kept, on its way, or from `ask()`. */
+  answer(key: string, ask: () => Promise<BackendAnswer>): Promise<BackendAnswer> {
+    const kept = this.entries.get(key);
+    if (kept && kept.expires > Date.now()) {
       this.onLookup?.(true);
-      verdict = hit.verdict;
-    } else {
-      if (hit) this.entries.delete(key);
-      let pending = this.inFlight.get(key);
-      // Joining a call already on its way counts as a hit: the backend is asked once.
-      if (pending) {
-        this.hits++;
-        this.onLookup?.(true);
-      } else {
-        this.misses++;
-        this.onLookup?.(false);
-        pending = this.fetch(key, ask).finally(() => this.inFlight.delete(key));
-        this.inFlight.set(key, pending);
-      }
-      verdict = await pending;
+      return Promise.resolve(kept.answer);
     }
-    return replay(verdict);
+    if (kept) this.entries.delete(key);
+    const pending = this.inFlight.get(key);
+    this.onLookup?.(pending !== undefined);
+    if (pending) return pending;
+    const fresh = ask()
+      .then((a) => this.keep(key, a))
+      .finally(() => this.inFlight.delete(key));
+    this.inFlight.set(key, fresh);
+    return fresh;
   }
 
-  private async fetch(key: string, ask: () => Promise<AuthResult>): Promise<Verdict> {
-    let verdict: Verdict;
-    try {
-      const r = await ask();
-      verdict = r.user === undefined ? {} : { user: r.user };
-    } catch (e) {
-      if (e instanceof EstUnauthorizedError) {
-        const challenge = e.headers?.['WWW-Authenticate'];
-        verdict = challenge === undefined ? { status: 401 } : { status: 401, challenge };
-      }
-      else if (e instanceof EstForbiddenError) verdict = { status: 403 };
-      else throw e;
-    }
-    const ttl = 'status' in verdict ? this.o.refusalTtl : this.o.ttl;
+  private keep(key: string, a: BackendAnswer): BackendAnswer {
+    const allowed = a.status >= 200 && a.status < 300;
+    const ttl = allowed ? this.o.ttl : a.status === 401 || a.status === 403 ? this.o.refusalTtl : 0;
     if (ttl > 0) {
       if (this.entries.size >= this.o.maxEntries) this.entries.delete(this.entries.keys().next().value!);
-      this.entries.set(key, { expires: Date.now() + ttl * 1000, verdict });
+      this.entries.set(key, { expires: Date.now() + ttl * 1000, answer: a });
     }
-    return verdict;
+    return a;
   }
-}
-
-/** The backend's answer again: a 2xx result, or a fresh 401/403 error (never one shared object). */
-function replay(v: Verdict): AuthResult {
-  if (!('status' in v)) return v.user === undefined ? {} : { user: v.user };
-  if (v.status === 401) throw new EstUnauthorizedError('authentication failed', v.challenge);
-  throw new EstForbiddenError('authorization backend denied the request');
 }

@@ -2,7 +2,7 @@
 import type { IncomingMessage } from 'node:http';
 import { Agent, request } from 'undici';
 import { EstForbiddenError, EstUnauthorizedError, estError } from '../errors.js';
-import { authCacheKey, AuthVerdictCache, type AuthCacheOptions } from './auth-cache.js';
+import { authCacheKey, AuthAnswerCache, type AuthCacheOptions } from './auth-cache.js';
 
 /** Header carrying a CSR's RFC 7894 otpChallenge to the auth backend (never taken from the client). */
 export const OTP_HEADER = 'x-est-otp-challenge';
@@ -43,15 +43,44 @@ function userName(v: string | string[] | undefined): string | undefined {
   return t && t.length <= 256 && !/[\x00-\x1f\x7f]/.test(t) ? t : undefined;
 }
 
+/** What the backend answered, as far as the verdict goes (plain data: the cache keeps it). */
+export interface BackendAnswer {
+  status: number;
+  /** From `X-EST-User` on a 2xx. */
+  user?: string;
+  /** `WWW-Authenticate` on a 401. */
+  challenge?: string;
+}
+
+/** 2xx allows; 401 → 401 with the backend's WWW-Authenticate; 403 → 403; anything else → 500. */
+function verdictOf(a: BackendAnswer): AuthResult {
+  if (a.status >= 200 && a.status < 300) return a.user === undefined ? {} : { user: a.user };
+  if (a.status === 401) throw new EstUnauthorizedError('authentication failed', a.challenge);
+  if (a.status === 403) throw new EstForbiddenError('authorization backend denied the request');
+  throw estError('ERR_EST_AUTH_BACKEND', `authorization backend answered ${a.status}`);
+}
+
 /**
- * Builds the subrequest function: 2xx allows; 401 → 401 with the backend's WWW-Authenticate;
- * 403 → 403; anything else, a timeout or an unreachable backend → 500. Never allows on error.
+ * Builds the subrequest function (see verdictOf); a timeout or an unreachable backend → 500.
+ * Never allows on error.
  */
-export function createAuthRequest(opts: AuthRequestOptions): { check: AuthRequestFn; close(): Promise<void>; cache?: AuthVerdictCache } {
+export function createAuthRequest(opts: AuthRequestOptions): { check: AuthRequestFn; close(): Promise<void> } {
   const dispatcher = new Agent({ keepAliveTimeout: 10_000, connections: 64, headersTimeout: opts.timeout, bodyTimeout: opts.timeout });
   const strip = new Set([...NOT_FORWARDED, ...opts.stripHeaders.map((h) => h.toLowerCase())]);
-  const cache = opts.cache ? new AuthVerdictCache(opts.cache, opts.onCacheLookup) : undefined;
-  const check: AuthRequestFn = (req, originalUri, extra) => {
+  const cache = opts.cache ? new AuthAnswerCache(opts.cache, opts.onCacheLookup) : undefined;
+  const ask = async (headers: Record<string, string | string[]>): Promise<BackendAnswer> => {
+    try {
+      const res = await request(opts.url, { method: 'GET', headers, dispatcher, signal: AbortSignal.timeout(opts.timeout) });
+      await res.body.dump();
+      const www = res.headers['www-authenticate'];
+      const challenge = (Array.isArray(www) ? www.join(', ') : www) || undefined;
+      const user = userName(res.headers[USER_HEADER]);
+      return { status: res.statusCode, ...(user !== undefined ? { user } : {}), ...(challenge !== undefined ? { challenge } : {}) };
+    } catch (e) {
+      throw estError('ERR_EST_AUTH_BACKEND', 'authorization backend unavailable', { cause: e });
+    }
+  };
+  const check: AuthRequestFn = async (req, originalUri, extra) => {
     const headers: Record<string, string | string[]> = {};
     for (const [name, value] of Object.entries(req.headers)) {
       if (value === undefined || strip.has(name)) continue;
@@ -60,37 +89,9 @@ export function createAuthRequest(opts: AuthRequestOptions): { check: AuthReques
     headers['x-original-uri'] = originalUri;
     headers['x-original-method'] = req.method ?? 'GET';
     // Extra headers (an RFC 7894 otpChallenge: one time only) are never answered from the cache.
-    if (extra && Object.keys(extra).length) {
-      for (const [k, v] of Object.entries(extra)) headers[k.toLowerCase()] = v;
-      return ask(headers);
-    }
-    return cache ? cache.check(authCacheKey(headers), () => ask(headers)) : ask(headers);
+    const once = extra !== undefined && Object.keys(extra).length > 0;
+    for (const [k, v] of Object.entries(extra ?? {})) headers[k.toLowerCase()] = v;
+    return verdictOf(await (cache && !once ? cache.answer(authCacheKey(headers), () => ask(headers)) : ask(headers)));
   };
-  const ask = async (headers: Record<string, string | string[]>): Promise<AuthResult> => {
-    let status: number;
-    let wwwAuthenticate: string | string[] | undefined;
-    let user: string | undefined;
-    try {
-      const res = await request(opts.url, {
-        method: 'GET',
-        headers,
-        dispatcher,
-        signal: AbortSignal.timeout(opts.timeout),
-      });
-      status = res.statusCode;
-      wwwAuthenticate = res.headers['www-authenticate'];
-      user = userName(res.headers[USER_HEADER]);
-      await res.body.dump();
-    } catch (e) {
-      throw estError('ERR_EST_AUTH_BACKEND', 'authorization backend unavailable', { cause: e });
-    }
-    if (status >= 200 && status < 300) return user === undefined ? {} : { user };
-    if (status === 401) {
-      const challenge = Array.isArray(wwwAuthenticate) ? wwwAuthenticate.join(', ') : wwwAuthenticate;
-      throw new EstUnauthorizedError('authentication failed', challenge || undefined);
-    }
-    if (status === 403) throw new EstForbiddenError('authorization backend denied the request');
-    throw estError('ERR_EST_AUTH_BACKEND', `authorization backend answered ${status}`);
-  };
-  return { check, close: () => dispatcher.close(), ...(cache ? { cache } : {}) };
+  return { check, close: () => dispatcher.close() };
 }

@@ -250,7 +250,7 @@ function positiveInt(name: string, def: number, max: number) {
 function parseAuthRequestCache(v: unknown): AuthCacheOptions | undefined {
   if (v === undefined || v === false) return undefined;
   const o = typeof v === 'number' ? { ttl: v } : v;
-  const bad = (what: string) => new EstConfigError(`est: \`authRequestCache\` ${what} (got ${JSON.stringify(v)})`);
+  const bad = (what: string) => new EstConfigError(`${label('authRequestCache')} ${what} (got ${JSON.stringify(v)})`);
   if (!o || typeof o !== 'object' || Array.isArray(o)) throw bad('must be false, a number of seconds or { ttl, refusalTtl, maxEntries }');
   const { ttl, refusalTtl, maxEntries, ...rest } = o as Record<string, unknown>;
   const extra = Object.keys(rest)[0];

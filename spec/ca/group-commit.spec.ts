@@ -18,7 +18,15 @@ function gatedWriter() {
     if (items.includes(-1)) throw new Error('batch refused');
     return items.map((i) => i * 10);
   };
-  return { write, batches, gates, max: () => maxActive };
+  return {
+    write,
+    batches,
+    max: () => maxActive,
+    /** Lets the oldest batch still waiting finish. */
+    releaseOldest: () => gates.shift()!(),
+    /** Lets every batch waiting now finish. */
+    releaseAll: () => gates.splice(0).forEach((g) => g()),
+  };
 }
 
 const tick = () => new Promise((r) => setImmediate(r));
@@ -33,11 +41,11 @@ describe('GroupCommit', () => {
     const second = [gc.add(4), gc.add(5)];
     await tick();
     assert.equal(w.batches.length, 1, 'one batch at a time by default');
-    w.gates.shift()!();
+    w.releaseOldest();
     assert.deepEqual(await Promise.all(first), [10, 20, 30]);
     await tick();
     assert.deepEqual(w.batches[1], [4, 5]);
-    w.gates.shift()!();
+    w.releaseOldest();
     assert.deepEqual(await Promise.all(second), [40, 50]);
     await gc.idle();
     assert.equal(w.max(), 1);
@@ -53,11 +61,11 @@ describe('GroupCommit', () => {
     const c = [gc.add(3), gc.add(4)];
     await tick();
     assert.deepEqual(w.batches, [[1], [2]], 'two batches in flight; the third waits');
-    w.gates.shift()!();
+    w.releaseOldest();
     assert.equal(await a, 10);
     await tick();
     assert.deepEqual(w.batches[2], [3, 4], 'the waiting calls go together when a slot frees');
-    for (const g of w.gates.splice(0)) g();
+    w.releaseAll();
     assert.equal(await b, 20);
     assert.deepEqual(await Promise.all(c), [30, 40]);
     await gc.idle();
@@ -73,7 +81,7 @@ describe('GroupCommit', () => {
     await tick();
     let idle = false;
     const idleP = gc.idle().then(() => (idle = true));
-    for (const g of w.gates.splice(0)) g();
+    w.releaseAll();
     await assert.rejects(bad[0]!, /batch refused/);
     await assert.rejects(bad[1]!, /batch refused/);
     assert.equal(await good, 80);
