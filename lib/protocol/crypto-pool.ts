@@ -81,7 +81,10 @@ class CryptoPool {
   }
 
   private spawn(): Thread {
-    const worker = new Worker(CRYPTO_THREAD_SOURCE, { eval: true, name: 'est-crypto', execArgv: threadExecArgv() });
+    // No Node options: the thread's CommonJS source needs none, an inherited `--input-type=module`
+    // would run it as a module (no `require`), and an explicit list with a V8 flag such as
+    // `--max-old-space-size` is refused (ERR_WORKER_INVALID_EXEC_ARGV). V8's flags apply anyway.
+    const worker = new Worker(CRYPTO_THREAD_SOURCE, { eval: true, name: 'est-crypto', execArgv: [] });
     const t: Thread = { worker, inFlight: [], outstanding: 0, keysSent: new Set() };
     worker.on('message', (results: CryptoResult[]) => {
       const batch = t.inFlight.shift() ?? [];
@@ -136,21 +139,20 @@ class CryptoPool {
   }
 }
 
+const pool = new CryptoPool();
+
 /**
- * The process's Node options, less `--input-type`: the thread's code is CommonJS source, which
- * `node --input-type=module -e …` would otherwise run as a module (where `require` is undefined).
+ * `bytes` on an ArrayBuffer of its own. postMessage copies a view's whole ArrayBuffer, and a
+ * small Buffer is a slice of an 8 KB slab (Buffer.from, the request body): copied, it is ~50
+ * bytes instead of the slab.
  */
-function threadExecArgv(): string[] {
-  const out: string[] = [];
-  const argv = process.execArgv;
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--input-type') i++;
-    else if (!argv[i]!.startsWith('--input-type=')) out.push(argv[i]!);
-  }
-  return out;
+function own(bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : new Uint8Array(bytes);
 }
 
-const pool = new CryptoPool();
+function ownKey(key: KeyInput): KeyInput {
+  return key.format === 'der' ? { ...key, key: own(key.key) } : key;
+}
 
 /**
  * Sets how many crypto threads run in this process (the largest value any est() asked for wins;
@@ -179,7 +181,7 @@ export async function verifyOffLoop(key: KeyInput, params: SignatureParams, data
     }
     return { ok: await verifySignature(params, data, k, signature) };
   }
-  const r = await pool.run({ op: 'verify', key, params, data, signature });
+  const r = await pool.run({ op: 'verify', key: ownKey(key), params, data: own(data), signature: own(signature) });
   return 'ok' in r ? r : { ok: false };
 }
 
@@ -188,7 +190,7 @@ export async function signOffLoop(params: SignatureParams, data: Uint8Array, key
   if (pool.size === 0) {
     return signData(params, data, key);
   }
-  const r = await pool.run({ op: 'sign', keyId: pool.keyId(key), params, data }, key);
+  const r = await pool.run({ op: 'sign', keyId: pool.keyId(key), params, data: own(data) }, key);
   if ('signature' in r) return r.signature;
   throw new Error(`signing failed: ${'error' in r ? r.error : 'no signature'}`);
 }

@@ -65,6 +65,21 @@ describe('cryptoThreads', () => {
     assert.equal(r.stdout.trim(), 'signed 2');
   });
 
+  it('starts its threads under V8 heap flags given to node (est-server under --max-old-space-size)', () => {
+    // A Worker refuses V8 flags in an explicit execArgv: passing the process's own made every job fail.
+    const script = [
+      `import { generateKeyPairSync } from 'node:crypto';`,
+      `import { useCryptoThreads, signOffLoop, cryptoPoolStats } from ${JSON.stringify(pathToFileURL(join(import.meta.dirname, '../../lib/protocol/crypto-pool.ts')).href)};`,
+      `useCryptoThreads(1);`,
+      `const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });`,
+      `const sig = await signOffLoop({ hash: 'sha256', dsaEncoding: 'der' }, new Uint8Array([1, 2, 3]), privateKey);`,
+      `console.log(sig.length > 60 ? 'signed' : 'short', cryptoPoolStats().jobs);`,
+    ].join('\n');
+    const r = spawnSync(process.execPath, ['--max-old-space-size=200', '--max-semi-space-size=4', '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), 'signed 1');
+  });
+
   it('rejects a bad value naming the option', () => {
     for (const v of [-1, 1.5, 65, '2']) {
       assert.throws(() => est({ caRootCertificate: ca.cert, caPrivateKey: ca.key, caSerialNumber: ca.serial, cryptoThreads: v as number }), (e: unknown) => e instanceof EstConfigError && e.message === `est: \`cryptoThreads\` must be an integer from 0 to 64 (got ${JSON.stringify(v)})`);
