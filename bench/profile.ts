@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { formatSummary, summarise } from './cpuprofile.js';
 import { makeFixtures } from './fixtures.js';
 import { benchCsrAttrs, compileLib, loadSpecFor, runLoad, startAuthBackend, startBenchPostgres, startEstServer, type BenchOp } from './servers.js';
-import { childPids, cpuSeconds, threadCpuSeconds } from './system.js';
+import { childPids, cpuSeconds, peakRssMb, resetPeakRss, threadCpuSeconds } from './system.js';
 
 const USAGE = `Usage: npm run bench:profile -- [options]
 
@@ -111,12 +111,14 @@ let db0 = 0;
 let cpu0 = 0;
 let threads0 = new Map<string, number>();
 let t0 = 0;
+resetPeakRss(pids()); // as bench/run.ts: the peak over warm-up and measurement
 const r = await runLoad(spec, fx.dir, 1, () => {
   cpu0 = cpuSeconds(pids());
   db0 = cpuSeconds(dbPids());
   threads0 = threadCpu(pids());
   t0 = performance.now();
 });
+const rss = peakRssMb(pids()).filter(Number.isFinite);
 const wall = (performance.now() - t0) / 1000;
 const cpu = cpuSeconds(pids()) - cpu0;
 const dbCpu = cpuSeconds(dbPids()) - db0;
@@ -125,6 +127,7 @@ const threads1 = threadCpu(pids());
 process.stdout.write(
   `${op}, ${values.workers} process(es)${Number(values.workers) > 1 ? ' + primary' : ''}, ${values.connections} connections, ledger ${values.postgres ? 'PostgreSQL' : values['no-ledger'] ? 'off' : 'on'}\n` +
     `${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, ${r.errors + r.non2xx} errors/non-2xx; est-server ${(cpu / wall).toFixed(2)} cores = ${((1000 * cpu) / r.requests).toFixed(3)} ms CPU per request; load generator ${r.loadCpu.toFixed(2)} cores` +
+    `; peak RSS ${rss.map((m) => m.toFixed(0)).join(' / ')} MB (primary first)` +
     (db ? `; PostgreSQL ${(dbCpu / wall).toFixed(2)} cores = ${((1000 * dbCpu) / r.requests).toFixed(3)} ms per request` : '') +
     '\n\n' +
     'CPU per thread while measured (cores; threads under 0.01 left out):\n',
