@@ -321,19 +321,27 @@ async function main(): Promise<void> {
       }
     }
     if (soakMinutes > 0) {
-      soak = await runSoak({
-        minutes: soakMinutes,
-        connections: 16,
-        ca: fx.cas.p256,
-        dir: fx.dir,
-        authUrl: auth.url,
-        csrBodies: fx.csrBodies,
-        ...(compiled ? { compiled } : {}),
-        runLoad: (spec, onMeasure) => runLoad(spec, fx.dir, ++n, onMeasure),
-        write: (line) => process.stdout.write(line),
-      });
+      const noPostgres = postgresUnavailable();
+      const db = noPostgres ? undefined : await startBenchPostgres();
+      try {
+        soak = await runSoak({
+          minutes: soakMinutes,
+          connections: 16,
+          ca: fx.cas.p256,
+          dir: fx.dir,
+          authUrl: auth.url,
+          csrBodies: fx.csrBodies,
+          ...(compiled ? { compiled } : {}),
+          store: db ? db.url : false,
+          ...(noPostgres ? { storeNote: `PostgreSQL unavailable: ${noPostgres}` } : {}),
+          runLoad: (spec, onMeasure) => runLoad(spec, fx.dir, ++n, onMeasure),
+          write: (line) => process.stdout.write(line),
+        });
+      } finally {
+        db?.pg.destroy();
+      }
     }
-    if (modes.includes('direct') && ops.includes('enroll-cert') && cas.includes('p256')) await storeComparison();
+    if (!soakOnly && modes.includes('direct') && ops.includes('enroll-cert') && cas.includes('p256')) await storeComparison();
   } finally {
     await auth.close();
     fx.cleanup();
