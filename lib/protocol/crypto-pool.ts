@@ -143,8 +143,8 @@ const pool = new CryptoPool();
 
 /**
  * `bytes` on an ArrayBuffer of its own. postMessage copies a view's whole ArrayBuffer, and a
- * small Buffer is a slice of an 8 KB slab (Buffer.from, the request body): copied, it is ~50
- * bytes instead of the slab.
+ * small Buffer is a slice of an 8 KB slab (Buffer.from, the request body): copied, a job carries
+ * its own few hundred bytes instead of the slab.
  */
 function own(bytes: Uint8Array): Uint8Array {
   return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : new Uint8Array(bytes);
