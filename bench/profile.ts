@@ -1,5 +1,5 @@
 // Where an est-server's CPU goes under load: one case, with per-thread CPU and a CPU profile.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -104,8 +104,8 @@ function threadCpu(pids: number[]): Map<string, number> {
 }
 
 const pids = () => [est.pid, ...childPids(est.pid)];
-// PostgreSQL's share: the postmaster and its backends (its pid is the first line of postmaster.pid).
-const postmaster = db ? Number(readFileSync(join(db.pg.dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]) : 0;
+// PostgreSQL's share: the postmaster and its backends.
+const postmaster = db ? db.pg.pid() : 0;
 const dbPids = () => (postmaster ? [postmaster, ...childPids(postmaster)] : []);
 let db0 = 0;
 let cpu0 = 0;

@@ -318,7 +318,7 @@ export class FileRecordStore implements RecordStore {
         const t5 = t4 < 0 ? -1 : text.indexOf('\t', t4 + 1);
         const t6 = t5 < 0 ? -1 : text.indexOf('\t', t5 + 1);
         if (t2 > 0 && t2 < nl && text.charCodeAt(t3) === 9 && t4 > t3 + 1 && t4 < nl && t5 > 0 && t5 < nl && (t6 < 0 || t6 > nl) && asn1TimeOk(text, pos + 2, t2)) {
-          key = hexKey(text, buf, t3 + 1, t4);
+          key = hexKey(buf, t3 + 1, t4);
           status = c0 === 0x56 ? STATUS_V : STATUS_E;
         }
       }
@@ -925,18 +925,17 @@ function asn1TimeOk(text: string, from: number, to: number): boolean {
 }
 
 /**
- * The canonical key of the hex serial text[from, to), or undefined when it is not hex. `buf`
- * holds the same bytes (text is its latin1 decoding): the key is decoded from it afresh, because
- * a slice of `text` would be a V8 sliced string keeping the whole chunk alive for as long as the
- * key lives in the index (the file's text, ~100 bytes a record, never freed).
+ * The canonical key of the hex serial buf[from, to), or undefined when it is not hex. Read from
+ * the bytes, not sliced from the chunk's text: a slice would be a V8 sliced string keeping the
+ * whole chunk alive for as long as the key lives in the index (~100 bytes a record, never freed).
  */
-function hexKey(text: string, buf: Buffer, from: number, to: number): string | undefined {
+function hexKey(buf: Buffer, from: number, to: number): string | undefined {
   if (to - from > 64) return undefined;
   let start = from;
-  while (start < to - 1 && text.charCodeAt(start) === 0x30) start++;
+  while (start < to - 1 && buf[start] === 0x30) start++;
   let lower = false;
   for (let i = from; i < to; i++) {
-    const c = text.charCodeAt(i);
+    const c = buf[i]!;
     if (c >= 0x30 && c <= 0x39) continue;
     if (c >= 0x41 && c <= 0x46) continue;
     if (c >= 0x61 && c <= 0x66) {

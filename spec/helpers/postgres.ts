@@ -1,6 +1,6 @@
 // A throwaway PostgreSQL cluster for specs: initdb + pg_ctl as the postgres user, in a temp dir, on a loopback port.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './ports.js';
@@ -19,6 +19,8 @@ export interface TestPostgres {
   psql(sql: string): string;
   /** The same in database `db`. */
   psqlIn(db: string, sql: string): string;
+  /** The postmaster's pid (the first line of postmaster.pid), while running. */
+  pid(): number;
   destroy(): void;
 }
 
@@ -58,6 +60,7 @@ export async function startPostgres(): Promise<TestPostgres> {
     start,
     psql: (sql) => asPostgres(join(BIN, 'psql'), ['-h', dir, '-p', String(port), '-U', 'postgres', '-d', 'postgres', '-XAtq', '-c', sql]),
     psqlIn: (db, sql) => asPostgres(join(BIN, 'psql'), ['-h', dir, '-p', String(port), '-U', 'postgres', '-d', db, '-XAtq', '-c', sql]),
+    pid: () => Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]),
     destroy: () => {
       try {
         asPostgres(join(BIN, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop']);
