@@ -1,6 +1,6 @@
 // est_auth_request: an nginx auth_request-style subrequest to an HTTP auth backend, over undici.
 import type { IncomingMessage } from 'node:http';
-import { Agent, request } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import { EstForbiddenError, EstUnauthorizedError, estError } from '../errors.js';
 import { authCacheKey, AuthAnswerCache, type AuthCacheOptions } from './auth-cache.js';
 
@@ -68,18 +68,57 @@ export function createAuthRequest(opts: AuthRequestOptions): { check: AuthReques
   const dispatcher = new Agent({ keepAliveTimeout: 10_000, connections: 64, headersTimeout: opts.timeout, bodyTimeout: opts.timeout });
   const strip = new Set([...NOT_FORWARDED, ...opts.stripHeaders.map((h) => h.toLowerCase())]);
   const cache = opts.cache ? new AuthAnswerCache(opts.cache, opts.onCacheLookup) : undefined;
-  const ask = async (headers: Record<string, string | string[]>): Promise<BackendAnswer> => {
-    try {
-      const res = await request(opts.url, { method: 'GET', headers, dispatcher, signal: AbortSignal.timeout(opts.timeout) });
-      await res.body.dump();
-      const www = res.headers['www-authenticate'];
-      const challenge = (Array.isArray(www) ? www.join(', ') : www) || undefined;
-      const user = userName(res.headers[USER_HEADER]);
-      return { status: res.statusCode, ...(user !== undefined ? { user } : {}), ...(challenge !== undefined ? { challenge } : {}) };
-    } catch (e) {
-      throw estError('ERR_EST_AUTH_BACKEND', 'authorization backend unavailable', { cause: e });
-    }
-  };
+  const origin = opts.url.origin;
+  const path = opts.url.pathname + opts.url.search;
+  // undici's dispatch API rather than request(): the verdict is the answer's status and two
+  // headers, so no body stream is made, and the timeout is one timer cleared on the answer (an
+  // AbortSignal per subrequest cost ~5% of authenticated enrollment throughput). As nginx's
+  // auth_request (a header-only subrequest), the verdict is taken once the headers are in; the
+  // body is read and dropped afterwards (the Agent's bodyTimeout bounds it) so the connection is kept.
+  const ask = (headers: Record<string, string | string[]>): Promise<BackendAnswer> =>
+    new Promise<BackendAnswer>((resolve, reject) => {
+      let controller: Dispatcher.DispatchController | undefined;
+      let settled = false;
+      const fail = (cause: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        reject(estError('ERR_EST_AUTH_BACKEND', 'authorization backend unavailable', { cause }));
+      };
+      // Also covers a subrequest still queued for a connection: it fails now and is aborted once started.
+      const timer = setTimeout(() => {
+        const e = new Error(`no answer within ${opts.timeout} ms`);
+        controller?.abort(e);
+        fail(e);
+      }, opts.timeout);
+      const handler: Dispatcher.DispatchHandler = {
+        onRequestStart(c) {
+          controller = c;
+          if (settled) c.abort(new Error(`no answer within ${opts.timeout} ms`));
+        },
+        onResponseStart(_c, status, h) {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          const www = h['www-authenticate'];
+          const challenge = (Array.isArray(www) ? www.join(', ') : www) || undefined;
+          const user = userName(h[USER_HEADER]);
+          resolve({ status, ...(user !== undefined ? { user } : {}), ...(challenge !== undefined ? { challenge } : {}) });
+        },
+        onResponseData() {
+          /* dropped */
+        },
+        onResponseEnd() {},
+        onResponseError(_c, e) {
+          fail(e);
+        },
+      };
+      try {
+        dispatcher.dispatch({ origin, path, method: 'GET', headers }, handler);
+      } catch (e) {
+        fail(e);
+      }
+    });
   const check: AuthRequestFn = async (req, originalUri, extra) => {
     const headers: Record<string, string | string[]> = {};
     for (const [name, value] of Object.entries(req.headers)) {
