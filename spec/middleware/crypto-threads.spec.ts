@@ -69,6 +69,40 @@ describe('cryptoThreads', () => {
     return r.stdout.trim();
   }
 
+  it('EC keys on a crypto thread (imported from the raw point): P-256, P-384 and P-521 verify, a wrong signature does not, a point off the curve is refused as such', () => {
+    const lib = (f: string) => JSON.stringify(pathToFileURL(join(import.meta.dirname, '../../lib/protocol', f)).href);
+    const script = [
+      `import { generateKeyPairSync, sign } from 'node:crypto';`,
+      `import { useCryptoThreads, verifyOffLoop, cryptoPoolStats } from ${lib('crypto-pool.ts')};`,
+      `useCryptoThreads(1);`,
+      `const out = [];`,
+      `for (const [crv, hash] of [['P-256', 'sha256'], ['P-384', 'sha384'], ['P-521', 'sha512']]) {`,
+      `  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: crv });`,
+      `  const jwk = publicKey.export({ format: 'jwk' });`,
+      `  const data = Buffer.from('to be signed ' + crv);`,
+      `  const sig = sign(hash, data, privateKey);`,
+      `  const params = { hash, dsaEncoding: 'der' };`,
+      `  const good = await verifyOffLoop({ format: 'jwk', key: jwk }, params, data, sig);`,
+      `  const other = await verifyOffLoop({ format: 'jwk', key: jwk }, params, Buffer.from('something else'), sig);`,
+      `  const y = Buffer.from(jwk.y, 'base64url'); y[y.length - 1] ^= 1;`,
+      `  const off = await verifyOffLoop({ format: 'jwk', key: { ...jwk, y: y.toString('base64url') } }, params, data, sig);`,
+      `  out.push([crv, good.ok, other.ok, off.ok, off.keyError ?? null]);`,
+      `}`,
+      `console.log(JSON.stringify({ out, jobs: cryptoPoolStats().jobs }));`,
+    ].join('\n');
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const { out, jobs } = JSON.parse(r.stdout) as { out: unknown[][]; jobs: number };
+    for (const [crv, good, other, off, keyError] of out) {
+      assert.equal(good, true, `${crv}: the signature verifies`);
+      assert.equal(other, false, `${crv}: not over other data`);
+      assert.equal(off, false, `${crv}: a point off the curve`);
+      assert.equal(keyError, 'EC key: point is not on the curve', `${crv}: refused as a key error`);
+    }
+    assert.equal(out.length, 3);
+    assert.equal(jobs, 9, 'all nine ran on the thread');
+  });
+
   it('idle crypto threads do not keep the process alive: it exits once its work is done', () => {
     // Two threads, one job: the thread that never got one must not hold the event loop either.
     assert.equal(signInChild(2), 'signed 2 1');
