@@ -10,7 +10,7 @@ import { KEY_IMPORT_ERRORS } from './public-key.js';
 
 export const CRYPTO_THREAD_SOURCE = `
 'use strict';
-const { createPublicKey, sign, verify, KeyObject, webcrypto } = require('node:crypto');
+const { createPublicKey, sign, verify, webcrypto } = require('node:crypto');
 const { parentPort } = require('node:worker_threads');
 const keys = new Map();
 const ERRORS = ${JSON.stringify(KEY_IMPORT_ERRORS)};
@@ -20,8 +20,9 @@ async function importKey(input) {
     if (input.format === 'jwk' && input.key.kty === 'EC') {
       // The point through WebCrypto's raw import (RFC 5480 §2.2 form 04‖X‖Y, checked on the
       // curve as by the JWK import): ~20 µs less per P-256 key than createPublicKey from the JWK.
+      // verify() takes the CryptoKey as it is.
       const point = Buffer.concat([Buffer.of(4), Buffer.from(input.key.x, 'base64url'), Buffer.from(input.key.y, 'base64url')]);
-      return KeyObject.from(await webcrypto.subtle.importKey('raw', point, { name: 'ECDSA', namedCurve: input.key.crv }, true, ['verify']));
+      return await webcrypto.subtle.importKey('raw', point, { name: 'ECDSA', namedCurve: input.key.crv }, false, ['verify']);
     }
     return input.format === 'jwk'
       ? createPublicKey({ key: input.key, format: 'jwk' })
