@@ -1,6 +1,6 @@
 // Sequential serials in nginx-http-est's serial file format, safe across processes (lock file + atomic rewrite).
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants as fsConstants, readFileSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { EstError } from '../errors.js';
@@ -175,7 +175,7 @@ export class FileSerialStore implements SerialStore {
   protected async reserve(total: number): Promise<bigint> {
     return this.lock.withLock(async () => {
       let last: bigint;
-      const text = await this.readSerialText();
+      const text = this.readSerialText();
       if (text === undefined) {
         last = randomSerialStart();
       } else {
@@ -197,27 +197,30 @@ export class FileSerialStore implements SerialStore {
     });
   }
 
-  /** The serial file's text, or undefined when it does not exist. Remembers its mode for rewrites. */
-  private async readSerialText(): Promise<string | undefined> {
-    let fh: FileHandle;
+  /**
+   * The serial file's text, or undefined when it does not exist. Remembers its mode for rewrites.
+   * Synchronous: a read of the page cache, done holding the lock (see writeFileAtomic).
+   */
+  private readSerialText(): string | undefined {
+    let fd: number;
     try {
-      fh = await open(this.path, 'r');
+      fd = openSync(this.path, 'r');
     } catch (e) {
       if (isErrno(e, 'ENOENT')) return undefined;
       throw serialFileError(this.path, `cannot be read (${(e as Error).message})`, e);
     }
     try {
-      if (this.mode === undefined) this.mode = (await fh.stat()).mode & 0o777;
+      if (this.mode === undefined) this.mode = fstatSync(fd).mode & 0o777;
       // A valid file is at most 40 hex digits and a line end; read a little more to detect junk.
       const buf = Buffer.alloc(256);
-      const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+      const bytesRead = readSync(fd, buf, 0, buf.length, 0);
       if (bytesRead === buf.length) throw serialFileError(this.path, 'is too large to be a serial number file');
       return buf.toString('latin1', 0, bytesRead);
     } catch (e) {
       if (e instanceof EstError) throw e;
       throw serialFileError(this.path, `cannot be read (${(e as Error).message})`, e);
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
   }
 
