@@ -4,7 +4,7 @@ import { createServer as createHttps } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import express from 'express';
-import { est, type EstMiddleware, type EstOptions } from '../../lib/index.js';
+import { est, MemoryStore, type EstMiddleware, type EstOptions } from '../../lib/index.js';
 import type { TestPki } from './pki.js';
 
 export interface Running {
@@ -76,4 +76,25 @@ export async function startEstServer(
   const port = await listen(server as unknown as Server);
   void pki;
   return { url: `https://127.0.0.1:${port}${mount}`, port, middleware, close: closer(server as unknown as Server, () => middleware.close()) };
+}
+
+/**
+ * Runs `fn` against an est() server on a file CA (`ca`) with `authRequest` and a fresh
+ * MemoryStore, then closes the server whatever `fn` did.
+ */
+export async function withAuthEstServer(
+  pki: TestPki,
+  ca: { cert: string; key: string },
+  serverCert: { cert: string; key: string },
+  authRequest: string,
+  options: Partial<EstOptions>,
+  fn: (srv: Running, store: MemoryStore) => Promise<void>,
+): Promise<void> {
+  const store = new MemoryStore();
+  const srv = await startEstServer(pki, { ca: ca.cert, serverCert }, { caRootCertificate: ca.cert, caPrivateKey: ca.key, authRequest, store, ...options });
+  try {
+    await fn(srv, store);
+  } finally {
+    await srv.close();
+  }
 }

@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { createEstMetrics, EstConfigError, est, MemoryStore, type EstOptions } from '../../lib/index.js';
+import { createEstMetrics, EstConfigError, est, type MemoryStore, type EstOptions } from '../../lib/index.js';
 import { basic, b64lines, fetchRaw } from '../helpers/http.js';
 import { TestPki } from '../helpers/pki.js';
-import { startEstServer, type Running } from '../helpers/servers.js';
+import { withAuthEstServer, type Running } from '../helpers/servers.js';
 
 const pki = new TestPki();
 const ca = pki.ca('p256');
@@ -39,14 +39,8 @@ after(async () => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function withServer(options: Partial<EstOptions>, fn: (srv: Running, store: MemoryStore) => Promise<void>): Promise<void> {
-  const store = new MemoryStore();
-  const srv = await startEstServer(pki, { ca: ca.cert, serverCert }, { caRootCertificate: ca.cert, caPrivateKey: ca.key, authRequest: authUrl, store, ...options });
-  try {
-    await fn(srv, store);
-  } finally {
-    await srv.close();
-  }
+function withServer(options: Partial<EstOptions>, fn: (srv: Running, store: MemoryStore) => Promise<void>): Promise<void> {
+  return withAuthEstServer(pki, ca, serverCert, authUrl, options, fn);
 }
 
 function enroll(srv: Running, user: string, op = 'simpleenroll', extraHeaders: Record<string, string> = {}, csr = pki.csr().der) {

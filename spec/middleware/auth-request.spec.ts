@@ -4,10 +4,10 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { est, MemoryStore, type EstOptions } from '../../lib/index.js';
+import { est, type MemoryStore, type EstOptions } from '../../lib/index.js';
 import { basic, b64lines, fetchRaw } from '../helpers/http.js';
 import { TestPki } from '../helpers/pki.js';
-import { startEstServer, type Running } from '../helpers/servers.js';
+import { withAuthEstServer, type Running } from '../helpers/servers.js';
 
 const pki = new TestPki();
 const ca = pki.ca('p256');
@@ -52,14 +52,8 @@ after(async () => {
   pki.cleanup();
 });
 
-async function withServer(options: Partial<EstOptions>, fn: (srv: Running, store: MemoryStore) => Promise<void>): Promise<void> {
-  const store = new MemoryStore();
-  const srv = await startEstServer(pki, { ca: ca.cert, serverCert }, { caRootCertificate: ca.cert, caPrivateKey: ca.key, authRequest: authUrl, store, ...options });
-  try {
-    await fn(srv, store);
-  } finally {
-    await srv.close();
-  }
+function withServer(options: Partial<EstOptions>, fn: (srv: Running, store: MemoryStore) => Promise<void>): Promise<void> {
+  return withAuthEstServer(pki, ca, serverCert, authUrl, options, fn);
 }
 
 function enroll(srv: Running, user: string) {
