@@ -61,10 +61,17 @@ async function run(job) {
   }
 }
 
-parentPort.on('message', async (batch) => {
-  for (const [id, key] of batch.keys) keys.set(id, key);
-  const results = [];
-  for (const job of batch.jobs) results.push(await run(job));
-  parentPort.postMessage(results);
+// One batch after the other, whatever the imports await: the pool pairs answers with batches in order.
+let previous = Promise.resolve();
+parentPort.on('message', (batch) => {
+  previous = previous.then(async () => {
+    for (const [id, key] of batch.keys) keys.set(id, key);
+    const results = [];
+    for (const job of batch.jobs) results.push(await run(job));
+    parentPort.postMessage(results);
+  }).catch((e) => {
+    // As before the imports awaited: an error here ends the thread (crypto-pool.ts handles that).
+    process.nextTick(() => { throw e; });
+  });
 });
 `;
