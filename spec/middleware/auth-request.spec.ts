@@ -82,10 +82,10 @@ describe('authRequest subrequest failures', () => {
   it('a backend that sends 200 headers and then stalls in its body: allowed on its status, as nginx (header-only subrequest), and later subrequests still get through', async () => {
     behaviour.set('half', 'headers-then-silent');
     behaviour.set('after-half', 'allow');
-    await withServer({ authRequestTimeout: 300 }, async (srv, store) => {
+    await withServer({ authRequestTimeout: 3000 }, async (srv, store) => {
       const r = await timed(srv, 'half');
       assert.equal(r.status, 200, r.body);
-      assert.ok(r.ms < 280, `decided on the headers, after ${Math.round(r.ms)} ms`);
+      assert.ok(r.ms < 2500, `decided on the headers, after ${Math.round(r.ms)} ms (the body never ends)`);
       const rest = await Promise.all(Array.from({ length: 3 }, () => timed(srv, 'after-half')));
       assert.deepEqual(rest.map((x) => x.status), [200, 200, 200]);
       assert.equal((await store.list()).total, 4);
