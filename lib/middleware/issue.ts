@@ -63,10 +63,13 @@ function enrollRequest(ctx: RequestContext, checked: CheckedRequest): EnrollRequ
   return r;
 }
 
-/** The issued certificate's serial and subject go into the request's log line; latency and count into the metrics. */
-function observeIssued(ctx: RequestContext, checked: CheckedRequest, certDer: Uint8Array): void {
+/**
+ * The issued certificate's serial and subject go into the request's log line; latency and count
+ * into the metrics. `serial`: the one the RECORD stage already read (the certificate is parsed once).
+ */
+function observeIssued(ctx: RequestContext, checked: CheckedRequest, certDer: Uint8Array, serial: string | undefined): void {
   try {
-    ctx.observed.serial = serialText(parseCertificate(certDer).serial);
+    ctx.observed.serial = serial ?? serialText(parseCertificate(certDer).serial);
   } catch {
     throw estError('ERR_EST_CA', 'the CA returned a malformed certificate');
   }
@@ -256,7 +259,7 @@ export async function issueChecked(ctx: RequestContext, checked: CheckedRequest)
     if (approval.pendingId !== undefined) ctx.config.approver!.release(approval.pendingId);
     throw e;
   }
-  observeIssued(ctx, checked, issued.certificate);
+  observeIssued(ctx, checked, issued.certificate, serial);
   if (approval.pendingId !== undefined) {
     try {
       await ctx.config.approver!.issued(approval.pendingId, serial!);
