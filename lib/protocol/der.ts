@@ -114,6 +114,20 @@ export function readOid(t: Tlv): string {
   const c = content(t);
   if (c.length === 0) throw new DerError('empty OBJECT IDENTIFIER');
   if (c.length > MAX_OID_LENGTH) throw new DerError(`OBJECT IDENTIFIER longer than ${MAX_OID_LENGTH} octets`);
+  // The same few dozen OIDs come in every request: decoded once, found by their content octets.
+  const key = String.fromCharCode.apply(null, c as unknown as number[]);
+  const known = decodedOids.get(key);
+  if (known !== undefined) return known;
+  const dotted = decodeOid(c);
+  if (decodedOids.size < DECODED_OIDS_MAX) decodedOids.set(key, dotted);
+  return dotted;
+}
+
+/** OIDs decoded so far, by content octets; bounded, so that hostile input cannot grow it. */
+const decodedOids = new Map<string, string>();
+const DECODED_OIDS_MAX = 512;
+
+function decodeOid(c: Uint8Array): string {
   if (c[c.length - 1]! & 0x80) throw new DerError('truncated OBJECT IDENTIFIER');
   const arcs: string[] = [];
   let start = 0;

@@ -1,0 +1,61 @@
+// OBJECT IDENTIFIER decoding (X.690 §8.19), with the decoded-OID cache in front of it.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { readOid, readWhole } from '../../lib/protocol/der.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'der-spec-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** An OID TLV from its content octets (hex). */
+function oidTlv(hex: string) {
+  const c = Buffer.from(hex, 'hex');
+  return readWhole(Buffer.concat([Buffer.from([0x06, c.length]), c]));
+}
+
+/** The content octets of a dotted OID, encoded here (base-128 arcs, the first two combined). */
+function encodeOid(dotted: string): string {
+  const arcs = dotted.split('.').map(BigInt);
+  const out: number[] = [];
+  for (const arc of [arcs[0]! * 40n + arcs[1]!, ...arcs.slice(2)]) {
+    const bytes = [Number(arc & 0x7fn)];
+    for (let v = arc >> 7n; v > 0n; v >>= 7n) bytes.unshift(Number(v & 0x7fn) | 0x80);
+    out.push(...bytes);
+  }
+  return Buffer.from(out).toString('hex');
+}
+
+test('readOid decodes what openssl encodes, the same on every call', () => {
+  const oids = ['1.2.840.113549.1.1.11', '2.5.4.3', '1.2.840.10045.3.1.7', '2.999.1', '1.3.6.1.4.1.311.60.2.1.3', '2.25.329800735698586629295641978511506172918'];
+  for (const dotted of oids) {
+    // openssl's own encoding of the OID (its DER, tag and length included).
+    const out = join(dir, 'oid.der');
+    execFileSync('openssl', ['asn1parse', '-genstr', `OID:${dotted}`, '-noout', '-out', out]);
+    const der = readFileSync(out);
+    for (let i = 0; i < 3; i++) assert.equal(readOid(readWhole(der)), dotted);
+    assert.equal(der.subarray(2).toString('hex'), encodeOid(dotted));
+  }
+});
+
+test('malformed OIDs are refused every time, also when a valid OID with the same start was decoded before', () => {
+  assert.equal(readOid(oidTlv('2a864886f70d01010b')), '1.2.840.113549.1.1.11');
+  for (let i = 0; i < 2; i++) {
+    assert.equal(readOid(oidTlv('2a864886f70d0101')), '1.2.840.113549.1.1', 'a shorter OID with the same start is its own');
+    assert.throws(() => readOid(oidTlv('2a864886f70d0181')), /truncated OBJECT IDENTIFIER/);
+    assert.throws(() => readOid(oidTlv('2a80864886f70d')), /not minimally encoded/);
+    assert.throws(() => readOid(oidTlv('')), /empty OBJECT IDENTIFIER/);
+    assert.throws(() => readOid(oidTlv('2a'.repeat(101))), /longer than 100 octets/);
+  }
+});
+
+test('thousands of distinct OIDs (hostile input) decode right and do not disable the cache for the common ones', () => {
+  for (let n = 1; n <= 3000; n++) {
+    const dotted = `1.3.6.1.4.1.${n}.${n * 7919}`;
+    assert.equal(readOid(oidTlv(encodeOid(dotted))), dotted);
+  }
+  assert.equal(readOid(oidTlv('550403')), '2.5.4.3');
+  assert.equal(readOid(oidTlv(encodeOid('1.3.6.1.4.1.99999.1'))), '1.3.6.1.4.1.99999.1');
+});
