@@ -106,6 +106,13 @@ export function content(t: Tlv): Uint8Array {
 export const MAX_OID_LENGTH = 100;
 
 /**
+ * OIDs decoded so far, by content octets; the first DECODED_OIDS_MAX seen are kept, so that
+ * hostile input cannot grow it (it can only make later ones slower to read).
+ */
+const decodedOids = new Map<string, string>();
+const DECODED_OIDS_MAX = 512;
+
+/**
  * Decodes an OBJECT IDENTIFIER TLV to dotted form (X.690 §8.19), in time linear in its length:
  * arcs that fit 2^53 accumulate as numbers, longer ones as a run of octets converted once.
  */
@@ -122,10 +129,6 @@ export function readOid(t: Tlv): string {
   if (decodedOids.size < DECODED_OIDS_MAX) decodedOids.set(key, dotted);
   return dotted;
 }
-
-/** OIDs decoded so far, by content octets; bounded, so that hostile input cannot grow it. */
-const decodedOids = new Map<string, string>();
-const DECODED_OIDS_MAX = 512;
 
 function decodeOid(c: Uint8Array): string {
   if (c[c.length - 1]! & 0x80) throw new DerError('truncated OBJECT IDENTIFIER');
