@@ -151,7 +151,7 @@ function own(bytes: Uint8Array): Uint8Array {
 }
 
 function ownKey(key: KeyInput): KeyInput {
-  return key.format === 'der' ? { ...key, key: own(key.key) } : key;
+  return key.format === 'jwk' ? key : { ...key, key: own(key.key) };
 }
 
 /**

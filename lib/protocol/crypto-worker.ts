@@ -17,18 +17,18 @@ const ERRORS = ${JSON.stringify(KEY_IMPORT_ERRORS)};
 
 async function importKey(input) {
   try {
-    if (input.format === 'jwk' && input.key.kty === 'EC') {
-      // The point through WebCrypto's raw import (RFC 5480 §2.2 form 04‖X‖Y, checked on the
-      // curve as by the JWK import): ~20 µs less per P-256 key than createPublicKey from the JWK.
-      // verify() takes the CryptoKey as it is.
-      const point = Buffer.concat([Buffer.of(4), Buffer.from(input.key.x, 'base64url'), Buffer.from(input.key.y, 'base64url')]);
-      return await webcrypto.subtle.importKey('raw', point, { name: 'ECDSA', namedCurve: input.key.crv }, false, ['verify']);
+    switch (input.format) {
+      case 'ec-point':
+        // WebCrypto's raw import (RFC 5480 §2.2 form 04‖X‖Y, checked on the curve): ~20 µs less per
+        // P-256 key than createPublicKey from a JWK. verify() takes the CryptoKey as it is.
+        return await webcrypto.subtle.importKey('raw', input.key, { name: 'ECDSA', namedCurve: input.curve }, false, ['verify']);
+      case 'jwk':
+        return createPublicKey({ key: input.key, format: 'jwk' });
+      default:
+        return createPublicKey({ key: Buffer.from(input.key), format: 'der', type: 'spki' });
     }
-    return input.format === 'jwk'
-      ? createPublicKey({ key: input.key, format: 'jwk' })
-      : createPublicKey({ key: Buffer.from(input.key), format: 'der', type: 'spki' });
   } catch {
-    throw { keyError: input.format === 'der' ? ERRORS.pss : input.key.kty === 'EC' ? ERRORS.ec : ERRORS.other };
+    throw { keyError: input.format === 'der' ? ERRORS.pss : input.format === 'ec-point' ? ERRORS.ec : ERRORS.other };
   }
 }
 

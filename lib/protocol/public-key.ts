@@ -78,17 +78,18 @@ function ecPoint(keyBits: Uint8Array, size: number, curveName: string): Uint8Arr
 }
 
 /**
- * The JWK for an RSA, EC (named curve) or EdDSA SPKI, with the key type. Throws PublicKeyError
- * for anything else: every key is validated here before Node is asked about it.
+ * How to load an RSA, EC (named curve) or EdDSA SPKI (a JWK, or an EC key's point), with the key
+ * type. Throws PublicKeyError for anything else: every key is validated here before Node is asked
+ * about it.
  * `algOid` and `keyBits` (the subjectPublicKey BIT STRING's bytes) come from the caller's strict parse.
  */
-function jwkOf(algOid: string, params: Tlv | undefined, keyBits: Uint8Array): { jwk: Record<string, string>; type: SpkiKeyType } {
+function keyInputOf(algOid: string, params: Tlv | undefined, keyBits: Uint8Array): { input: KeyInput; type: SpkiKeyType } {
   switch (algOid) {
     case Oid.rsaEncryption: {
       // RFC 3279 §2.3.1: parameters NULL.
       if (!params || params.tag !== Tag.null || params.end !== params.contentStart) throw new PublicKeyError('RSA key: parameters must be NULL (RFC 3279 §2.3.1)');
       const { n, e } = rsaComponents(keyBits);
-      return { jwk: { kty: 'RSA', n: b64url(n), e: b64url(e) }, type: { kind: 'rsa', bits: bitLength(n) } };
+      return { input: { format: 'jwk', key: { kty: 'RSA', n: b64url(n), e: b64url(e) } }, type: { kind: 'rsa', bits: bitLength(n) } };
     }
     case Oid.ecPublicKey: {
       // RFC 5480 §2.1.1: namedCurve only; specifiedCurve (explicit parameters) and implicitCurve are refused.
@@ -98,18 +99,15 @@ function jwkOf(algOid: string, params: Tlv | undefined, keyBits: Uint8Array): { 
         const oid = readOid(params);
         throw new PublicKeyError(`EC key: curve ${OTHER_CURVES[oid] ?? oid.slice(0, 100)} not supported (${CURVE_LIST})`);
       }
-      const point = ecPoint(keyBits, curve.size, curve.name);
-      return {
-        jwk: { kty: 'EC', crv: curve.nist, x: b64url(point.subarray(1, 1 + curve.size)), y: b64url(point.subarray(1 + curve.size)) },
-        type: { kind: 'ec', curve: curve.name },
-      };
+      // The point itself, not a JWK: the crypto threads import it raw (crypto-worker.ts).
+      return { input: { format: 'ec-point', curve: curve.nist, key: ecPoint(keyBits, curve.size, curve.name) }, type: { kind: 'ec', curve: curve.name } };
     }
     case Oid.ed25519:
     case Oid.ed448: {
       // RFC 8410 §3: parameters absent.
       const ed25519 = algOid === Oid.ed25519;
       if (params || keyBits.length !== (ed25519 ? 32 : 57)) throw new PublicKeyError(`${ed25519 ? 'Ed25519' : 'Ed448'} key: wrong length or parameters present (RFC 8410 §3)`);
-      return { jwk: { kty: 'OKP', crv: ed25519 ? 'Ed25519' : 'Ed448', x: b64url(keyBits) }, type: { kind: ed25519 ? 'ed25519' : 'ed448' } };
+      return { input: { format: 'jwk', key: { kty: 'OKP', crv: ed25519 ? 'Ed25519' : 'Ed448', x: b64url(keyBits) } }, type: { kind: ed25519 ? 'ed25519' : 'ed448' } };
     }
     default:
       throw new PublicKeyError(`key algorithm ${algOid.slice(0, 100)} not supported`);
@@ -127,14 +125,18 @@ function asPublicKeyError<T>(check: () => T): T {
 }
 
 /**
- * How to load a validated key: a JWK of its components, or (RSA-PSS only) the DER SPKI. Plain
- * data, so it can be posted to the crypto threads (crypto-pool.ts) and imported there.
+ * How to load a validated key: a JWK of its components, an EC key's uncompressed point (its curve's
+ * JWK/WebCrypto name), or (RSA-PSS only) the DER SPKI. Plain data, so it can be posted to the
+ * crypto threads (crypto-pool.ts) and imported there.
  */
-export type KeyInput = { format: 'jwk'; key: Record<string, string> } | { format: 'der'; type: 'spki'; key: Uint8Array };
+export type KeyInput =
+  | { format: 'jwk'; key: Record<string, string> }
+  | { format: 'ec-point'; curve: string; key: Uint8Array }
+  | { format: 'der'; type: 'spki'; key: Uint8Array };
 
 /**
- * Validates a DER SubjectPublicKeyInfo (see jwkOf) and says how to load it, without loading it.
- * Keys are imported from their components as a JWK: OpenSSL 3's DER decoder costs ~2–25× more
+ * Validates a DER SubjectPublicKeyInfo (see keyInputOf) and says how to load it, without loading it.
+ * Keys are imported from their components (a JWK, an EC point): OpenSSL 3's DER decoder costs ~2–25× more
  * (about 200 µs for a P-256 key here), and it accepts keys (the point at infinity) whose details
  * abort Node. There is deliberately no DER fallback.
  *
@@ -147,8 +149,7 @@ export function validateSpki(spkiDer: Uint8Array, algorithm: Tlv, keyBits: Uint8
     const { n } = asPublicKeyError(() => rsaComponents(keyBits));
     return { input: { format: 'der', type: 'spki', key: spkiDer }, type: { kind: 'rsa-pss', bits: bitLength(n) } };
   }
-  const fast = asPublicKeyError(() => jwkOf(algOid, children(algorithm)[1], keyBits));
-  return { input: { format: 'jwk', key: fast.jwk }, type: fast.type };
+  return asPublicKeyError(() => keyInputOf(algOid, children(algorithm)[1], keyBits));
 }
 
 /**
@@ -157,9 +158,19 @@ export function validateSpki(spkiDer: Uint8Array, algorithm: Tlv, keyBits: Uint8
  */
 export function importKeyInput(input: KeyInput): KeyObject {
   try {
-    return input.format === 'jwk' ? createPublicKey({ key: input.key, format: 'jwk' }) : createPublicKey({ key: Buffer.from(input.key), format: 'der', type: 'spki' });
+    switch (input.format) {
+      case 'jwk':
+        return createPublicKey({ key: input.key, format: 'jwk' });
+      case 'ec-point': {
+        // Synchronously here only as a JWK (WebCrypto's raw import is async).
+        const size = (input.key.length - 1) / 2;
+        return createPublicKey({ key: { kty: 'EC', crv: input.curve, x: b64url(input.key.subarray(1, 1 + size)), y: b64url(input.key.subarray(1 + size)) }, format: 'jwk' });
+      }
+      case 'der':
+        return createPublicKey({ key: Buffer.from(input.key), format: 'der', type: 'spki' });
+    }
   } catch {
-    throw new PublicKeyError(input.format === 'der' ? KEY_IMPORT_ERRORS.pss : input.key.kty === 'EC' ? KEY_IMPORT_ERRORS.ec : KEY_IMPORT_ERRORS.other);
+    throw new PublicKeyError(input.format === 'der' ? KEY_IMPORT_ERRORS.pss : input.format === 'ec-point' ? KEY_IMPORT_ERRORS.ec : KEY_IMPORT_ERRORS.other);
   }
 }
 

@@ -49,50 +49,54 @@ describe('cryptoThreads', () => {
     });
   }
 
-  /**
-   * Runs, in a fresh `node [nodeArgs] --input-type=module -e`, one signature on `threads` crypto
-   * threads; prints "signed <threads running> <jobs done>".
-   */
-  function signInChild(threads: number, nodeArgs: string[] = []) {
-    const script = [
-      `import { generateKeyPairSync } from 'node:crypto';`,
-      `import { useCryptoThreads, signOffLoop, cryptoPoolStats } from ${JSON.stringify(pathToFileURL(join(import.meta.dirname, '../../lib/protocol/crypto-pool.ts')).href)};`,
-      `useCryptoThreads(${threads});`,
-      `const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });`,
-      `const sig = await signOffLoop({ hash: 'sha256', dsaEncoding: 'der' }, new Uint8Array([1, 2, 3]), privateKey);`,
-      `const { threads, jobs } = cryptoPoolStats();`,
-      `console.log(sig.length > 60 ? 'signed' : 'short', threads, jobs);`,
-    ].join('\n');
-    const r = spawnSync(process.execPath, [...nodeArgs, '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+  /** Runs `lines` as a module in a fresh `node [nodeArgs]` with tsx; returns its stdout. */
+  function runInChild(lines: string[], nodeArgs: string[] = []): string {
+    const r = spawnSync(process.execPath, [...nodeArgs, '--import', 'tsx', '--input-type=module', '-e', lines.join('\n')], { encoding: 'utf8', timeout: 20_000 });
     assert.equal(r.signal, null, `still running after 20 s (killed): ${r.stdout}${r.stderr}`);
     assert.equal(r.status, 0, r.stderr);
     return r.stdout.trim();
   }
 
+  const cryptoPoolUrl = JSON.stringify(pathToFileURL(join(import.meta.dirname, '../../lib/protocol/crypto-pool.ts')).href);
+
+  /** One signature on `threads` crypto threads in a child; prints "signed <threads running> <jobs done>". */
+  function signInChild(threads: number, nodeArgs: string[] = []) {
+    return runInChild(
+      [
+        `import { generateKeyPairSync } from 'node:crypto';`,
+        `import { useCryptoThreads, signOffLoop, cryptoPoolStats } from ${cryptoPoolUrl};`,
+        `useCryptoThreads(${threads});`,
+        `const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });`,
+        `const sig = await signOffLoop({ hash: 'sha256', dsaEncoding: 'der' }, new Uint8Array([1, 2, 3]), privateKey);`,
+        `const { threads, jobs } = cryptoPoolStats();`,
+        `console.log(sig.length > 60 ? 'signed' : 'short', threads, jobs);`,
+      ],
+      nodeArgs,
+    );
+  }
+
   it('EC keys on a crypto thread (imported from the raw point): P-256, P-384 and P-521 verify, a wrong signature does not, a point off the curve is refused as such', () => {
-    const lib = (f: string) => JSON.stringify(pathToFileURL(join(import.meta.dirname, '../../lib/protocol', f)).href);
-    const script = [
+    const stdout = runInChild([
       `import { generateKeyPairSync, sign } from 'node:crypto';`,
-      `import { useCryptoThreads, verifyOffLoop, cryptoPoolStats } from ${lib('crypto-pool.ts')};`,
+      `import { useCryptoThreads, verifyOffLoop, cryptoPoolStats } from ${cryptoPoolUrl};`,
       `useCryptoThreads(1);`,
       `const out = [];`,
       `for (const [crv, hash] of [['P-256', 'sha256'], ['P-384', 'sha384'], ['P-521', 'sha512']]) {`,
       `  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: crv });`,
       `  const jwk = publicKey.export({ format: 'jwk' });`,
+      `  const point = Buffer.concat([Buffer.of(4), Buffer.from(jwk.x, 'base64url'), Buffer.from(jwk.y, 'base64url')]);`,
       `  const data = Buffer.from('to be signed ' + crv);`,
       `  const sig = sign(hash, data, privateKey);`,
       `  const params = { hash, dsaEncoding: 'der' };`,
-      `  const good = await verifyOffLoop({ format: 'jwk', key: jwk }, params, data, sig);`,
-      `  const other = await verifyOffLoop({ format: 'jwk', key: jwk }, params, Buffer.from('something else'), sig);`,
-      `  const y = Buffer.from(jwk.y, 'base64url'); y[y.length - 1] ^= 1;`,
-      `  const off = await verifyOffLoop({ format: 'jwk', key: { ...jwk, y: y.toString('base64url') } }, params, data, sig);`,
-      `  out.push([crv, good.ok, other.ok, off.ok, off.keyError ?? null]);`,
+      `  const good = await verifyOffLoop({ format: 'ec-point', curve: crv, key: point }, params, data, sig);`,
+      `  const other = await verifyOffLoop({ format: 'ec-point', curve: crv, key: point }, params, Buffer.from('something else'), sig);`,
+      `  const off = Buffer.from(point); off[off.length - 1] ^= 1;`,
+      `  const offCurve = await verifyOffLoop({ format: 'ec-point', curve: crv, key: off }, params, data, sig);`,
+      `  out.push([crv, good.ok, other.ok, offCurve.ok, offCurve.keyError ?? null]);`,
       `}`,
       `console.log(JSON.stringify({ out, jobs: cryptoPoolStats().jobs }));`,
-    ].join('\n');
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
-    assert.equal(r.status, 0, r.stderr);
-    const { out, jobs } = JSON.parse(r.stdout) as { out: unknown[][]; jobs: number };
+    ]);
+    const { out, jobs } = JSON.parse(stdout) as { out: unknown[][]; jobs: number };
     for (const [crv, good, other, off, keyError] of out) {
       assert.equal(good, true, `${crv}: the signature verifies`);
       assert.equal(other, false, `${crv}: not over other data`);

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { readOid, readWhole } from '../../lib/protocol/der.js';
+import { oid, readOid, readWhole } from '../../lib/protocol/der.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'der-spec-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -16,16 +16,9 @@ function oidTlv(hex: string) {
   return readWhole(Buffer.concat([Buffer.from([0x06, c.length]), c]));
 }
 
-/** The content octets of a dotted OID, encoded here (base-128 arcs, the first two combined). */
+/** The content octets (hex) of a dotted OID, from der.ts's encoder. */
 function encodeOid(dotted: string): string {
-  const arcs = dotted.split('.').map(BigInt);
-  const out: number[] = [];
-  for (const arc of [arcs[0]! * 40n + arcs[1]!, ...arcs.slice(2)]) {
-    const bytes = [Number(arc & 0x7fn)];
-    for (let v = arc >> 7n; v > 0n; v >>= 7n) bytes.unshift(Number(v & 0x7fn) | 0x80);
-    out.push(...bytes);
-  }
-  return Buffer.from(out).toString('hex');
+  return Buffer.from(oid(dotted)).subarray(2).toString('hex');
 }
 
 test('readOid decodes what openssl encodes, the same on every call', () => {
