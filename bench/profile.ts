@@ -29,6 +29,7 @@ Options:
   --crypto-threads <n>   est() cryptoThreads (default: est()'s own)
   --auth-cache <s>       est() authRequestCache ttl in seconds (enroll-auth; default off)
   --no-profile           no --cpu-prof (its sampling costs a few percent)
+  --node-args <flags>    extra node flags for est-server, space-separated (e.g. V8 heap flags)
   --top <n>              functions listed per profile (default 20)
   -h, --help             this text
 `;
@@ -45,6 +46,7 @@ const { values } = parseArgs({
     'crypto-threads': { type: 'string' },
     'auth-cache': { type: 'string' },
     'no-profile': { type: 'boolean', default: false },
+    'node-args': { type: 'string', default: '' },
     top: { type: 'string', default: '20' },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -85,7 +87,7 @@ const est = await startEstServer({
     ...(values['crypto-threads'] !== undefined ? { cryptoThreads: Number(values['crypto-threads']) } : {}),
     ...(values['auth-cache'] !== undefined ? { authRequestCache: Number(values['auth-cache']) } : {}),
   },
-  ...(values['no-profile'] ? {} : { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir] }),
+  nodeArgs: [...values['node-args']!.split(' ').filter(Boolean), ...(values['no-profile'] ? [] : ['--cpu-prof', '--cpu-prof-dir', profDir])],
 });
 
 const spec = loadSpecFor(op, est.url, ca, fx.csrBodies, { connections: Number(values.connections), durationSec: Number(values.seconds), warmupSec: 1 });

@@ -52,6 +52,27 @@ function isWorkerMessage(m: unknown): m is WorkerMessage {
   return typeof m === 'object' && m !== null && ((m as WorkerMessage).type === 'est-listening' || (m as WorkerMessage).type === 'est-failed');
 }
 
+/**
+ * Memory defaults for the workers, each kept only where the operator set nothing of the kind:
+ * - `--max-semi-space-size=8`: V8's young generation is two semi-spaces of up to 16 MB each on
+ *   64-bit; at thousands of enrollments a second both stay full, and half the size takes ~8 MB
+ *   off each worker's peak RSS;
+ * - `--heap-growing-percent=50`: after a full GC V8 lets the old generation grow by a factor it
+ *   picks (up to 4× for a small heap); at most 1.5× takes ~20 MB more off;
+ * - `MALLOC_ARENA_MAX=2`: glibc gives each thread (libuv pool, crypto thread, V8 helpers) an
+ *   arena of its own, and each keeps its free memory; two arenas take ~8–12 MB off.
+ * None of the three costs measurable throughput (BENCHMARKS.md, seventh run). An operator's own
+ * flag (in the command line, or NODE_OPTIONS where V8 allows it there) or `MALLOC_ARENA_MAX` wins.
+ */
+export function workerMemoryDefaults(execArgv: readonly string[], env: NodeJS.ProcessEnv): { execArgv: string[]; env: Record<string, string> } {
+  const given = [...execArgv, env.NODE_OPTIONS ?? ''].join(' ').replaceAll('_', '-');
+  const flags = [...execArgv];
+  for (const [name, value] of [['--max-semi-space-size', '8'], ['--heap-growing-percent', '50']] as const) {
+    if (!given.includes(name)) flags.push(`${name}=${value}`);
+  }
+  return { execArgv: flags, env: env.MALLOC_ARENA_MAX === undefined ? { MALLOC_ARENA_MAX: '2' } : {} };
+}
+
 /** True in a process forked by {@link startCluster}. */
 export function isClusterWorker(): boolean {
   return cluster.isWorker;
@@ -120,8 +141,10 @@ export function startCluster(options: ClusterOptions): Promise<ClusterPrimary> {
       });
     };
 
+    const memory = workerMemoryDefaults(process.execArgv, process.env);
+    cluster.setupPrimary({ execArgv: memory.execArgv });
     const fork = () => {
-      const w = cluster.fork({ [JOURNAL_DIR_ENV]: journalDir });
+      const w = cluster.fork({ ...memory.env, [JOURNAL_DIR_ENV]: journalDir });
       live.add(w);
       startedAt.set(w, Date.now());
       w.on('message', (m: unknown) => {

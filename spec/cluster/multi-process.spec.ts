@@ -8,6 +8,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, describe, it } from 'node:test';
+import { workerMemoryDefaults } from '../../lib/cli/cluster.js';
 import { FileSerialStore, formatSerial, parseSerialFile } from '../../lib/ca/serial-file-store.js';
 import { decodeCertsOnly } from '../../lib/protocol/pkcs7.js';
 import { parseCertificate } from '../../lib/protocol/x509.js';
@@ -104,6 +105,17 @@ describe('kill -9 while serials are being taken', () => {
   }
 });
 
+describe('workerMemoryDefaults', () => {
+  it('adds each V8 flag and MALLOC_ARENA_MAX only where the operator set none of the kind', () => {
+    assert.deepEqual(workerMemoryDefaults(['--enable-source-maps'], {}), {
+      execArgv: ['--enable-source-maps', '--max-semi-space-size=8', '--heap-growing-percent=50'],
+      env: { MALLOC_ARENA_MAX: '2' },
+    });
+    assert.deepEqual(workerMemoryDefaults(['--max-semi-space-size=32'], { MALLOC_ARENA_MAX: '8' }), { execArgv: ['--max-semi-space-size=32', '--heap-growing-percent=50'], env: {} });
+    assert.deepEqual(workerMemoryDefaults(['--heap_growing_percent=80'], { NODE_OPTIONS: '--max_semi_space_size=4' }).execArgv, ['--heap_growing_percent=80'], 'NODE_OPTIONS counts, in either spelling');
+  });
+});
+
 describe('est-server --workers 2', () => {
   it('serves from two processes on one serial file; SIGTERM stops them all', async () => {
     const auth: Server = createServer((req, res) => res.writeHead(req.headers.authorization === 'Basic ' + Buffer.from('u:p').toString('base64') ? 200 : 401).end());
@@ -152,6 +164,12 @@ describe('est-server --workers 2', () => {
       const lines = server.log().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { pid?: number; serial?: string });
       const pids = new Set(lines.filter((l) => l.serial !== undefined).map((l) => l.pid));
       assert.equal(pids.size, 2, 'both workers issued certificates');
+      // The workers run with the memory defaults (workerMemoryDefaults), in their command line and environment.
+      for (const pid of pids) {
+        const argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
+        for (const flag of ['--max-semi-space-size=8', '--heap-growing-percent=50']) assert.ok(argv.includes(flag), `worker ${pid} without ${flag}`);
+        assert.ok(readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes('MALLOC_ARENA_MAX=2'), `worker ${pid} without MALLOC_ARENA_MAX`);
+      }
       const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
       child.kill('SIGTERM');
       assert.equal(await exited, 0);
