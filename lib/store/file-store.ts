@@ -156,10 +156,10 @@ function statOrUndefined(path: string): Stats | undefined {
  * Appends `text` (open and write are synchronous: page-cache work of microseconds, where each
  * thread-pool round trip costs 1–2 ms of waiting on a busy machine) and returns the open fd.
  */
-function appendNow(path: string, text: string): number {
+function appendNow(path: string, text: string | Buffer): number {
   const fd = openSync(path, 'a', 0o644);
   try {
-    const bytes = Buffer.from(text, 'utf8');
+    const bytes = typeof text === 'string' ? Buffer.from(text, 'utf8') : text;
     for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
     return fd;
   } catch (e) {
@@ -218,6 +218,7 @@ export class FileRecordStore implements RecordStore {
   private count = 0;
   private revocations = new Map<string, Revocation>();
   private indexSeen = { ino: -1, size: 0, mtimeMs: 0 };
+  private refreshedThisTurn = false;
 
   // ledger offsets: built on first need, then followed incrementally
   private ledgerOffsets: Map<string, number> | undefined;
@@ -422,6 +423,18 @@ export class FileRecordStore implements RecordStore {
     if (lost.length) void this.restoreLost(lost).catch((e: Error) => this.onError?.(e));
   }
 
+  /**
+   * refreshIndex() at most once per turn of the event loop: the status checks of every request
+   * that reaches it in one turn share a stat (under load, several), each still seeing the file as
+   * it was after its request arrived.
+   */
+  private refreshIndexThisTurn(): void {
+    if (this.refreshedThisTurn) return;
+    this.refreshIndex();
+    this.refreshedThisTurn = true;
+    setImmediate(() => (this.refreshedThisTurn = false));
+  }
+
   /** Appends again the lines a rewrite by `openssl ca` dropped (it copied the file before our append). */
   private async restoreLost(lost: string[]): Promise<void> {
     await this.lock.withLock(async () => {
@@ -622,17 +635,17 @@ export class FileRecordStore implements RecordStore {
         if (this.keys.has(k)) throw new EstStoreError('ERR_EST_STORE_DUPLICATE', `serial ${serialText(k)} is already in ${this.indexPath}`, { status: 500 });
       }
       const opened: number[] = [];
+      const indexBytes = Buffer.from(index, 'utf8');
       try {
         await this.ensureAttrFile();
         opened.push(appendNow(this.ledgerPath, ledger));
-        opened.push(appendNow(this.indexPath, index));
+        opened.push(appendNow(this.indexPath, indexBytes));
       } catch (e) {
         for (const fd of opened) closeSync(fd);
         throw unavailable(this.indexPath, 'cannot be written', e);
       }
-      // Read our own lines back (and anything appended before them).
       try {
-        this.refreshIndex();
+        this.takeOwnLines(opened[1]!, indexBytes);
       } catch (e) {
         this.onError?.(e as Error);
       }
@@ -646,6 +659,20 @@ export class FileRecordStore implements RecordStore {
     } catch (e) {
       throw unavailable(this.indexPath, 'cannot be written', e);
     }
+  }
+
+  /**
+   * Our lines just appended to index.txt (fd `fd`), into memory. When the file is the one read up
+   * to its end just before the append (same inode, grown by exactly our bytes), they are taken from
+   * `bytes` at the offsets they now have, without reading them back; otherwise (replaced or
+   * appended to by another writer meanwhile) the file is read as usual.
+   */
+  private takeOwnLines(fd: number, bytes: Buffer): void {
+    const st = fstatSync(fd);
+    const seen = this.indexSeen;
+    if (st.ino !== seen.ino || st.size !== seen.size + bytes.length) return this.refreshIndex();
+    const { used } = this.parseInto(bytes, NaN, false, seen.size);
+    this.indexSeen = { ino: st.ino, size: seen.size + used, mtimeMs: st.mtimeMs };
   }
 
   private attrChecked = false;
@@ -678,8 +705,8 @@ export class FileRecordStore implements RecordStore {
   async status(serial: string): Promise<SerialStatus> {
     const key = serialKey(serial);
     if (key === undefined) return 'unknown';
-    // A stat: revoked or issued a moment ago by another process (or openssl ca) since the last poll.
-    this.refreshIndex();
+    // Revoked or issued a moment ago by another process (or openssl ca) since the last poll.
+    this.refreshIndexThisTurn();
     const i = this.keys.get(key);
     if (i === undefined) return 'unknown';
     return this.states[i] === STATUS_R ? 'revoked' : 'valid';

@@ -247,6 +247,29 @@ describe('file store with openssl ca', () => {
     }
   });
 
+  test('status() stats index.txt once per turn of the event loop: a revocation written meanwhile is seen from the next turn', async () => {
+    const ca = pki.ca('p256');
+    const store = fileStore(ca.serial, 0);
+    try {
+      const issue = issuer(pki, ca, store);
+      const a = await issue('/CN=a');
+      const b = await issue('/CN=b');
+      const index = defaultIndexPath(ca.serial);
+      const first = store.status(a.serial); // this turn's stat
+      // openssl ca -revoke, done between two requests of one turn: a new file renamed into place.
+      const text = readFileSync(index, 'utf8');
+      writeFileSync(index + '.new', text.replace(new RegExp(`^V\\t(\\S+)\\t\\t(${b.serial}\\t)`, 'm'), 'R\t$1\t260101000000Z,keyCompromise\t$2'));
+      assert.notEqual(readFileSync(index + '.new', 'utf8'), text);
+      renameSync(index + '.new', index);
+      assert.deepEqual(await Promise.all([first, store.status(b.serial)]), ['valid', 'valid'], 'the same turn shares the first stat');
+      await new Promise((r) => setImmediate(r));
+      assert.equal(await store.status(b.serial), 'revoked', 'the next turn stats again');
+      assert.equal(await store.status(a.serial), 'valid');
+    } finally {
+      await store.close();
+    }
+  });
+
   test('a line lost to a concurrent rewrite of index.txt (openssl ca copying it before our append) is restored', async () => {
     const ca = pki.ca('p256');
     const store = fileStore(ca.serial, 100);
