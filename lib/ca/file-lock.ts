@@ -35,6 +35,17 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+/**
+ * What makes each token and scratch name of this process unique, fixed once: a random part and a
+ * counter instead of fresh random bytes and a hostname() call per attempt (a few microseconds each
+ * on the lock's path). The host name is read once: were it changed while running, our locks would
+ * only look like another host's, broken by age alone.
+ */
+const PROCESS_NONCE = randomBytes(6).toString('hex');
+const HOST_NAME = hostname();
+let attemptCounter = 0;
+const nextUnique = () => PROCESS_NONCE + (attemptCounter++).toString(16);
+
 /** Retries on the next turn of the event loop before the first sleep. */
 const QUICK_RETRIES = 4;
 
@@ -99,7 +110,7 @@ export class FileLock {
 
   /** Creates the lock file exclusively, waiting with backoff and breaking stale locks. */
   private async acquire(): Promise<void> {
-    const token = `${process.pid} ${hostname()} ${randomBytes(8).toString('hex')} ${Date.now()}\n`;
+    const token = `${process.pid} ${HOST_NAME} ${nextUnique()} ${Date.now()}\n`;
     const started = Date.now();
     const deadline = started + this.lockTimeoutMs;
     let delay = 1;
@@ -144,7 +155,7 @@ export class FileLock {
    * staleLockMs. Returns false when the lock is held.
    */
   private tryTake(token: string): boolean {
-    const aside = `${this.lockPath}.new-${process.pid}-${HOST_TAG}${randomBytes(6).toString('hex')}`;
+    const aside = `${this.lockPath}.new-${process.pid}-${HOST_TAG}${nextUnique()}`;
     try {
       writeFileSync(aside, token, { encoding: 'latin1', mode: 0o644 });
       try {
