@@ -16,6 +16,8 @@ export interface ClusterOptions {
   /** Number of worker processes (each runs the whole server: TLS, est(), CA, serial store). */
   workers: number;
   logger: ClusterLogger;
+  /** Start the workers with {@link workerMemoryDefaults} (est-server `--lean-memory`). @default false */
+  leanMemory?: boolean;
   /**
    * Replace a worker that exits unexpectedly, always: one request that kills a worker must not
    * take the service down. A worker that dies within `crashWindowMs` of its start counts as a quick
@@ -53,16 +55,18 @@ function isWorkerMessage(m: unknown): m is WorkerMessage {
 }
 
 /**
- * Memory defaults for the workers, each kept only where the operator set nothing of the kind:
+ * The lean-memory settings of the workers (est-server `--lean-memory`), each kept only where the
+ * operator set nothing of the kind:
  * - `--max-semi-space-size=8`: V8's young generation is two semi-spaces of up to 16 MB each on
- *   64-bit; at thousands of enrollments a second both stay full, and half the size takes ~8 MB
- *   off each worker's peak RSS;
+ *   64-bit; at thousands of enrollments a second both stay full;
  * - `--heap-growing-percent=50`: after a full GC V8 lets the old generation grow by a factor it
- *   picks (up to 4× for a small heap); at most 1.5× takes ~20 MB more off;
+ *   picks (up to 4× for a small heap); at most 1.5× here;
  * - `MALLOC_ARENA_MAX=2`: glibc gives each thread (libuv pool, crypto thread, V8 helpers) an
- *   arena of its own, and each keeps its free memory; two arenas take ~8–12 MB off.
- * None of the three costs measurable throughput (BENCHMARKS.md, seventh run). An operator's own
- * flag (in the command line, or NODE_OPTIONS where V8 allows it there) or `MALLOC_ARENA_MAX` wins.
+ *   arena of its own, and each keeps its free memory.
+ * Together ~35 MB less peak RSS per worker at full enrollment load, for ~10% of its throughput
+ * (more scavenges and GC cycles, malloc lock contention): BENCHMARKS.md, seventh run. An
+ * operator's own flag (in the command line, or NODE_OPTIONS where V8 allows it there) or
+ * `MALLOC_ARENA_MAX` wins.
  */
 export function workerMemoryDefaults(execArgv: readonly string[], env: NodeJS.ProcessEnv): { execArgv: string[]; env: Record<string, string> } {
   const given = [...execArgv, env.NODE_OPTIONS ?? ''].join(' ').replaceAll('_', '-');
@@ -141,7 +145,7 @@ export function startCluster(options: ClusterOptions): Promise<ClusterPrimary> {
       });
     };
 
-    const memory = workerMemoryDefaults(process.execArgv, process.env);
+    const memory = options.leanMemory ? workerMemoryDefaults(process.execArgv, process.env) : { execArgv: [...process.execArgv], env: {} };
     cluster.setupPrimary({ execArgv: memory.execArgv });
     const fork = () => {
       const w = cluster.fork({ ...memory.env, [JOURNAL_DIR_ENV]: journalDir });

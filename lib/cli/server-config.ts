@@ -19,6 +19,8 @@ export interface ServerConfig {
   /** est() options per mount path (`/.well-known/est` or `/.well-known/est/<label>`). */
   mounts: Record<string, EstOptions>;
   workers: number;
+  /** `--lean-memory` / `"leanMemory": true`: workers start with the memory settings of cluster.ts (workerMemoryDefaults). */
+  leanMemory?: boolean;
   /** The metrics port (/metrics, /healthz, /readyz); absent = none. */
   metrics?: { port: number; host: string };
   /** Demo mode: the user and password of the embedded auth backend. */
@@ -40,7 +42,7 @@ export interface AdminServerConfig {
   demoPassword?: string;
 }
 
-const SERVER_KEYS = new Set(['host', 'port', 'tls', 'labels', 'workers', 'metrics', 'admin']);
+const SERVER_KEYS = new Set(['host', 'port', 'tls', 'labels', 'workers', 'leanMemory', 'metrics', 'admin']);
 const ADMIN_KEYS = new Set(['port', 'host', 'users', 'csrfSecret', 'title', 'pageSize']);
 
 /** Validates the config file's `admin` block (users are checked again, as hashes, by estAdmin). */
@@ -109,6 +111,10 @@ export async function loadConfigFile(file: string): Promise<ServerConfig> {
       throw new EstConfigError(`est-server: \`metrics\` must be {"port": 0..65535, "host": "<address>"} (got ${JSON.stringify(metrics)})`);
     }
     cfg.metrics = { port: metrics.port as number, host: typeof metrics.host === 'string' ? metrics.host : '127.0.0.1' };
+  }
+  if (raw.leanMemory !== undefined) {
+    if (typeof raw.leanMemory !== 'boolean') throw new EstConfigError(`est-server: \`leanMemory\` must be true or false (got ${JSON.stringify(raw.leanMemory)})`);
+    cfg.leanMemory = raw.leanMemory;
   }
   if (raw.admin !== undefined) cfg.admin = parseAdminConfig(raw.admin, cfg.host);
   if (tls) {

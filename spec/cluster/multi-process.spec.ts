@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, describe, it } from 'node:test';
 import { workerMemoryDefaults } from '../../lib/cli/cluster.js';
+import { loadConfigFile } from '../../lib/cli/server-config.js';
 import { FileSerialStore, formatSerial, parseSerialFile } from '../../lib/ca/serial-file-store.js';
 import { decodeCertsOnly } from '../../lib/protocol/pkcs7.js';
 import { parseCertificate } from '../../lib/protocol/x509.js';
@@ -114,10 +115,17 @@ describe('workerMemoryDefaults', () => {
     assert.deepEqual(workerMemoryDefaults(['--max-semi-space-size=32'], { MALLOC_ARENA_MAX: '8' }), { execArgv: ['--max-semi-space-size=32', '--heap-growing-percent=50'], env: {} });
     assert.deepEqual(workerMemoryDefaults(['--heap_growing_percent=80'], { NODE_OPTIONS: '--max_semi_space_size=4' }).execArgv, ['--heap_growing_percent=80'], 'NODE_OPTIONS counts, in either spelling');
   });
+
+  it('is asked for with "leanMemory": true in the config (or --lean-memory); anything but a boolean is refused', async () => {
+    const file = (v: unknown) => pki.write(`lean-${String(v)}.json`, JSON.stringify({ caRootCertificate: ca.cert, caPrivateKey: ca.key, leanMemory: v }));
+    assert.equal((await loadConfigFile(file(true))).leanMemory, true);
+    assert.equal((await loadConfigFile(file(false))).leanMemory, false);
+    await assert.rejects(loadConfigFile(file('yes')), /^EstConfigError: est-server: `leanMemory` must be true or false \(got "yes"\)$/);
+  });
 });
 
 describe('est-server --workers 2', () => {
-  it('serves from two processes on one serial file; SIGTERM stops them all', async () => {
+  it('serves from two processes on one serial file, --lean-memory settings in each; SIGTERM stops them all', async () => {
     const auth: Server = createServer((req, res) => res.writeHead(req.headers.authorization === 'Basic ' + Buffer.from('u:p').toString('base64') ? 200 : 401).end());
     await new Promise<void>((r) => auth.listen(0, '127.0.0.1', () => r()));
     const serverCert = pki.serverCert(ca);
@@ -134,7 +142,7 @@ describe('est-server --workers 2', () => {
         authRequest: `http://127.0.0.1:${(auth.address() as { port: number }).port}/auth`,
       }),
     );
-    const server = await spawnEstServer([config, '--workers', '2']);
+    const server = await spawnEstServer([config, '--workers', '2', '--lean-memory']);
     const { child, port } = server;
     try {
       const body = csr.der.toString('base64').replace(/.{64}/g, '$&\n') + '\n';
@@ -164,7 +172,7 @@ describe('est-server --workers 2', () => {
       const lines = server.log().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { pid?: number; serial?: string });
       const pids = new Set(lines.filter((l) => l.serial !== undefined).map((l) => l.pid));
       assert.equal(pids.size, 2, 'both workers issued certificates');
-      // The workers run with the memory defaults (workerMemoryDefaults), in their command line and environment.
+      // --lean-memory: the workers run with workerMemoryDefaults, in their command line and environment.
       for (const pid of pids) {
         const argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
         for (const flag of ['--max-semi-space-size=8', '--heap-growing-percent=50']) assert.ok(argv.includes(flag), `worker ${pid} without ${flag}`);

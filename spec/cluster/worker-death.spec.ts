@@ -1,5 +1,6 @@
 // est-server --workers 2: a request that kills its worker (a native abort) never takes the service down; the primary names the request.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import { after, describe, it } from 'node:test';
 import { TestPki } from '../helpers/pki.js';
@@ -67,6 +68,14 @@ describe('est-server --workers 2 with a request that aborts its worker', () => {
         await until('a 200 from /cacerts', async () => (await send(port, 'GET', '/.well-known/est/cacerts')) === 200).catch((e: Error) => { throw new Error(`${e.message}\n${server.log()}`); });
       }
       assert.equal(child.exitCode, null, 'the primary is still running');
+      // Without --lean-memory the workers run with V8's and glibc's own memory settings.
+      const children = () => readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'latin1').trim().split(/\s+/).filter(Boolean);
+      await until('both workers running again', async () => children().length === 2);
+      const workerPids = children();
+      for (const pid of workerPids) {
+        assert.ok(!readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('--max-semi-space-size'), `worker ${pid} has a semi-space flag`);
+        if (process.env.MALLOC_ARENA_MAX === undefined) assert.ok(!readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').some((v) => v.startsWith('MALLOC_ARENA_MAX=')), `worker ${pid} has MALLOC_ARENA_MAX`);
+      }
       const exits = [...server.log().matchAll(/"signal":"SIGABRT"[^\n]*"requestIds":\["(killer-\d+)"\]/g)].map((m) => m[1]);
       assert.deepEqual(exits.sort(), Array.from({ length: KILLS }, (_, i) => `killer-${i + 1}`).sort());
       assert.equal([...server.log().matchAll(/"signal":"SIGABRT"[^\n]*"restartInMs":\d+/g)].length, KILLS, 'every killed worker is restarted');
