@@ -145,10 +145,10 @@ export function startCluster(options: ClusterOptions): Promise<ClusterPrimary> {
       });
     };
 
-    const memory = options.leanMemory ? workerMemoryDefaults(process.execArgv, process.env) : { execArgv: [...process.execArgv], env: {} };
-    cluster.setupPrimary({ execArgv: memory.execArgv });
+    const memory = options.leanMemory ? workerMemoryDefaults(process.execArgv, process.env) : undefined;
+    if (memory) cluster.setupPrimary({ execArgv: memory.execArgv });
     const fork = () => {
-      const w = cluster.fork({ ...memory.env, [JOURNAL_DIR_ENV]: journalDir });
+      const w = cluster.fork({ ...memory?.env, [JOURNAL_DIR_ENV]: journalDir });
       live.add(w);
       startedAt.set(w, Date.now());
       w.on('message', (m: unknown) => {
