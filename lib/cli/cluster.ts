@@ -63,7 +63,7 @@ function isWorkerMessage(m: unknown): m is WorkerMessage {
  *   picks (up to 4× for a small heap); at most 1.5× here;
  * - `MALLOC_ARENA_MAX=2`: glibc gives each thread (libuv pool, crypto thread, V8 helpers) an
  *   arena of its own, and each keeps its free memory.
- * Together ~35 MB less peak RSS per worker at full enrollment load, for ~10% of its throughput
+ * Together ~35 MB less peak RSS per worker at full enrollment load, for ~12% of its throughput
  * (more scavenges and GC cycles, malloc lock contention): BENCHMARKS.md, seventh run. An
  * operator's own flag (in the command line, or NODE_OPTIONS where V8 allows it there) or
  * `MALLOC_ARENA_MAX` wins.

@@ -43,7 +43,7 @@ Options:
   --state-dir <dir>    demo state folder (default ./.est-demo or $EST_STATE_DIR)
   --workers <n|auto>   processes sharing the port and the serial file (default 1;
                        auto = one per CPU)
-  --lean-memory        with --workers 2 or more: workers trade ~10% of enrollment
+  --lean-memory        with --workers 2 or more: workers trade ~12% of enrollment
                        throughput for ~35 MB less RSS each (smaller V8 young generation,
                        slower heap growth, two malloc arenas); config: "leanMemory": true
   --approval <mode>    auto (issue at once, default) or manual (every enrollment waits
