@@ -409,18 +409,20 @@ export class FileRecordStore implements RecordStore {
     const seen = this.indexSeen;
     if (!st) return;
     if (st.ino === seen.ino && st.size === seen.size && st.mtimeMs === seen.mtimeMs) return;
-    if (st.ino === seen.ino && st.size > seen.size) {
-      const buf = readRange(this.indexPath, seen.size, st.size);
-      const { used } = this.parseInto(buf, NaN, false, seen.size);
-      this.indexSeen = { ino: st.ino, size: seen.size + used, mtimeMs: st.mtimeMs };
-      return;
-    }
+    if (st.ino === seen.ino && st.size > seen.size) return this.takeAppended(readRange(this.indexPath, seen.size, st.size), st);
     if (st.ino === seen.ino && st.size === seen.size) {
       this.indexSeen = { ...seen, mtimeMs: st.mtimeMs };
       return;
     }
     const lost = this.loadIndexWhole(false);
     if (lost.length) void this.restoreLost(lost).catch((e: Error) => this.onError?.(e));
+  }
+
+  /** Lines appended to index.txt since `indexSeen` (`buf`, read or just written), into memory; `st` is the file now. */
+  private takeAppended(buf: Buffer, st: Stats): void {
+    const seen = this.indexSeen;
+    const { used } = this.parseInto(buf, NaN, false, seen.size);
+    this.indexSeen = { ino: st.ino, size: seen.size + used, mtimeMs: st.mtimeMs };
   }
 
   /**
@@ -671,8 +673,7 @@ export class FileRecordStore implements RecordStore {
     const st = fstatSync(fd);
     const seen = this.indexSeen;
     if (st.ino !== seen.ino || st.size !== seen.size + bytes.length) return this.refreshIndex();
-    const { used } = this.parseInto(bytes, NaN, false, seen.size);
-    this.indexSeen = { ino: st.ino, size: seen.size + used, mtimeMs: st.mtimeMs };
+    this.takeAppended(bytes, st);
   }
 
   private attrChecked = false;

@@ -57,16 +57,14 @@ function withServer(options: Partial<EstOptions>, fn: (srv: Running, store: Memo
 }
 
 /** One CSR for every enrollment here: making one runs the openssl CLI, synchronously (tens of ms). */
-let csrBody: string | undefined;
+const CSR_BODY = b64lines(pki.csr().der);
 
 function enroll(srv: Running, user: string) {
-  csrBody ??= b64lines(pki.csr().der);
-  return fetchRaw(`${srv.url}/simpleenroll`, { method: 'POST', headers: { 'Content-Type': 'application/pkcs10', Authorization: basic(user, 'pw') }, body: csrBody });
+  return fetchRaw(`${srv.url}/simpleenroll`, { method: 'POST', headers: { 'Content-Type': 'application/pkcs10', Authorization: basic(user, 'pw') }, body: CSR_BODY });
 }
 
 /** An enrollment's status and how long it took (the request only: its CSR is made beforehand). */
 async function timed(srv: Running, user: string): Promise<{ status: number; ms: number; body: string }> {
-  csrBody ??= b64lines(pki.csr().der);
   const t0 = performance.now();
   const r = await enroll(srv, user);
   return { status: r.status, ms: performance.now() - t0, body: r.body.toString() };
