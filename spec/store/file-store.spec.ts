@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FileSerialStore } from '../../lib/ca/serial-file-store.js';
 import { EstStoreError } from '../../lib/errors.js';
@@ -265,6 +265,35 @@ describe('file store with openssl ca', () => {
       await new Promise((r) => setImmediate(r));
       assert.equal(await store.status(b.serial), 'revoked', 'the next turn stats again');
       assert.equal(await store.status(a.serial), 'valid');
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('after index.txt is replaced or deleted, or the ledger moved away, the next record goes to the file the path names', async () => {
+    const ca = pki.ca('p256');
+    const store = fileStore(ca.serial, 0);
+    try {
+      const issue = issuer(pki, ca, store);
+      const index = defaultIndexPath(ca.serial);
+      const a = await issue('/CN=a');
+      // openssl ca -revoke: a new index.txt renamed over the one the store has open.
+      writeFileSync(index + '.new', readFileSync(index, 'utf8').replace(/^V\t(\S+)\t\t/, 'R\t$1\t260101000000Z,superseded\t'));
+      renameSync(index + '.new', index);
+      const b = await issue('/CN=b');
+      assert.match(readFileSync(index, 'utf8'), new RegExp(`^R\\t.*\\t${a.serial}\\t.*\\nV\\t.*\\t${b.serial}\\t`, 's'));
+      assert.equal(await store.status(a.serial), 'revoked');
+
+      renameSync(index + '.ledger', index + '.ledger.moved');
+      const c = await issue('/CN=c');
+      const cKey = c.serial.replace(/^0+/, ''); // the ledger's key: hex without leading zeros
+      assert.match(readFileSync(index + '.ledger', 'utf8'), new RegExp(`^${cKey}\\tI\\t`));
+      assert.doesNotMatch(readFileSync(index + '.ledger.moved', 'utf8'), new RegExp(cKey));
+
+      unlinkSync(index);
+      const d = await issue('/CN=d');
+      assert.match(readFileSync(index, 'utf8'), new RegExp(`\\t${d.serial}\\t`));
+      assert.equal(await store.status(d.serial), 'valid');
     } finally {
       await store.close();
     }
