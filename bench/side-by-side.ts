@@ -21,6 +21,7 @@ Options:
   --rounds <n>       rounds, each with fresh servers and serial files (default 3)
   --connections <n>  keep-alive connections in all (default 64)
   --no-ledger-b      B without a ledger (store: false): the ledger's cost, side by side
+  --node-args-b <f>  node flags for B's est-server, space-separated (A and B may be one build)
   -h, --help         this text
 `;
 
@@ -32,6 +33,7 @@ const { values, positionals } = parseArgs({
     rounds: { type: 'string', default: '3' },
     connections: { type: 'string', default: '64' },
     'no-ledger-b': { type: 'boolean', default: false },
+    'node-args-b': { type: 'string', default: '' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -54,7 +56,8 @@ for (let r = 0; r < Number(values.rounds); r++) {
     const serialFile = join(fx.dir, `serial-${r}-${i}.srl`);
     writeFileSync(serialFile, '1000\n');
     const noLedger = i === 1 && values['no-ledger-b'];
-    servers.push(await startEstServer({ ca, dir: fx.dir, workers: 1, tls: true, authUrl: auth.url, serialFile, serialLease: 256, csrAttrs, compiled: compiled!, ...(noLedger ? { store: false as const } : {}) }));
+    const nodeArgs = i === 1 ? values['node-args-b']!.split(' ').filter(Boolean) : [];
+    servers.push(await startEstServer({ ca, dir: fx.dir, workers: 1, tls: true, authUrl: auth.url, serialFile, serialLease: 256, csrAttrs, compiled: compiled!, nodeArgs, ...(noLedger ? { store: false as const } : {}) }));
   }
   const timing = { connections: Number(values.connections) / 2, durationSec: Number(values.seconds), warmupSec: 2 };
   const res = await Promise.all(servers.map((s, i) => runLoad(loadSpecFor(op, s.url, ca, fx.csrBodies, timing), fx.dir, 100 + i, () => {})));
