@@ -59,7 +59,7 @@ for (let r = 0; r < Number(values.rounds); r++) {
     const nodeArgs = i === 1 ? values['node-args-b']!.split(' ').filter(Boolean) : [];
     servers.push(await startEstServer({ ca, dir: fx.dir, workers: 1, tls: true, authUrl: auth.url, serialFile, serialLease: 256, csrAttrs, compiled: compiled!, nodeArgs, ...(noLedger ? { store: false as const } : {}) }));
   }
-  const timing = { connections: Number(values.connections) / 2, durationSec: Number(values.seconds), warmupSec: 2 };
+  const timing = { connections: Math.max(1, Math.floor(Number(values.connections) / 2)), durationSec: Number(values.seconds), warmupSec: 2 };
   const res = await Promise.all(servers.map((s, i) => runLoad(loadSpecFor(op, s.url, ca, fx.csrBodies, timing), fx.dir, 100 + i, () => {})));
   for (const s of servers) await s.close();
   const [a, b] = res as [(typeof res)[0], (typeof res)[0]];

@@ -277,7 +277,7 @@ describe('file store with openssl ca', () => {
       const issue = issuer(pki, ca, store);
       const index = defaultIndexPath(ca.serial);
       const a = await issue('/CN=a');
-      // openssl ca -revoke: a new index.txt renamed over the one the store has open.
+      // openssl ca -revoke: a new index.txt renamed over the one the store last appended to.
       writeFileSync(index + '.new', readFileSync(index, 'utf8').replace(/^V\t(\S+)\t\t/, 'R\t$1\t260101000000Z,superseded\t'));
       renameSync(index + '.new', index);
       const b = await issue('/CN=b');
