@@ -103,6 +103,8 @@ export async function startEstServer(opts: {
   config?: Record<string, unknown>;
   /** Node options for est-server (e.g. --cpu-prof). */
   nodeArgs?: string[];
+  /** More environment for est-server (e.g. MALLOC_ARENA_MAX). */
+  env?: Record<string, string>;
 }): Promise<RunningServer & { port: number; pid: number }> {
   const { ca } = opts;
   const config: Record<string, unknown> = {
@@ -127,6 +129,7 @@ export async function startEstServer(opts: {
   const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), ...entry, file, '--workers', String(opts.workers), '-q'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}),
   });
   // EST_BENCH_SERVER_LOG=<file>: est-server's output (errors, with -q) appended there, to see why requests failed.
   const logTo = process.env.EST_BENCH_SERVER_LOG;

@@ -22,6 +22,7 @@ Options:
   --connections <n>  keep-alive connections in all (default 64)
   --no-ledger-b      B without a ledger (store: false): the ledger's cost, side by side
   --node-args-b <f>  node flags for B's est-server, space-separated (A and B may be one build)
+  --env-b <K=V>      an environment variable for B's est-server (repeatable), e.g. MALLOC_ARENA_MAX=2
   -h, --help         this text
 `;
 
@@ -34,6 +35,7 @@ const { values, positionals } = parseArgs({
     connections: { type: 'string', default: '64' },
     'no-ledger-b': { type: 'boolean', default: false },
     'node-args-b': { type: 'string', default: '' },
+    'env-b': { type: 'string', multiple: true, default: [] },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -57,7 +59,8 @@ for (let r = 0; r < Number(values.rounds); r++) {
     writeFileSync(serialFile, '1000\n');
     const noLedger = i === 1 && values['no-ledger-b'];
     const nodeArgs = i === 1 ? values['node-args-b']!.split(' ').filter(Boolean) : [];
-    servers.push(await startEstServer({ ca, dir: fx.dir, workers: 1, tls: true, authUrl: auth.url, serialFile, serialLease: 256, csrAttrs, compiled: compiled!, nodeArgs, ...(noLedger ? { store: false as const } : {}) }));
+    const env = i === 1 ? Object.fromEntries(values['env-b']!.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])) : {};
+    servers.push(await startEstServer({ ca, dir: fx.dir, workers: 1, tls: true, authUrl: auth.url, serialFile, serialLease: 256, csrAttrs, compiled: compiled!, nodeArgs, env, ...(noLedger ? { store: false as const } : {}) }));
   }
   const timing = { connections: Math.max(1, Math.floor(Number(values.connections) / 2)), durationSec: Number(values.seconds), warmupSec: 2 };
   const res = await Promise.all(servers.map((s, i) => runLoad(loadSpecFor(op, s.url, ca, fx.csrBodies, timing), fx.dir, 100 + i, () => {})));

@@ -16,7 +16,7 @@ export interface ClusterOptions {
   /** Number of worker processes (each runs the whole server: TLS, est(), CA, serial store). */
   workers: number;
   logger: ClusterLogger;
-  /** Start the workers with {@link workerMemoryDefaults} (est-server `--lean-memory`). @default false */
+  /** Two malloc arenas per worker on top of {@link workerMemoryDefaults}' V8 settings (est-server `--lean-memory`). @default false */
   leanMemory?: boolean;
   /**
    * Replace a worker that exits unexpectedly, always: one request that kills a worker must not
@@ -55,26 +55,27 @@ function isWorkerMessage(m: unknown): m is WorkerMessage {
 }
 
 /**
- * The lean-memory settings of the workers (est-server `--lean-memory`), each kept only where the
- * operator set nothing of the kind:
+ * The memory settings of the workers, each kept only where the operator set nothing of the kind
+ * (in the command line, or NODE_OPTIONS where V8 allows it there; `MALLOC_ARENA_MAX` in the
+ * environment). Always:
  * - `--max-semi-space-size=8`: V8's young generation is two semi-spaces of up to 16 MB each on
  *   64-bit; at thousands of enrollments a second both stay full;
  * - `--heap-growing-percent=50`: after a full GC V8 lets the old generation grow by a factor it
- *   picks (up to 4× for a small heap); at most 1.5× here;
- * - `MALLOC_ARENA_MAX=2`: glibc gives each thread (libuv pool, crypto thread, V8 helpers) an
- *   arena of its own, and each keeps its free memory.
- * Together ~35 MB less peak RSS per worker at full enrollment load, for ~12% of its throughput
- * (more scavenges and GC cycles, malloc lock contention): BENCHMARKS.md, seventh run. An
- * operator's own flag (in the command line, or NODE_OPTIONS where V8 allows it there) or
- * `MALLOC_ARENA_MAX` wins.
+ *   picks (up to 4× for a small heap); at most 1.5× here.
+ * Together peak RSS per worker 163–166 → 134–136 MB at full enrollment load, for 2–3% of its
+ * throughput measured side by side (0.977, 0.960, 1.022); the growth limit alone is free and
+ * saves 13 MB (BENCHMARKS.md, eighth run).
+ * With `lean` (est-server `--lean-memory`) also `MALLOC_ARENA_MAX=2`: glibc gives each thread
+ * (libuv pool, crypto thread, V8 helpers) an arena of its own, and each keeps its free memory;
+ * two arenas save ~5 MB more per worker for ~5% of throughput (0.934–0.985, 4 rounds).
  */
-export function workerMemoryDefaults(execArgv: readonly string[], env: NodeJS.ProcessEnv): { execArgv: string[]; env: Record<string, string> } {
+export function workerMemoryDefaults(execArgv: readonly string[], env: NodeJS.ProcessEnv, lean: boolean): { execArgv: string[]; env: Record<string, string> } {
   const given = [...execArgv, env.NODE_OPTIONS ?? ''].join(' ').replaceAll('_', '-');
   const flags = [...execArgv];
   for (const [name, value] of [['--max-semi-space-size', '8'], ['--heap-growing-percent', '50']] as const) {
     if (!given.includes(name)) flags.push(`${name}=${value}`);
   }
-  return { execArgv: flags, env: env.MALLOC_ARENA_MAX === undefined ? { MALLOC_ARENA_MAX: '2' } : {} };
+  return { execArgv: flags, env: lean && env.MALLOC_ARENA_MAX === undefined ? { MALLOC_ARENA_MAX: '2' } : {} };
 }
 
 /** True in a process forked by {@link startCluster}. */
@@ -145,10 +146,10 @@ export function startCluster(options: ClusterOptions): Promise<ClusterPrimary> {
       });
     };
 
-    const memory = options.leanMemory ? workerMemoryDefaults(process.execArgv, process.env) : undefined;
-    if (memory) cluster.setupPrimary({ execArgv: memory.execArgv });
+    const memory = workerMemoryDefaults(process.execArgv, process.env, options.leanMemory ?? false);
+    cluster.setupPrimary({ execArgv: memory.execArgv });
     const fork = () => {
-      const w = cluster.fork({ ...memory?.env, [JOURNAL_DIR_ENV]: journalDir });
+      const w = cluster.fork({ ...memory.env, [JOURNAL_DIR_ENV]: journalDir });
       live.add(w);
       startedAt.set(w, Date.now());
       w.on('message', (m: unknown) => {

@@ -43,9 +43,10 @@ Options:
   --state-dir <dir>    demo state folder (default ./.est-demo or $EST_STATE_DIR)
   --workers <n|auto>   processes sharing the port and the serial file (default 1;
                        auto = one per CPU)
-  --lean-memory        with --workers 2 or more: workers trade ~12% of enrollment
-                       throughput for ~35 MB less RSS each (smaller V8 young generation,
-                       slower heap growth, two malloc arenas); config: "leanMemory": true
+  --lean-memory        with --workers: two malloc arenas per worker, ~5 MB less RSS each
+                       for ~5% of enrollment throughput (workers always start with a
+                       smaller V8 young generation and slower heap growth, unless node
+                       flags of your own say otherwise); config: "leanMemory": true
   --approval <mode>    auto (issue at once, default) or manual (every enrollment waits
                        for a person: 202 + Retry-After until approved on the admin pages)
   --admin <port>       serve the admin pages (pending requests, issued certificates) on

@@ -107,13 +107,14 @@ describe('kill -9 while serials are being taken', () => {
 });
 
 describe('workerMemoryDefaults', () => {
-  it('adds each V8 flag and MALLOC_ARENA_MAX only where the operator set none of the kind', () => {
-    assert.deepEqual(workerMemoryDefaults(['--enable-source-maps'], {}), {
+  it('adds each V8 flag, and MALLOC_ARENA_MAX when lean, only where the operator set none of the kind', () => {
+    assert.deepEqual(workerMemoryDefaults(['--enable-source-maps'], {}, true), {
       execArgv: ['--enable-source-maps', '--max-semi-space-size=8', '--heap-growing-percent=50'],
       env: { MALLOC_ARENA_MAX: '2' },
     });
-    assert.deepEqual(workerMemoryDefaults(['--max-semi-space-size=32'], { MALLOC_ARENA_MAX: '8' }), { execArgv: ['--max-semi-space-size=32', '--heap-growing-percent=50'], env: {} });
-    assert.deepEqual(workerMemoryDefaults(['--heap_growing_percent=80'], { NODE_OPTIONS: '--max_semi_space_size=4' }).execArgv, ['--heap_growing_percent=80'], 'NODE_OPTIONS counts, in either spelling');
+    assert.deepEqual(workerMemoryDefaults(['--enable-source-maps'], {}, false), { execArgv: ['--enable-source-maps', '--max-semi-space-size=8', '--heap-growing-percent=50'], env: {} });
+    assert.deepEqual(workerMemoryDefaults(['--max-semi-space-size=32'], { MALLOC_ARENA_MAX: '8' }, true), { execArgv: ['--max-semi-space-size=32', '--heap-growing-percent=50'], env: {} });
+    assert.deepEqual(workerMemoryDefaults(['--heap_growing_percent=80'], { NODE_OPTIONS: '--max_semi_space_size=4' }, false).execArgv, ['--heap_growing_percent=80'], 'NODE_OPTIONS counts, in either spelling');
   });
 
   it('is asked for with "leanMemory": true in the config (or --lean-memory); anything but a boolean is refused', async () => {
@@ -172,7 +173,7 @@ describe('est-server --workers 2', () => {
       const lines = server.log().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { pid?: number; serial?: string });
       const pids = new Set(lines.filter((l) => l.serial !== undefined).map((l) => l.pid));
       assert.equal(pids.size, 2, 'both workers issued certificates');
-      // --lean-memory: the workers run with workerMemoryDefaults, in their command line and environment.
+      // --lean-memory: the workers run with workerMemoryDefaults' V8 flags and two malloc arenas.
       for (const pid of pids) {
         const argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
         for (const flag of ['--max-semi-space-size=8', '--heap-growing-percent=50']) assert.ok(argv.includes(flag), `worker ${pid} without ${flag}`);

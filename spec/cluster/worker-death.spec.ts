@@ -68,12 +68,13 @@ describe('est-server --workers 2 with a request that aborts its worker', () => {
         await until('a 200 from /cacerts', async () => (await send(port, 'GET', '/.well-known/est/cacerts')) === 200).catch((e: Error) => { throw new Error(`${e.message}\n${server.log()}`); });
       }
       assert.equal(child.exitCode, null, 'the primary is still running');
-      // Without --lean-memory the workers run with V8's and glibc's own memory settings.
+      // Restarted workers too start with the V8 memory flags; without --lean-memory, glibc's own arenas.
       const children = () => readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'latin1').trim().split(/\s+/).filter(Boolean);
       await until('both workers running again', async () => children().length === 2);
       const workerPids = children();
       for (const pid of workerPids) {
-        assert.ok(!readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('--max-semi-space-size'), `worker ${pid} has a semi-space flag`);
+        const argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
+        for (const flag of ['--max-semi-space-size=8', '--heap-growing-percent=50']) assert.ok(argv.includes(flag), `worker ${pid} without ${flag}`);
         if (process.env.MALLOC_ARENA_MAX === undefined) assert.ok(!readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').some((v) => v.startsWith('MALLOC_ARENA_MAX=')), `worker ${pid} has MALLOC_ARENA_MAX`);
       }
       const exits = [...server.log().matchAll(/"signal":"SIGABRT"[^\n]*"requestIds":\["(killer-\d+)"\]/g)].map((m) => m[1]);
