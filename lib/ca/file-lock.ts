@@ -2,9 +2,8 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, linkSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { link, readFile, rename, stat, unlink } from 'node:fs/promises';
-import { hostname } from 'node:os';
 import { EstError } from '../errors.js';
-import { HOST_TAG, removeLockLitter } from './lock-litter.js';
+import { HOST_NAME, HOST_TAG, removeLockLitter } from './lock-litter.js';
 
 /** Options of {@link FileLock}. */
 export interface FileLockOptions {
@@ -37,12 +36,9 @@ function pidAlive(pid: number): boolean {
 
 /**
  * What makes each token and scratch name of this process unique, fixed once: a random part and a
- * counter instead of fresh random bytes and a hostname() call per attempt (a few microseconds each
- * on the lock's path). The host name is read once: were it changed while running, our locks would
- * only look like another host's, broken by age alone.
+ * counter instead of fresh random bytes per attempt (a few microseconds each on the lock's path).
  */
 const PROCESS_NONCE = randomBytes(6).toString('hex');
-const HOST_NAME = hostname();
 let attemptCounter = 0;
 const nextUnique = () => PROCESS_NONCE + (attemptCounter++).toString(16);
 
@@ -191,9 +187,9 @@ export class FileLock {
     }
     const [pidText, host] = observed.split(' ');
     const pid = Number(pidText);
-    const deadHolder = host === hostname() && Number.isInteger(pid) && pid > 0 && pid !== process.pid && !pidAlive(pid);
+    const deadHolder = host === HOST_NAME && Number.isInteger(pid) && pid > 0 && pid !== process.pid && !pidAlive(pid);
     if (!deadHolder && ageMs <= this.staleLockMs) return false;
-    const aside = `${this.lockPath}.stale-${process.pid}-${randomBytes(6).toString('hex')}`;
+    const aside = `${this.lockPath}.stale-${process.pid}-${nextUnique()}`;
     try {
       await rename(this.lockPath, aside);
     } catch (e) {

@@ -16,11 +16,17 @@ function scratchPattern(serialPath: string): RegExp {
 }
 
 /**
+ * This host's name, read once (file-lock.ts writes it into lock tokens). Were it changed while a
+ * process runs, that process's locks would only look like another host's, broken by age alone.
+ */
+export const HOST_NAME = hostname();
+
+/**
  * This host's tag, the first hex digits of a `.lock.new` name's random part (file-lock.ts): a
  * process killed between creating that file and writing its token leaves it empty, and the name
  * alone must then say which host's pid it carries.
  */
-export const HOST_TAG = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+export const HOST_TAG = createHash('sha256').update(HOST_NAME).digest('hex').slice(0, 8);
 
 /** Younger scratch files are left alone whatever their pid says: they may be another host's, in flight. */
 const MIN_AGE_MS = 1000;
@@ -45,7 +51,7 @@ function isLitter(kind: string, pid: number, tag: string, ageMs: number, token: 
   if (alive(pid)) return false;
   if (kind === '.lock.new') {
     const host = token?.split(' ')[1];
-    if (host === hostname() || (!host && tag.startsWith(HOST_TAG))) return true;
+    if (host === HOST_NAME || (!host && tag.startsWith(HOST_TAG))) return true;
   }
   return ageMs > MIN_AGE_MS;
 }

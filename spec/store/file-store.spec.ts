@@ -56,6 +56,20 @@ async function until(what: string, cond: () => Promise<boolean>, ms = 5000): Pro
   return Date.now() - t0;
 }
 
+/**
+ * index.txt's text with the V line of `serial` (the first V line when none is given) turned into an
+ * R line, as `openssl ca -revoke` writes it.
+ */
+function revokedInText(text: string, reason: string, serial?: string): string {
+  return text.replace(new RegExp(`^V\\t(\\S+)\\t\\t(${serial ?? '\\S+'}\\t)`, 'm'), `R\t$1\t260101000000Z,${reason}\t$2`);
+}
+
+/** What `openssl ca -revoke` does to index.txt: the whole file written anew, then renamed into place. */
+function rewriteIndex(index: string, text: string): void {
+  writeFileSync(index + '.new', text);
+  renameSync(index + '.new', index);
+}
+
 function capture() {
   const out: string[] = [];
   const err: string[] = [];
@@ -258,9 +272,9 @@ describe('file store with openssl ca', () => {
       const first = store.status(a.serial); // this turn's stat
       // openssl ca -revoke, done between two requests of one turn: a new file renamed into place.
       const text = readFileSync(index, 'utf8');
-      writeFileSync(index + '.new', text.replace(new RegExp(`^V\\t(\\S+)\\t\\t(${b.serial}\\t)`, 'm'), 'R\t$1\t260101000000Z,keyCompromise\t$2'));
-      assert.notEqual(readFileSync(index + '.new', 'utf8'), text);
-      renameSync(index + '.new', index);
+      const revoked = revokedInText(text, 'keyCompromise', b.serial);
+      assert.notEqual(revoked, text);
+      rewriteIndex(index, revoked);
       assert.deepEqual(await Promise.all([first, store.status(b.serial)]), ['valid', 'valid'], 'the same turn shares the first stat');
       await new Promise((r) => setImmediate(r));
       assert.equal(await store.status(b.serial), 'revoked', 'the next turn stats again');
@@ -278,8 +292,7 @@ describe('file store with openssl ca', () => {
       const index = defaultIndexPath(ca.serial);
       const a = await issue('/CN=a');
       // openssl ca -revoke: a new index.txt renamed over the one the store last appended to.
-      writeFileSync(index + '.new', readFileSync(index, 'utf8').replace(/^V\t(\S+)\t\t/, 'R\t$1\t260101000000Z,superseded\t'));
-      renameSync(index + '.new', index);
+      rewriteIndex(index, revokedInText(readFileSync(index, 'utf8'), 'superseded'));
       const b = await issue('/CN=b');
       assert.match(readFileSync(index, 'utf8'), new RegExp(`^R\\t.*\\t${a.serial}\\t.*\\nV\\t.*\\t${b.serial}\\t`, 's'));
       assert.equal(await store.status(a.serial), 'revoked');
@@ -309,8 +322,7 @@ describe('file store with openssl ca', () => {
       const index = defaultIndexPath(ca.serial);
       const lines = readFileSync(index, 'utf8').trimEnd().split('\n');
       // What openssl ca -revoke would write had it read the file before b's line was appended.
-      writeFileSync(index + '.new', lines[0]!.replace(/^V\t(\S+)\t\t/, 'R\t$1\t260101000000Z,superseded\t') + '\n');
-      renameSync(index + '.new', index);
+      rewriteIndex(index, revokedInText(lines[0]! + '\n', 'superseded'));
       await until('b restored', async () => readFileSync(index, 'utf8').includes(`\t${b.serial}\t`));
       assert.equal(await store.status(a.serial), 'revoked');
       assert.equal(await store.status(b.serial), 'valid');
