@@ -1,6 +1,7 @@
 // est-server --workers 2: a request that kills its worker (a native abort) never takes the service down; the primary names the request.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { JOURNAL_DIR_ENV } from '../../lib/cli/inflight-journal.js';
 import { createServer, request, type Server } from 'node:http';
 import { after, describe, it } from 'node:test';
 import { TestPki } from '../helpers/pki.js';
@@ -70,7 +71,16 @@ describe('est-server --workers 2 with a request that aborts its worker', () => {
       assert.equal(child.exitCode, null, 'the primary is still running');
       // Restarted workers too start with the V8 memory flags; without --lean-memory, glibc's own arenas.
       const children = () => readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'latin1').trim().split(/\s+/).filter(Boolean);
-      await until('both workers running again', async () => children().length === 2);
+      // A child between fork and exec still shows the primary's command line: wait until both have
+      // exec'd, which their environment tells (the journal folder is set for workers only).
+      const execd = (pid: string) => {
+        try {
+          return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').some((v) => v.startsWith(`${JOURNAL_DIR_ENV}=`));
+        } catch {
+          return false; // exited meanwhile
+        }
+      };
+      await until('both workers running again', async () => children().length === 2 && children().every(execd));
       const workerPids = children();
       for (const pid of workerPids) {
         const argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
