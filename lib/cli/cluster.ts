@@ -65,6 +65,10 @@ function isWorkerMessage(m: unknown): m is WorkerMessage {
  * Together peak RSS per worker 163–166 → 134–136 MB at full enrollment load, for 2–3% of its
  * throughput measured side by side (0.977, 0.960, 1.022); the growth limit alone is free and
  * saves 13 MB (BENCHMARKS.md, eighth run).
+ * - `--liftoff-only`: the WebAssembly HTTP parser undici compiles for authRequest (llhttp) stays
+ *   on V8's baseline compiler. Its optimizing recompile, once the parser turns hot a second into
+ *   the first authRequest load, takes a transient 32 MB in a helper thread's malloc arena
+ *   (enroll-auth peak RSS 168–170 → 147 MB); the baseline code costs ~3 µs more per subrequest.
  * With `lean` (est-server `--lean-memory`) also `MALLOC_ARENA_MAX=2`: glibc gives each thread
  * (libuv pool, crypto thread, V8 helpers) an arena of its own, and each keeps its free memory;
  * two arenas save ~5 MB more per worker for ~5% of throughput (0.934–0.985, 4 rounds).
@@ -75,6 +79,8 @@ export function workerMemoryDefaults(execArgv: readonly string[], env: NodeJS.Pr
   for (const [name, value] of [['--max-semi-space-size', '8'], ['--heap-growing-percent', '50']] as const) {
     if (!given.includes(name)) flags.push(`${name}=${value}`);
   }
+  // Any Liftoff or wasm tiering flag of the operator's (--liftoff, --no-liftoff-only, ...) wins.
+  if (!given.includes('liftoff') && !given.includes('--wasm-')) flags.push('--liftoff-only');
   return { execArgv: flags, env: lean && env.MALLOC_ARENA_MAX === undefined ? { MALLOC_ARENA_MAX: '2' } : {} };
 }
 

@@ -109,12 +109,13 @@ describe('kill -9 while serials are being taken', () => {
 describe('workerMemoryDefaults', () => {
   it('adds each V8 flag, and MALLOC_ARENA_MAX when lean, only where the operator set none of the kind', () => {
     assert.deepEqual(workerMemoryDefaults(['--enable-source-maps'], {}, true), {
-      execArgv: ['--enable-source-maps', '--max-semi-space-size=8', '--heap-growing-percent=50'],
+      execArgv: ['--enable-source-maps', '--max-semi-space-size=8', '--heap-growing-percent=50', '--liftoff-only'],
       env: { MALLOC_ARENA_MAX: '2' },
     });
-    assert.deepEqual(workerMemoryDefaults(['--enable-source-maps'], {}, false), { execArgv: ['--enable-source-maps', '--max-semi-space-size=8', '--heap-growing-percent=50'], env: {} });
-    assert.deepEqual(workerMemoryDefaults(['--max-semi-space-size=32'], { MALLOC_ARENA_MAX: '8' }, true), { execArgv: ['--max-semi-space-size=32', '--heap-growing-percent=50'], env: {} });
-    assert.deepEqual(workerMemoryDefaults(['--heap_growing_percent=80'], { NODE_OPTIONS: '--max_semi_space_size=4' }, false).execArgv, ['--heap_growing_percent=80'], 'NODE_OPTIONS counts, in either spelling');
+    assert.deepEqual(workerMemoryDefaults(['--enable-source-maps'], {}, false), { execArgv: ['--enable-source-maps', '--max-semi-space-size=8', '--heap-growing-percent=50', '--liftoff-only'], env: {} });
+    assert.deepEqual(workerMemoryDefaults(['--max-semi-space-size=32'], { MALLOC_ARENA_MAX: '8' }, true), { execArgv: ['--max-semi-space-size=32', '--heap-growing-percent=50', '--liftoff-only'], env: {} });
+    assert.deepEqual(workerMemoryDefaults(['--heap_growing_percent=80', '--no-liftoff-only'], { NODE_OPTIONS: '--max_semi_space_size=4' }, false).execArgv, ['--heap_growing_percent=80', '--no-liftoff-only'], 'NODE_OPTIONS counts, in either spelling');
+    assert.deepEqual(workerMemoryDefaults(['--wasm-dynamic-tiering'], {}, false).execArgv, ['--wasm-dynamic-tiering', '--max-semi-space-size=8', '--heap-growing-percent=50'], 'a wasm tiering flag of the operator\'s wins');
   });
 
   it('is asked for with "leanMemory": true in the config (or --lean-memory); anything but a boolean is refused', async () => {
@@ -176,7 +177,7 @@ describe('est-server --workers 2', () => {
       // --lean-memory: the workers run with workerMemoryDefaults' V8 flags and two malloc arenas.
       for (const pid of pids) {
         const argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
-        for (const flag of ['--max-semi-space-size=8', '--heap-growing-percent=50']) assert.ok(argv.includes(flag), `worker ${pid} without ${flag}`);
+        for (const flag of ['--max-semi-space-size=8', '--heap-growing-percent=50', '--liftoff-only']) assert.ok(argv.includes(flag), `worker ${pid} without ${flag}`);
         assert.ok(readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes('MALLOC_ARENA_MAX=2'), `worker ${pid} without MALLOC_ARENA_MAX`);
       }
       const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));

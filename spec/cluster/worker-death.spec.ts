@@ -84,7 +84,7 @@ describe('est-server --workers 2 with a request that aborts its worker', () => {
       const workerPids = children();
       for (const pid of workerPids) {
         const argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
-        for (const flag of ['--max-semi-space-size=8', '--heap-growing-percent=50']) assert.ok(argv.includes(flag), `worker ${pid} without ${flag}`);
+        for (const flag of ['--max-semi-space-size=8', '--heap-growing-percent=50', '--liftoff-only']) assert.ok(argv.includes(flag), `worker ${pid} without ${flag}`);
         if (process.env.MALLOC_ARENA_MAX === undefined) assert.ok(!readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').some((v) => v.startsWith('MALLOC_ARENA_MAX=')), `worker ${pid} has MALLOC_ARENA_MAX`);
       }
       const exits = [...server.log().matchAll(/"signal":"SIGABRT"[^\n]*"requestIds":\["(killer-\d+)"\]/g)].map((m) => m[1]);
