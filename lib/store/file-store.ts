@@ -10,6 +10,7 @@ import { FileLock, isErrno } from '../ca/file-lock.js';
 import { GroupCommit } from '../ca/group-commit.js';
 import { parseCertificate } from '../protocol/x509.js';
 import { subjectDerOf } from './record.js';
+import { SerialIndex } from './serial-index.js';
 import {
   formatIndexLine,
   onelineName,
@@ -211,11 +212,10 @@ export class FileRecordStore implements RecordStore {
   private readonly onError: ((err: Error) => void) | undefined;
   private readonly closeSerialStore: boolean;
 
-  // index.txt in memory
-  private keys = new Map<string, number>();
+  // index.txt in memory: entry i (keys) has status states[i], its line at byte lineOffset[i]
+  private keys = new SerialIndex();
   private states = new Uint8Array(1024);
   private lineOffset = new Float64Array(1024);
-  private count = 0;
   private revocations = new Map<string, Revocation>();
   private indexSeen = { ino: -1, size: 0, mtimeMs: 0 };
   private refreshedThisTurn = false;
@@ -269,24 +269,24 @@ export class FileRecordStore implements RecordStore {
 
   // ---- index.txt ----
 
-  private addEntry(key: string, status: number, revocation: Revocation | undefined, lineAt: number): void {
-    let i = this.keys.get(key);
-    if (i === undefined) {
-      i = this.count++;
-      if (i >= this.states.length) {
-        const st = new Uint8Array(this.states.length * 2);
-        st.set(this.states);
-        this.states = st;
-        const lo = new Float64Array(this.states.length);
-        lo.set(this.lineOffset);
-        this.lineOffset = lo;
-      }
-      this.keys.set(key, i);
-    }
+  /** Room in states/lineOffset for entry `i`, just added to `keys`. */
+  private roomFor(i: number): void {
+    if (i < this.states.length) return;
+    const st = new Uint8Array(this.states.length * 2);
+    st.set(this.states);
+    this.states = st;
+    const lo = new Float64Array(this.states.length);
+    lo.set(this.lineOffset);
+    this.lineOffset = lo;
+  }
+
+  /** Entry `i` (new when `added`) now has `status`, from the line at byte `lineAt`. */
+  private setEntry(i: number, added: boolean, status: number, revocation: Revocation | undefined, lineAt: number): void {
+    const wasRevoked = !added && this.states[i] === STATUS_R;
     this.states[i] = status;
     this.lineOffset[i] = lineAt;
-    if (revocation) this.revocations.set(key, revocation);
-    else this.revocations.delete(key);
+    if (revocation) this.revocations.set(this.keys.keyAt(i), revocation);
+    else if (wasRevoked) this.revocations.delete(this.keys.keyAt(i));
   }
 
   private indexError(lineNo: number, reason: string): EstStoreError {
@@ -308,9 +308,11 @@ export class FileRecordStore implements RecordStore {
     let lines = 0;
     while (pos < text.length) {
       const nl = text.indexOf('\n', pos);
-      let key: string | undefined;
+      let i = -1;
       let status = -1;
       let revocation: Revocation | undefined;
+      let keyFrom = -1;
+      let keyTo = -1;
       const c0 = text.charCodeAt(pos);
       if ((c0 === 0x56 /* V */ || c0 === 0x45) /* E */ && text.charCodeAt(pos + 1) === 9) {
         const t2 = text.indexOf('\t', pos + 2);
@@ -319,20 +321,33 @@ export class FileRecordStore implements RecordStore {
         const t5 = t4 < 0 ? -1 : text.indexOf('\t', t4 + 1);
         const t6 = t5 < 0 ? -1 : text.indexOf('\t', t5 + 1);
         if (t2 > 0 && t2 < nl && text.charCodeAt(t3) === 9 && t4 > t3 + 1 && t4 < nl && t5 > 0 && t5 < nl && (t6 < 0 || t6 > nl) && asn1TimeOk(text, pos + 2, t2)) {
-          key = hexKey(buf, t3 + 1, t4);
+          keyFrom = canonicalHexStart(buf, t3 + 1, t4);
+          keyTo = t4;
           status = c0 === 0x56 ? STATUS_V : STATUS_E;
         }
       }
-      if (key === undefined) {
+      // The bulk (V/E lines with an uppercase hex serial) goes by bytes, without a string per line.
+      let key: string | undefined;
+      if (keyFrom >= 0) i = this.keys.findBytes(buf, keyFrom, keyTo);
+      else {
         const l = parseIndexLine(Buffer.from(text.slice(pos, nl), 'latin1').toString('utf8'));
         if (typeof l === 'string') throw this.indexError(lineNo, l);
         key = l.serial;
         status = l.status === 'V' ? STATUS_V : l.status === 'R' ? STATUS_R : STATUS_E;
         if (l.status === 'R') revocation = { at: l.revokedAt!, reason: l.reason! };
+        i = this.keys.find(key);
       }
-      if (fresh && this.keys.has(key)) throw this.indexError(lineNo, `serial ${serialText(key)} already on line ${firstLineOf(readFileSync(this.indexPath, 'latin1'), key)}`);
+      if (fresh && i >= 0) {
+        const dup = this.keys.keyAt(i);
+        throw this.indexError(lineNo, `serial ${serialText(dup)} already on line ${firstLineOf(readFileSync(this.indexPath, 'latin1'), dup)}`);
+      }
+      const added = i < 0;
+      if (added) {
+        i = key === undefined ? this.keys.addBytes(buf, keyFrom, keyTo) : this.keys.add(key);
+        this.roomFor(i);
+      }
       // latin1: one character per byte, so pos is the line's byte offset in buf.
-      this.addEntry(key, status, revocation, fileOffset + pos);
+      this.setEntry(i, added, status, revocation, fileOffset + pos);
       pos = nl + 1;
       lineNo++;
       lines++;
@@ -379,22 +394,21 @@ export class FileRecordStore implements RecordStore {
   private loadIndexWhole(atStartup: boolean): string[] {
     const st = statOrUndefined(this.indexPath);
     if (!st) {
-      if (!atStartup && this.count > 0) return [...this.keys.keys()];
+      if (!atStartup && this.keys.size > 0) return [...this.keys.keys()];
       this.indexSeen = { ino: -1, size: 0, mtimeMs: 0 };
       return [];
     }
     const before = this.keys;
-    const old = { keys: this.keys, states: this.states, lineOffset: this.lineOffset, count: this.count, rev: this.revocations };
-    this.keys = new Map();
+    const old = { keys: this.keys, states: this.states, lineOffset: this.lineOffset, rev: this.revocations };
+    this.keys = new SerialIndex();
     this.states = new Uint8Array(Math.max(1024, old.states.length));
     this.lineOffset = new Float64Array(this.states.length);
-    this.count = 0;
     this.revocations = new Map();
     let read: { used: number; st: Stats };
     try {
       read = this.parseWholeFile();
     } catch (e) {
-      Object.assign(this, { keys: old.keys, states: old.states, lineOffset: old.lineOffset, count: old.count, revocations: old.rev });
+      Object.assign(this, { keys: old.keys, states: old.states, lineOffset: old.lineOffset, revocations: old.rev });
       throw e;
     }
     this.indexSeen = { ino: read.st.ino, size: read.used, mtimeMs: read.st.mtimeMs };
@@ -518,8 +532,8 @@ export class FileRecordStore implements RecordStore {
 
   /** The index.txt line of a serial key (records that have no ledger entry): read at its offset. */
   private readIndexLine(key: string): IndexLine | undefined {
-    const i = this.keys.get(key);
-    if (i === undefined) return undefined;
+    const i = this.keys.find(key);
+    if (i < 0) return undefined;
     try {
       const l = parseIndexLine(readLineAt(this.indexPath, this.lineOffset[i]!, 1 << 20).toString('utf8'));
       // The file may have been rewritten since its offsets were taken: then not this line.
@@ -530,8 +544,8 @@ export class FileRecordStore implements RecordStore {
   }
 
   private async recordOf(key: string): Promise<CertificateRecord | undefined> {
-    const i = this.keys.get(key);
-    if (i === undefined) return undefined;
+    const i = this.keys.find(key);
+    if (i < 0) return undefined;
     const st = this.states[i]!;
     const rev = this.revocations.get(key);
     const fromLedger = await this.readLedger(key);
@@ -708,8 +722,8 @@ export class FileRecordStore implements RecordStore {
     if (key === undefined) return 'unknown';
     // Revoked or issued a moment ago by another process (or openssl ca) since the last poll.
     this.refreshIndexThisTurn();
-    const i = this.keys.get(key);
-    if (i === undefined) return 'unknown';
+    const i = this.keys.find(key);
+    if (i < 0) return 'unknown';
     return this.states[i] === STATUS_R ? 'revoked' : 'valid';
   }
 
@@ -731,7 +745,7 @@ export class FileRecordStore implements RecordStore {
     const readEach = subject !== undefined || query.label !== undefined || horizon !== undefined;
     for (const k of keys) {
       if (wantSerial !== undefined && k !== wantSerial) continue;
-      const st = this.states[this.keys.get(k)!] === STATUS_R ? 'revoked' : 'valid';
+      const st = this.states[this.keys.find(k)] === STATUS_R ? 'revoked' : 'valid';
       if (query.status && st !== query.status) continue;
       if (!readEach && !(total >= offset && matched.length < limit)) {
         total++;
@@ -953,27 +967,19 @@ function asn1TimeOk(text: string, from: number, to: number): boolean {
 }
 
 /**
- * The canonical key of the hex serial buf[from, to), or undefined when it is not hex. Read from
- * the bytes, not sliced from the chunk's text: a slice would be a V8 sliced string keeping the
- * whole chunk alive for as long as the key lives in the index (~100 bytes a record, never freed).
+ * Where the canonical key of the hex serial buf[from, to) starts (leading zeros skipped, one
+ * kept for zero), or -1 when it is not all uppercase hex or longer than 64 digits (such lines
+ * take parseIndexLine's way, which also lowercases and words the error).
  */
-function hexKey(buf: Buffer, from: number, to: number): string | undefined {
-  if (to - from > 64) return undefined;
-  let start = from;
-  while (start < to - 1 && buf[start] === 0x30) start++;
-  let lower = false;
+function canonicalHexStart(buf: Buffer, from: number, to: number): number {
+  if (to - from > 64) return -1;
   for (let i = from; i < to; i++) {
     const c = buf[i]!;
-    if (c >= 0x30 && c <= 0x39) continue;
-    if (c >= 0x41 && c <= 0x46) continue;
-    if (c >= 0x61 && c <= 0x66) {
-      lower = true;
-      continue;
-    }
-    return undefined;
+    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46))) return -1;
   }
-  const s = buf.toString('latin1', start, to);
-  return lower ? s.toUpperCase() : s;
+  let start = from;
+  while (start < to - 1 && buf[start] === 0x30) start++;
+  return start;
 }
 
 /** Line number of the first line whose serial is `key` (for the duplicate message). */

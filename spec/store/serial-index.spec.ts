@@ -1,0 +1,48 @@
+// The file store's in-memory serial index: what a Map<string, number> did, in typed arrays.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, test } from 'node:test';
+import { SerialIndex } from '../../lib/store/serial-index.js';
+
+describe('SerialIndex', () => {
+  test('numbers keys in the order added and finds them by string or by bytes, across many rehashes', () => {
+    const idx = new SerialIndex();
+    const keys: string[] = [];
+    // Sequential serials (the serial file's), random 20-octet ones and the edge lengths.
+    for (let n = 0; n < 50_000; n++) keys.push((0x1000 + n).toString(16).toUpperCase());
+    for (let n = 0; n < 5_000; n++) keys.push(randomBytes(20).toString('hex').toUpperCase().replace(/^0+/, '') || '0');
+    keys.push('0', 'F'.repeat(64));
+    const unique = [...new Set(keys)];
+    for (const [i, k] of unique.entries()) {
+      assert.equal(idx.find(k), -1);
+      assert.equal(i % 2 ? idx.add(k) : idx.addBytes(Buffer.from(`x${k}y`, 'latin1'), 1, k.length + 1), i);
+    }
+    assert.equal(idx.size, unique.length);
+    for (const [i, k] of unique.entries()) {
+      assert.equal(idx.find(k), i, k);
+      assert.equal(idx.findBytes(Buffer.from(`\t${k}\t`, 'latin1'), 1, k.length + 1), i, k);
+      assert.equal(idx.keyAt(i), k);
+    }
+    assert.deepEqual([...idx.keys()], unique);
+  });
+
+  test('tells absent keys apart from prefixes, extensions and other cases of present ones', () => {
+    const idx = new SerialIndex();
+    idx.add('1000');
+    idx.add('ABCDEF');
+    for (const k of ['100', '10000', '1001', 'abcdef', 'ABCDE', 'ABCDEF0', '', 'F'.repeat(65)]) {
+      assert.equal(idx.find(k), -1, k);
+      assert.equal(idx.has(k), false, k);
+    }
+    assert.equal(idx.findBytes(Buffer.from('1000'), 0, 3), -1);
+    assert.equal(idx.has('ABCDEF'), true);
+  });
+
+  test('refuses empty keys and keys over 64 digits', () => {
+    const idx = new SerialIndex();
+    assert.throws(() => idx.add(''), RangeError);
+    assert.throws(() => idx.add('1'.repeat(65)), RangeError);
+    assert.throws(() => idx.addBytes(Buffer.from('1'.repeat(65)), 0, 65), RangeError);
+    assert.equal(idx.size, 0);
+  });
+});
