@@ -26,6 +26,8 @@ export interface LoadResult {
   non2xx: number;
   errors: number;
   timeouts: number;
+  /** Responses by status code, other than 2xx (e.g. { "503": 12 }); absent when there were none. */
+  statusCodes?: Record<string, number>;
   durationSec: number;
   rps: number;
   p50: number;
@@ -86,4 +88,6 @@ const out: LoadResult = {
   max: r.latency.max,
   loadCpu: (cpu.user + cpu.system) / 1e6 / r.duration,
 };
+const codes = Object.entries((r as { statusCodeStats?: Record<string, { count: number }> }).statusCodeStats ?? {}).filter(([code]) => !code.startsWith('2'));
+if (codes.length) out.statusCodes = Object.fromEntries(codes.map(([code, v]) => [code, v.count]));
 process.stdout.write(JSON.stringify(out) + '\n');

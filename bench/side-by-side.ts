@@ -7,7 +7,7 @@ import { benchCsrAttrs, compileLib, loadSpecFor, runLoad, startAuthBackend, star
 
 const USAGE = `Usage: npm run bench:side-by-side -- <build A> <build B> [options]
 
-Starts one est-server (a single process each) from each build and loads both at once, each with
+Starts one est-server from each build and loads both at once, each with
 half the connections, for --rounds rounds; prints each round's req/s and B/A. Sequential runs of the
 same build on a shared virtual machine drift by 30% within minutes; two servers measured side by
 side see the same machine, so B/A resolves 2–3% (A against A: 0.98–1.00).
@@ -20,6 +20,7 @@ Options:
   --seconds <s>      measured seconds per round after 2 s of warm-up (default 12)
   --rounds <n>       rounds, each with fresh servers and serial files (default 3)
   --connections <n>  keep-alive connections in all (default 64)
+  --workers <n>      est-server --workers of each build (default 1: one process each)
   --no-ledger-b      B without a ledger (store: false): the ledger's cost, side by side
   --node-args-b <f>  node flags for B's est-server, space-separated (A and B may be one build)
   --env-b <K=V>      an environment variable for B's est-server (repeatable), e.g. MALLOC_ARENA_MAX=2
@@ -33,6 +34,7 @@ const { values, positionals } = parseArgs({
     seconds: { type: 'string', default: '12' },
     rounds: { type: 'string', default: '3' },
     connections: { type: 'string', default: '64' },
+    workers: { type: 'string', default: '1' },
     'no-ledger-b': { type: 'boolean', default: false },
     'node-args-b': { type: 'string', default: '' },
     'env-b': { type: 'string', multiple: true, default: [] },
@@ -60,7 +62,7 @@ for (let r = 0; r < Number(values.rounds); r++) {
     const noLedger = i === 1 && values['no-ledger-b'];
     const nodeArgs = i === 1 ? values['node-args-b']!.split(' ').filter(Boolean) : [];
     const env = i === 1 ? Object.fromEntries(values['env-b']!.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])) : {};
-    servers.push(await startEstServer({ ca, dir: fx.dir, workers: 1, tls: true, authUrl: auth.url, serialFile, serialLease: 256, csrAttrs, compiled: compiled!, nodeArgs, env, ...(noLedger ? { store: false as const } : {}) }));
+    servers.push(await startEstServer({ ca, dir: fx.dir, workers: Number(values.workers), tls: true, authUrl: auth.url, serialFile, serialLease: 256, csrAttrs, compiled: compiled!, nodeArgs, env, ...(noLedger ? { store: false as const } : {}) }));
   }
   const timing = { connections: Math.max(1, Math.floor(Number(values.connections) / 2)), durationSec: Number(values.seconds), warmupSec: 2 };
   const res = await Promise.all(servers.map((s, i) => runLoad(loadSpecFor(op, s.url, ca, fx.csrBodies, timing), fx.dir, 100 + i, () => {})));
