@@ -247,6 +247,10 @@ async function main(): Promise<void> {
           if (ceiling) row.ceiling = ceiling;
           results.push(row);
           process.stdout.write(table([row]).split('\n')[2]! + '\n');
+          if (r.non2xx || r.errors) {
+            const said = est.errorMessages();
+            process.stdout.write(`  ${r.non2xx} non-2xx ${JSON.stringify(r.statusCodes ?? {})}, ${r.errors} errors (${r.timeouts} timeouts); est-server logged: ${said.length ? said.slice(0, 3).join(' | ') : 'nothing'}\n`);
+          }
         }
       }
     } finally {

@@ -105,7 +105,7 @@ export async function startEstServer(opts: {
   nodeArgs?: string[];
   /** More environment for est-server (e.g. MALLOC_ARENA_MAX). */
   env?: Record<string, string>;
-}): Promise<RunningServer & { port: number; pid: number }> {
+}): Promise<RunningServer & { port: number; pid: number; errorMessages(): string[] }> {
   const { ca } = opts;
   const config: Record<string, unknown> = {
     host: '127.0.0.1',
@@ -134,6 +134,24 @@ export async function startEstServer(opts: {
   // EST_BENCH_SERVER_LOG=<file>: est-server's output (errors, with -q) appended there, to see why requests failed.
   const logTo = process.env.EST_BENCH_SERVER_LOG;
   if (logTo) for (const s of [child.stdout!, child.stderr!]) s.on('data', (d: Buffer) => appendFileSync(logTo, d));
+  // The messages of its error lines, each once (at most 20), for the case that saw non-2xx answers.
+  const errors = new Set<string>();
+  let partial = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    const lines = (partial + d.toString()).split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) {
+      if (errors.size >= 20 || !line.trim()) continue;
+      let msg = line;
+      try {
+        const j = JSON.parse(line) as { msg?: string; err?: { message?: string } };
+        msg = [j.msg, j.err?.message].filter(Boolean).join(' — ');
+      } catch {
+        /* not JSON: the line itself */
+      }
+      errors.add(msg.slice(0, 300));
+    }
+  });
   const m = await waitForLine(child, /listening on https?:\/\/[^:]+:(\d+)/, 'est-server');
   const port = Number(m[1]);
   const pid = child.pid!;
@@ -142,6 +160,7 @@ export async function startEstServer(opts: {
     port,
     pid,
     pids: () => [pid],
+    errorMessages: () => [...errors],
     close: () => stopChild(child),
   };
 }
