@@ -69,6 +69,10 @@ function isWorkerMessage(m: unknown): m is WorkerMessage {
  *   on V8's baseline compiler. Its optimizing recompile, once the parser turns hot a second into
  *   the first authRequest load, takes a transient 32 MB in a helper thread's malloc arena
  *   (enroll-auth peak RSS 168–170 → 147 MB); the baseline code costs ~3 µs more per subrequest.
+ * - `MALLOC_TRIM_THRESHOLD_=1048576`: glibc raises an arena's trim threshold (up to 64 MB) each
+ *   time a large block is freed, after which every thread's arena keeps its free memory; fixed at
+ *   1 MB, a worker's peak RSS is 8–9 MB lower, at no cost measured side by side (16 rounds,
+ *   0.906–1.058, about 1.0). Left alone when any malloc setting is in the environment.
  * With `lean` (est-server `--lean-memory`) also `MALLOC_ARENA_MAX=2`: glibc gives each thread
  * (libuv pool, crypto thread, V8 helpers) an arena of its own, and each keeps its free memory;
  * two arenas save ~5 MB more per worker for ~5% of throughput (0.934–0.985, 4 rounds).
@@ -81,7 +85,11 @@ export function workerMemoryDefaults(execArgv: readonly string[], env: NodeJS.Pr
   }
   // Any Liftoff or wasm tiering flag of the operator's (--liftoff, --no-liftoff-only, ...) wins.
   if (!given.includes('liftoff') && !given.includes('--wasm-')) flags.push('--liftoff-only');
-  return { execArgv: flags, env: lean && env.MALLOC_ARENA_MAX === undefined ? { MALLOC_ARENA_MAX: '2' } : {} };
+  const extraEnv: Record<string, string> = {};
+  const mallocSet = Object.keys(env).some((k) => k.startsWith('MALLOC_')) || /malloc/.test(env.GLIBC_TUNABLES ?? '');
+  if (!mallocSet) extraEnv.MALLOC_TRIM_THRESHOLD_ = '1048576';
+  if (lean && env.MALLOC_ARENA_MAX === undefined) extraEnv.MALLOC_ARENA_MAX = '2';
+  return { execArgv: flags, env: extraEnv };
 }
 
 /** True in a process forked by {@link startCluster}. */

@@ -110,10 +110,12 @@ describe('workerMemoryDefaults', () => {
   it('adds each V8 flag, and MALLOC_ARENA_MAX when lean, only where the operator set none of the kind', () => {
     assert.deepEqual(workerMemoryDefaults(['--enable-source-maps'], {}, true), {
       execArgv: ['--enable-source-maps', '--max-semi-space-size=8', '--heap-growing-percent=50', '--liftoff-only'],
-      env: { MALLOC_ARENA_MAX: '2' },
+      env: { MALLOC_TRIM_THRESHOLD_: '1048576', MALLOC_ARENA_MAX: '2' },
     });
-    assert.deepEqual(workerMemoryDefaults(['--enable-source-maps'], {}, false), { execArgv: ['--enable-source-maps', '--max-semi-space-size=8', '--heap-growing-percent=50', '--liftoff-only'], env: {} });
+    assert.deepEqual(workerMemoryDefaults(['--enable-source-maps'], {}, false), { execArgv: ['--enable-source-maps', '--max-semi-space-size=8', '--heap-growing-percent=50', '--liftoff-only'], env: { MALLOC_TRIM_THRESHOLD_: '1048576' } });
     assert.deepEqual(workerMemoryDefaults(['--max-semi-space-size=32'], { MALLOC_ARENA_MAX: '8' }, true), { execArgv: ['--max-semi-space-size=32', '--heap-growing-percent=50', '--liftoff-only'], env: {} });
+    assert.deepEqual(workerMemoryDefaults([], { MALLOC_MMAP_THRESHOLD_: '65536' }, true).env, { MALLOC_ARENA_MAX: '2' }, 'any malloc setting of the operator\'s leaves the trim threshold alone');
+    assert.deepEqual(workerMemoryDefaults([], { GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=0' }, false).env, {});
     assert.deepEqual(workerMemoryDefaults(['--heap_growing_percent=80', '--no-liftoff-only'], { NODE_OPTIONS: '--max_semi_space_size=4' }, false).execArgv, ['--heap_growing_percent=80', '--no-liftoff-only'], 'NODE_OPTIONS counts, in either spelling');
     assert.deepEqual(workerMemoryDefaults(['--wasm-dynamic-tiering'], {}, false).execArgv, ['--wasm-dynamic-tiering', '--max-semi-space-size=8', '--heap-growing-percent=50'], 'a wasm tiering flag of the operator\'s wins');
   });
@@ -174,11 +176,12 @@ describe('est-server --workers 2', () => {
       const lines = server.log().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { pid?: number; serial?: string });
       const pids = new Set(lines.filter((l) => l.serial !== undefined).map((l) => l.pid));
       assert.equal(pids.size, 2, 'both workers issued certificates');
-      // --lean-memory: the workers run with workerMemoryDefaults' V8 flags and two malloc arenas.
+      // --lean-memory: the workers run with workerMemoryDefaults' V8 flags, malloc trim threshold and two malloc arenas.
       for (const pid of pids) {
         const argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
         for (const flag of ['--max-semi-space-size=8', '--heap-growing-percent=50', '--liftoff-only']) assert.ok(argv.includes(flag), `worker ${pid} without ${flag}`);
-        assert.ok(readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes('MALLOC_ARENA_MAX=2'), `worker ${pid} without MALLOC_ARENA_MAX`);
+        const environ = readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0');
+        for (const kv of ['MALLOC_ARENA_MAX=2', 'MALLOC_TRIM_THRESHOLD_=1048576']) assert.ok(environ.includes(kv), `worker ${pid} without ${kv}`);
       }
       const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
       child.kill('SIGTERM');

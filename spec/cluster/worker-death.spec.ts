@@ -85,7 +85,9 @@ describe('est-server --workers 2 with a request that aborts its worker', () => {
       for (const pid of workerPids) {
         const argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
         for (const flag of ['--max-semi-space-size=8', '--heap-growing-percent=50', '--liftoff-only']) assert.ok(argv.includes(flag), `worker ${pid} without ${flag}`);
-        if (process.env.MALLOC_ARENA_MAX === undefined) assert.ok(!readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').some((v) => v.startsWith('MALLOC_ARENA_MAX=')), `worker ${pid} has MALLOC_ARENA_MAX`);
+        const environ = readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0');
+        if (process.env.MALLOC_ARENA_MAX === undefined) assert.ok(!environ.some((v) => v.startsWith('MALLOC_ARENA_MAX=')), `worker ${pid} has MALLOC_ARENA_MAX`);
+        if (!Object.keys(process.env).some((k) => k.startsWith('MALLOC_'))) assert.ok(environ.includes('MALLOC_TRIM_THRESHOLD_=1048576'), `worker ${pid} without MALLOC_TRIM_THRESHOLD_`);
       }
       const exits = [...server.log().matchAll(/"signal":"SIGABRT"[^\n]*"requestIds":\["(killer-\d+)"\]/g)].map((m) => m[1]);
       assert.deepEqual(exits.sort(), Array.from({ length: KILLS }, (_, i) => `killer-${i + 1}`).sort());
