@@ -7,10 +7,11 @@ import { benchCsrAttrs, compileLib, loadSpecFor, runLoad, startAuthBackend, star
 
 const USAGE = `Usage: npm run bench:side-by-side -- <build A> <build B> [options]
 
-Starts one est-server from each build and loads both at once, each with
-half the connections, for --rounds rounds; prints each round's req/s and B/A. Sequential runs of the
-same build on a shared virtual machine drift by 30% within minutes; two servers measured side by
-side see the same machine, so B/A resolves 2–3% (A against A: 0.98–1.00).
+Starts one est-server from each build and loads both at once, each with half the connections, for
+--rounds rounds; prints each round's req/s and B/A. Sequential runs of the same build on a shared
+virtual machine drift by 30% within minutes; two servers measured side by side see the same
+machine, so B/A resolves 2–3% with one process each (A against A: 0.98–1.00), ±7% with
+--workers 2 each (four processes on two cores: 0.98–1.12).
 
 A build is a folder of compiled lib/ (node node_modules/typescript/bin/tsc -p tsconfig.build.json
 --outDir <folder> --sourceMap false --declaration false), or "." for the working tree.

@@ -56,23 +56,22 @@ function isWorkerMessage(m: unknown): m is WorkerMessage {
 
 /**
  * The memory settings of the workers, each kept only where the operator set nothing of the kind
- * (in the command line, or NODE_OPTIONS where V8 allows it there; `MALLOC_ARENA_MAX` in the
- * environment). Always:
+ * (in the command line, or NODE_OPTIONS where V8 allows it there; malloc settings in the
+ * environment). Always (BENCHMARKS.md, eighth and ninth runs):
  * - `--max-semi-space-size=8`: V8's young generation is two semi-spaces of up to 16 MB each on
  *   64-bit; at thousands of enrollments a second both stay full;
  * - `--heap-growing-percent=50`: after a full GC V8 lets the old generation grow by a factor it
- *   picks (up to 4× for a small heap); at most 1.5× here.
- * Together peak RSS per worker 163–166 → 134–136 MB at full enrollment load, for 2–3% of its
- * throughput measured side by side (0.977, 0.960, 1.022); the growth limit alone is free and
- * saves 13 MB (BENCHMARKS.md, eighth run).
+ *   picks (up to 4× for a small heap); at most 1.5× here. With the semi-space limit, peak RSS per
+ *   worker 163–166 → 134–136 MB at full enrollment load, for 2–3% of its throughput measured side
+ *   by side (0.977, 0.960, 1.022); the growth limit alone is free and saves 13 MB;
  * - `--liftoff-only`: the WebAssembly HTTP parser undici compiles for authRequest (llhttp) stays
  *   on V8's baseline compiler. Its optimizing recompile, once the parser turns hot a second into
  *   the first authRequest load, takes a transient 32 MB in a helper thread's malloc arena
- *   (enroll-auth peak RSS 168–170 → 147 MB); the baseline code costs ~3 µs more per subrequest.
+ *   (enroll-auth peak RSS 168–170 → 147 MB); the baseline code costs ~3 µs more per subrequest;
  * - `MALLOC_TRIM_THRESHOLD_=1048576`: glibc raises an arena's trim threshold (up to 64 MB) each
  *   time a large block is freed, after which every thread's arena keeps its free memory; fixed at
  *   1 MB, a worker's peak RSS is 8–9 MB lower, at no cost measured side by side (16 rounds,
- *   0.906–1.058, about 1.0). Left alone when any malloc setting is in the environment.
+ *   0.906–1.058, about 1.0).
  * With `lean` (est-server `--lean-memory`) also `MALLOC_ARENA_MAX=2`: glibc gives each thread
  * (libuv pool, crypto thread, V8 helpers) an arena of its own, and each keeps its free memory;
  * two arenas save ~5 MB more per worker for ~5% of throughput (0.934–0.985, 4 rounds).
