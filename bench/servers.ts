@@ -3,6 +3,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, appendFileSync, constants, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../spec/helpers/ports.js';
 import { postgresUnavailable, startPostgres, type TestPostgres } from '../spec/helpers/postgres.js';
@@ -136,21 +137,16 @@ export async function startEstServer(opts: {
   if (logTo) for (const s of [child.stdout!, child.stderr!]) s.on('data', (d: Buffer) => appendFileSync(logTo, d));
   // The messages of its error lines, each once (at most 20), for the case that saw non-2xx answers.
   const errors = new Set<string>();
-  let partial = '';
-  child.stderr!.on('data', (d: Buffer) => {
-    const lines = (partial + d.toString()).split('\n');
-    partial = lines.pop()!;
-    for (const line of lines) {
-      if (errors.size >= 20 || !line.trim()) continue;
-      let msg = line;
-      try {
-        const j = JSON.parse(line) as { msg?: string; err?: { message?: string } };
-        msg = [j.msg, j.err?.message].filter(Boolean).join(' — ');
-      } catch {
-        /* not JSON: the line itself */
-      }
-      errors.add(msg.slice(0, 300));
+  createInterface({ input: child.stderr! }).on('line', (line) => {
+    if (errors.size >= 20 || !line.trim()) return;
+    let msg = line;
+    try {
+      const j = JSON.parse(line) as { msg?: string; err?: { message?: string } };
+      msg = [j.msg, j.err?.message].filter(Boolean).join(' — ');
+    } catch {
+      /* not JSON: the line itself */
     }
+    errors.add(msg.slice(0, 300));
   });
   const m = await waitForLine(child, /listening on https?:\/\/[^:]+:(\d+)/, 'est-server');
   const port = Number(m[1]);

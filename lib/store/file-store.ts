@@ -280,9 +280,12 @@ export class FileRecordStore implements RecordStore {
     this.lineOffset = lo;
   }
 
-  /** Entry `i` (new when `added`) now has `status`, from the line at byte `lineAt`. */
-  private setEntry(i: number, added: boolean, status: number, revocation: Revocation | undefined, lineAt: number): void {
-    const wasRevoked = !added && this.states[i] === STATUS_R;
+  /**
+   * Entry `i` now has `status`, from the line at byte `lineAt`. A new entry's slot in `states` is
+   * still 0 (V): the arrays are only ever grown, zero-filled, for entries that `keys` adds next.
+   */
+  private setEntry(i: number, status: number, revocation: Revocation | undefined, lineAt: number): void {
+    const wasRevoked = this.states[i] === STATUS_R;
     this.states[i] = status;
     this.lineOffset[i] = lineAt;
     if (revocation) this.revocations.set(this.keys.keyAt(i), revocation);
@@ -308,7 +311,7 @@ export class FileRecordStore implements RecordStore {
     let lines = 0;
     while (pos < text.length) {
       const nl = text.indexOf('\n', pos);
-      let i = -1;
+      let i: number;
       let status = -1;
       let revocation: Revocation | undefined;
       let keyFrom = -1;
@@ -341,13 +344,12 @@ export class FileRecordStore implements RecordStore {
         const dup = this.keys.keyAt(i);
         throw this.indexError(lineNo, `serial ${serialText(dup)} already on line ${firstLineOf(readFileSync(this.indexPath, 'latin1'), dup)}`);
       }
-      const added = i < 0;
-      if (added) {
+      if (i < 0) {
         i = key === undefined ? this.keys.addBytes(buf, keyFrom, keyTo) : this.keys.add(key);
         this.roomFor(i);
       }
       // latin1: one character per byte, so pos is the line's byte offset in buf.
-      this.setEntry(i, added, status, revocation, fileOffset + pos);
+      this.setEntry(i, status, revocation, fileOffset + pos);
       pos = nl + 1;
       lineNo++;
       lines++;
