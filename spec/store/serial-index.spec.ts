@@ -38,6 +38,27 @@ describe('SerialIndex', () => {
     assert.equal(idx.has('ABCDEF'), true);
   });
 
+  test('a probe that meets a longer or shorter key on its way is not a match (every prefix of 2,000 keys)', () => {
+    // Prefixes of present keys are absent; their probes cross the present keys' slots often
+    // enough (a half-full table) that a comparison of only the shorter length would match one.
+    const idx = new SerialIndex();
+    const keys = Array.from({ length: 2_000 }, (_, n) => (0x10000000 + n * 7919).toString(16).toUpperCase());
+    for (const k of keys) idx.add(k);
+    const present = new Set(keys);
+    let probed = 0;
+    for (const k of keys) {
+      for (let len = 1; len < k.length; len++) {
+        const prefix = k.slice(0, len);
+        if (present.has(prefix)) continue;
+        probed++;
+        assert.equal(idx.find(prefix), -1, prefix);
+      }
+      // …and the key with a digit more, whose probe may meet the key itself.
+      if (!present.has(k + '0')) assert.equal(idx.find(k + '0'), -1, k + '0');
+    }
+    assert.ok(probed > 10_000);
+  });
+
   test('refuses empty keys and keys over 64 digits', () => {
     const idx = new SerialIndex();
     assert.throws(() => idx.add(''), RangeError);
