@@ -155,6 +155,36 @@ describe('POST /fullcmc (RFC 7030 §4.3)', { skip }, () => {
     }
   });
 
+  it('property: every mutation of a signed Full PKI Request gets a 4xx or a valid 200, never a 5xx or a crash', async () => {
+    // Bytes changed, flipped, cut or inserted anywhere: in the CMS wrapping, the PKIData, the
+    // PKCS#10 inside it and the signature (seeded: EST_FUZZ_SEED, EST_FUZZ_N).
+    const base = request(pki.csr({ subject: '/CN=cmc-fuzz/O=Demo Devices' }), ['txid=7', 'nonce=01020304']);
+    let seed = Number(process.env.EST_FUZZ_SEED ?? 20261207) >>> 0;
+    const rnd = () => {
+      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+      return seed / 4294967296;
+    };
+    const N = Number(process.env.EST_FUZZ_N ?? 250);
+    const statuses = new Map<number, number>();
+    for (let i = 0; i < N; i++) {
+      const m = Buffer.from(base);
+      const pos = Math.floor(rnd() * m.length);
+      const kind = Math.floor(rnd() * 4);
+      let body: Buffer = m;
+      if (kind === 0) m[pos] = Math.floor(rnd() * 256);
+      else if (kind === 1) m[pos]! ^= 1 << Math.floor(rnd() * 8);
+      else if (kind === 2) body = Buffer.concat([m.subarray(0, pos), m.subarray(pos + 1 + Math.floor(rnd() * 8))]);
+      else body = Buffer.concat([m.subarray(0, pos), Buffer.from([Math.floor(rnd() * 256), Math.floor(rnd() * 256)]), m.subarray(pos)]);
+      const r = await send(body);
+      statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+      assert.ok(r.status === 200 || (r.status >= 400 && r.status < 500), `case ${i} (byte ${pos}, kind ${kind}): ${r.status} ${r.text.slice(0, 200)}`);
+    }
+    // Most mutations break the signature or the DER (those accepted changed unsigned parts: the
+    // outer digestAlgorithms, the signer's key identifier, BER end-of-contents); the server is up.
+    assert.ok((statuses.get(400) ?? 0) > N / 2 && (statuses.get(200) ?? 0) < N / 10, JSON.stringify([...statuses]));
+    assert.equal((await fetchRaw(`${srv.url}/cacerts`)).status, 200);
+  });
+
   it('not a CMC request: a certs-only PKCS#7 gets 400 with a CMC failure body', async () => {
     const certsOnly = openssl(['crl2pkcs7', '-nocrl', '-certfile', ca.cert, '-outform', 'DER']);
     const r = await send(certsOnly);
