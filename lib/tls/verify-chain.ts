@@ -142,42 +142,44 @@ export async function verifyChain(
     return { ok: false, reason: `malformed certificate in chain: ${(e as Error).message}` };
   }
   const anchorNodes = anchors.map(anchorNode);
-  const byObject = new Map<pkijs.Certificate, Node>([leafNode, ...nodes, ...anchorNodes].map((n) => [n.pkijs, n]));
 
-  // One issuer per certificate, chosen greedily (anchors first, then CA intermediates), each
-  // intermediate used once: the path stays linear, so the work is bounded and cycles impossible.
+  // The path is built from the leaf up, one issuer per certificate, chosen greedily (anchors
+  // first, then CA intermediates), each intermediate used once, so it stays linear and bounded.
+  // Only this path is handed to pkijs: a presented certificate off it (one that chains to an
+  // anchor on its own) says nothing about the leaf.
   const path: Node[] = [leafNode];
-  const used = new Set<Node>();
+  const issuerOf = new Map<pkijs.Certificate, Node>();
   let signatureFailure: string | undefined;
-  const findIssuer = async (cert: pkijs.Certificate): Promise<pkijs.Certificate[]> => {
-    const child = byObject.get(cert);
-    if (!child) return [];
-    const candidates = [...anchorNodes, ...nodes.filter((n) => n.x509.ca), ...nodes.filter((n) => !n.x509.ca)];
-    for (const cand of candidates) {
-      if (cand === child || used.has(cand) || cand.x509.subject !== child.x509.issuer) continue;
+  const candidates = [...anchorNodes, ...nodes.filter((n) => n.x509.ca), ...nodes.filter((n) => !n.x509.ca)];
+  while (!path[path.length - 1]!.anchor && path.length < MAX_PATH_LENGTH) {
+    const child = path[path.length - 1]!;
+    const issuer = candidates.find((cand) => {
+      if (path.includes(cand) || cand.x509.subject !== child.x509.issuer) return false;
       let good = false;
       try {
         good = child.x509.verify(cand.x509.publicKey);
       } catch {
         good = false;
       }
-      if (!good) {
-        signatureFailure ??= `signature of ${name(child.x509)} does not verify with the key of ${cand.anchor ? 'trust anchor' : 'intermediate'} ${name(cand.x509)}`;
-        continue;
-      }
-      used.add(cand);
-      path.push(cand);
-      return [cand.pkijs];
-    }
-    return [];
-  };
+      if (!good) signatureFailure ??= `signature of ${name(child.x509)} does not verify with the key of ${cand.anchor ? 'trust anchor' : 'intermediate'} ${name(cand.x509)}`;
+      return good;
+    });
+    if (!issuer) break;
+    issuerOf.set(child.pkijs, issuer);
+    path.push(issuer);
+  }
+  const complete = path.length >= 2 && path[path.length - 1]!.anchor;
+  if (!complete) return { ok: false, reason: signatureFailure ?? 'client certificate does not chain to a trusted CA' };
 
   const engine = new pkijs.CertificateChainValidationEngine({
-    trustedCerts: anchorNodes.map((n) => n.pkijs),
+    trustedCerts: [path[path.length - 1]!.pkijs],
     // pkijs takes the last of `certs` as the end-entity certificate.
-    certs: [...nodes.map((n) => n.pkijs), leafNode.pkijs],
+    certs: [...path.slice(1, -1).map((n) => n.pkijs), leafNode.pkijs],
     checkDate: new Date(now),
-    findIssuer,
+    findIssuer: (cert: pkijs.Certificate) => {
+      const issuer = issuerOf.get(cert);
+      return Promise.resolve(issuer ? [issuer.pkijs] : []);
+    },
   });
   let result: pkijs.CertificateChainValidationEngineVerifyResult;
   try {
@@ -185,8 +187,6 @@ export async function verifyChain(
   } catch (e) {
     result = { result: false, resultCode: -1, resultMessage: (e as Error).message };
   }
-  const complete = path.length >= 2 && path[path.length - 1]!.anchor;
-  if (!complete) return { ok: false, reason: signatureFailure ?? 'client certificate does not chain to a trusted CA' };
   // Our reasons first where they apply: they name the certificate at fault.
   const extra = extraChecks(path);
   if (extra) return { ok: false, reason: extra };

@@ -136,6 +136,21 @@ describe('path validation (RFC 5280 §6) on pkijs', () => {
     assert.deepEqual(r, { ok: false, reason: 'client certificate does not chain to a trusted CA' });
   });
 
+  test('a certificate off the leaf\'s path that chains on its own does not vouch for the leaf (forged leaf beside a genuine one)', async () => {
+    // A leaf with a broken signature, and one whose issuer is the genuine device certificate
+    // (no keyUsage, so TLS stacks link it as an issuer): each presented with a genuine
+    // certificate that does chain to the root. The genuine one must not complete the leaf's path.
+    const genuine = issue(inter, '/CN=device-24', ['basicConstraints=CA:FALSE', 'authorityKeyIdentifier=keyid']);
+    const raw = Buffer.from(leaf.x509.raw);
+    raw[raw.length - 5]! ^= 0x01;
+    const broken: Issued = { cert: pki.write('pv-broken.pem', new X509Certificate(raw).toString()), key: leaf.key, x509: new X509Certificate(raw) };
+    await expectRefused(broken, [inter, genuine], /signature of "CN=device-7" does not verify with the key of intermediate "CN=PV Issuing CA"/);
+    const byDevice = issue({ cert: genuine.cert, key: genuine.key }, '/CN=admin', LEAF_EXT);
+    await expectRefused(byDevice, [genuine, inter], /intermediate "CN=device-24" is not a CA|does not verify/);
+    const r = await verifyChain(broken.x509, [genuine.x509, inter.x509, leaf.x509], anchors);
+    assert.equal(r.ok, false);
+  });
+
   test('cycles and look-alike intermediates cannot make the search loop or explode', async () => {
     // Two CAs that issued each other, plus seven look-alikes of the issuing CA with other keys.
     const aFiles = { key: pki.key('p256'), cert: '' };

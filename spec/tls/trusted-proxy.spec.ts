@@ -76,6 +76,15 @@ describe('trusted proxy headers (trustProxy / proxyHeaders)', () => {
     assert.equal(issued.filter((e) => e['serial'] !== undefined).at(-1)?.['auth'], 'certificate');
   });
 
+  test('trusted proxy: a Client-Cert with a broken signature is not vouched for by a genuine certificate in Client-Cert-Chain (401, nothing issued)', async () => {
+    const raw = Buffer.from(leaf.raw);
+    raw[raw.length - 5]! ^= 0x01;
+    const n = issued.filter((e) => e['serial'] !== undefined).length;
+    const res = await post(port, TRUSTED, { 'Client-Cert': `:${raw.toString('base64')}:`, 'Client-Cert-Chain': `:${raw.toString('base64')}:, ${clientCert}`, 'X-TLS-Unique': unique, 'X-TLS-Protocol': 'TLSv1.2' }, csr(unique));
+    assert.equal(res.status, 401, res.text);
+    assert.equal(issued.filter((e) => e['serial'] !== undefined).length, n);
+  });
+
   test('from an untrusted address: a spoofed Client-Cert gains nothing (401)', async () => {
     const res = await post(port, UNTRUSTED, { 'Client-Cert': clientCert, 'X-TLS-Unique': unique, 'X-TLS-Protocol': 'TLSv1.2' }, csr(unique));
     assert.equal(res.status, 401);
