@@ -39,11 +39,14 @@ export interface Approver {
 }
 
 /**
- * The identity of a request: SHA-256 over who asked (method, user, client certificate) and the
- * CSR's DER. The same CSR from the same identity is the same request; another CSR is a new one.
+ * The identity of a request: SHA-256 over the operation, the label, who asked (method, user,
+ * client certificate) and the CSR's DER. The same CSR from the same identity to the same
+ * operation and label is the same request; anything else is a new one, so a person's decision
+ * covers exactly what they were shown (not, say, /serverkeygen or another label's CA profile).
  */
-export function pendingKey(requester: Requester, csrDer: Uint8Array): string {
-  const who = JSON.stringify([requester.method, requester.user ?? '', requester.certificateSubject ?? '', requester.certificateSerial ?? '']);
+export function pendingKey(input: Pick<ApprovalInput, 'operation' | 'label' | 'requester'>, csrDer: Uint8Array): string {
+  const { requester } = input;
+  const who = JSON.stringify([input.operation, input.label ?? '', requester.method, requester.user ?? '', requester.certificateSubject ?? '', requester.certificateSerial ?? '']);
   const h = createHash('sha256');
   h.update(who);
   h.update('\n');
@@ -138,7 +141,7 @@ export function createApprover(config: ApprovalConfig, store: RecordStore | unde
       if (d === 'deny') throw estError('ERR_EST_APPROVAL_DENIED', 'request denied by the approval policy');
       const created = now();
       const p = await store.putPending({
-        key: pendingKey(input.requester, input.csr.der),
+        key: pendingKey(input, input.csr.der),
         operation: input.operation,
         ...(input.label !== undefined ? { label: input.label } : {}),
         csr: input.csr.der,

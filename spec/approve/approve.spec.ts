@@ -35,13 +35,28 @@ test("'auto' needs no store and builds no stage", () => {
   assert.throws(() => createApprover(parseApprovalOptions({ approval: 'manual' }), undefined), /record store/);
 });
 
-test('SANs as text; the identity covers who asked and the CSR bytes', () => {
+test('SANs as text; the identity covers the operation, the label, who asked and the CSR bytes', () => {
   assert.deepEqual(csrSans(csrA), ['DNS:dev-a.example', 'IP:192.0.2.7', 'IP:2001:db8::1', 'email:a@example.com']);
-  const who = { method: 'auth-request' as const, user: 'u1' };
-  assert.equal(pendingKey(who, csrA.der), pendingKey({ ...who }, csrA.der));
-  assert.notEqual(pendingKey(who, csrA.der), pendingKey({ ...who, user: 'u2' }, csrA.der));
+  const who = { operation: 'simpleenroll' as const, requester: { method: 'auth-request' as const, user: 'u1' } };
+  assert.equal(pendingKey(who, csrA.der), pendingKey({ ...who, requester: { ...who.requester } }, csrA.der));
+  assert.notEqual(pendingKey(who, csrA.der), pendingKey({ ...who, requester: { ...who.requester, user: 'u2' } }, csrA.der));
   assert.notEqual(pendingKey(who, csrA.der), pendingKey(who, csrB.der));
-  assert.notEqual(pendingKey(who, csrA.der), pendingKey({ method: 'certificate', certificateSerial: '01' }, csrA.der));
+  assert.notEqual(pendingKey(who, csrA.der), pendingKey({ ...who, requester: { method: 'certificate', certificateSerial: '01' } }, csrA.der));
+  assert.notEqual(pendingKey(who, csrA.der), pendingKey({ ...who, operation: 'serverkeygen' }, csrA.der));
+  assert.notEqual(pendingKey(who, csrA.der), pendingKey({ ...who, label: 'other' }, csrA.der));
+  assert.equal(pendingKey({ ...who, label: undefined }, csrA.der), pendingKey(who, csrA.der));
+});
+
+test("'manual': an approval covers its operation and label only; the same CSR to /serverkeygen or another label waits for its own", async () => {
+  const store = new MemoryStore();
+  const ap = createApprover(parseApprovalOptions({ approval: 'manual' }), store)!;
+  await assert.rejects(ap.approve(input()), { status: 202 });
+  const p = (await store.listPending()).requests[0]!;
+  await store.decide(p.id, { state: 'approved', by: 'alice' });
+  await assert.rejects(ap.approve(input(csrA, { operation: 'serverkeygen' })), { status: 202 });
+  await assert.rejects(ap.approve(input(csrA, { label: 'servers' })), { status: 202 });
+  assert.equal((await store.listPending()).total, 3);
+  assert.deepEqual(await ap.approve(input()), { kind: 'issue', pendingId: p.id });
 });
 
 test("'manual': 202 while pending; same request same entry; another CSR a new one; approved → issue once, then the same certificate", async () => {
