@@ -215,7 +215,8 @@ export class FileRecordStore implements RecordStore {
   // index.txt in memory: entry i (keys) has status states[i], its line at byte lineOffset[i]
   private keys = new SerialIndex();
   private states = new Uint8Array(1024);
-  private lineOffset = new Float64Array(1024);
+  /** 4 bytes an entry while index.txt is under 4 GiB (a million lines: ~130 MB), 8 after. */
+  private lineOffset: Uint32Array | Float64Array = new Uint32Array(1024);
   private revocations = new Map<string, Revocation>();
   private indexSeen = { ino: -1, size: 0, mtimeMs: 0 };
   private refreshedThisTurn = false;
@@ -275,9 +276,7 @@ export class FileRecordStore implements RecordStore {
     const st = new Uint8Array(this.states.length * 2);
     st.set(this.states);
     this.states = st;
-    const lo = new Float64Array(this.states.length);
-    lo.set(this.lineOffset);
-    this.lineOffset = lo;
+    this.lineOffset = widened(this.lineOffset, this.states.length, 0);
   }
 
   /**
@@ -287,6 +286,7 @@ export class FileRecordStore implements RecordStore {
   private setEntry(i: number, status: number, revocation: Revocation | undefined, lineAt: number): void {
     const wasRevoked = this.states[i] === STATUS_R;
     this.states[i] = status;
+    if (lineAt > 0xffffffff && this.lineOffset instanceof Uint32Array) this.lineOffset = widened(this.lineOffset, this.lineOffset.length, lineAt);
     this.lineOffset[i] = lineAt;
     if (revocation) this.revocations.set(this.keys.keyAt(i), revocation);
     else if (wasRevoked) this.revocations.delete(this.keys.keyAt(i));
@@ -404,7 +404,7 @@ export class FileRecordStore implements RecordStore {
     const old = { keys: this.keys, states: this.states, lineOffset: this.lineOffset, rev: this.revocations };
     this.keys = new SerialIndex();
     this.states = new Uint8Array(Math.max(1024, old.states.length));
-    this.lineOffset = new Float64Array(this.states.length);
+    this.lineOffset = new Uint32Array(this.states.length);
     this.revocations = new Map();
     let read: { used: number; st: Stats };
     try {
@@ -982,6 +982,13 @@ function canonicalHexStart(buf: Buffer, from: number, to: number): number {
   let start = from;
   while (start < to - 1 && buf[start] === 0x30) start++;
   return start;
+}
+
+/** `offsets` copied into an array of `length` entries, of 8-byte floats once `needed` is past 4 GiB. */
+function widened(offsets: Uint32Array | Float64Array, length: number, needed: number): Uint32Array | Float64Array {
+  const out = offsets instanceof Float64Array || needed > 0xffffffff ? new Float64Array(length) : new Uint32Array(length);
+  out.set(offsets);
+  return out;
 }
 
 /** Line number of the first line whose serial is `key` (for the duplicate message). */

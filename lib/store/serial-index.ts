@@ -3,21 +3,30 @@
 /** Longest key: RFC 5280 §4.1.2.2 allows 20 octets; index.txt lines are accepted up to 64 hex digits. */
 const MAX_KEY = 64;
 const EMPTY = -1;
+/** Not a digit of a key: what NIBBLE holds for every byte but 0-9 and A-F. */
+const NOT_HEX = 0xff;
+
+/** A key character's value (0-15), or NOT_HEX. Keys are uppercase, so lowercase is not a digit. */
+const NIBBLE = new Uint8Array(256).fill(NOT_HEX);
+for (let c = 0; c < 10; c++) NIBBLE[0x30 + c] = c;
+for (let c = 0; c < 6; c++) NIBBLE[0x41 + c] = 10 + c;
+const HEX = '0123456789ABCDEF';
 
 /**
  * A set of serial keys (uppercase hex without leading zeros, at most 64 digits, as `serialKey()`
  * makes them), each with its entry number 0, 1, 2… in the order added. It does what a
- * `Map<string, number>` did, in typed arrays: ~25 bytes a serial against ~50 for a Map of
- * strings, and nothing for V8's garbage collector to trace, which with a million records in the
- * ledger made every full collection mark a million strings.
+ * `Map<string, number>` did, in typed arrays: each digit a nibble, so ~16 bytes for a serial of
+ * 8 digits (~34 for a random 20-octet one) against ~50 for a Map of strings, and nothing for V8's
+ * garbage collector to trace, which with a million records in the ledger made every full
+ * collection mark a million strings.
  *
  * Keys can be added and looked up from a Buffer's bytes (index.txt's own), so loading the file
  * creates no string per line.
  */
 export class SerialIndex {
-  /** The keys' characters, one byte each, back to back in the order added. */
-  private chars = new Uint8Array(16 * 1024);
-  /** Entry i's key is chars[start[i], start[i + 1]); start[count] is where the next key goes. */
+  /** The keys' digits, two to a byte (the first in the high nibble), back to back in the order added. */
+  private digits = new Uint8Array(8 * 1024);
+  /** Entry i's key is digits start[i] to start[i + 1] (in nibbles); start[count] is where the next key goes. */
   private start = new Uint32Array(1024);
   /** Open addressing, linear probing: entry number or EMPTY; at most half full. */
   private table = new Int32Array(2048).fill(EMPTY);
@@ -59,20 +68,27 @@ export class SerialIndex {
   addBytes(buf: Uint8Array, from: number, to: number): number {
     const n = to - from;
     if (n <= 0 || n > MAX_KEY) throw new RangeError(`serial key of ${n} digits`);
+    for (let k = from; k < to; k++) if (NIBBLE[buf[k]!] === NOT_HEX) throw new RangeError(`serial key with a character that is not an uppercase hex digit (${buf[k]})`);
     const i = this.count;
     const at = this.start[i]!;
-    if (at + n > 0xffffffff) throw new RangeError('serial index over 4 GiB');
+    if (at + n > 0xffffffff) throw new RangeError('serial index over 4 Gi digits');
     if (i + 1 === this.start.length) {
       const start = new Uint32Array(this.start.length * 2);
       start.set(this.start);
       this.start = start;
     }
-    if (at + n > this.chars.length) {
-      const chars = new Uint8Array(Math.max(this.chars.length * 2, at + n));
-      chars.set(this.chars.subarray(0, at));
-      this.chars = chars;
+    const bytes = (at + n + 1) >>> 1;
+    if (bytes > this.digits.length) {
+      const digits = new Uint8Array(Math.max(this.digits.length * 2, bytes));
+      digits.set(this.digits.subarray(0, (at + 1) >>> 1));
+      this.digits = digits;
     }
-    this.chars.set(buf.subarray(from, to), at);
+    for (let k = 0; k < n; k++) {
+      const j = at + k;
+      const v = NIBBLE[buf[from + k]!]!;
+      // A fresh nibble's byte is zero until written: its low half belongs to the next digit.
+      this.digits[j >>> 1] = j & 1 ? (this.digits[j >>> 1]! & 0xf0) | v : v << 4;
+    }
     this.start[i + 1] = at + n;
     this.count++;
     if (this.count * 2 > this.table.length) this.rehash(this.table.length * 2);
@@ -82,7 +98,14 @@ export class SerialIndex {
 
   /** The key of entry `i`. */
   keyAt(i: number): string {
-    return String.fromCharCode.apply(null, this.chars.subarray(this.start[i]!, this.start[i + 1]!) as unknown as number[]);
+    let key = '';
+    for (let j = this.start[i]!; j < this.start[i + 1]!; j++) key += HEX[this.digitAt(j)];
+    return key;
+  }
+
+  private digitAt(j: number): number {
+    const b = this.digits[j >>> 1]!;
+    return j & 1 ? b & 0x0f : b >>> 4;
   }
 
   /** Every key, in the order added. */
@@ -92,13 +115,19 @@ export class SerialIndex {
 
   /** Copies `key`'s characters into scratch; returns their number. */
   private toScratch(key: string): number {
-    for (let k = 0; k < key.length; k++) this.scratch[k] = key.charCodeAt(k);
+    // A character beyond one byte must not alias a digit when stored into a byte: it becomes 0, no digit.
+    for (let k = 0; k < key.length; k++) {
+      const c = key.charCodeAt(k);
+      this.scratch[k] = c < 0x80 ? c : 0;
+    }
     return key.length;
   }
 
   private place(i: number, table: Int32Array): void {
     const mask = table.length - 1;
-    let slot = hash(this.chars, this.start[i]!, this.start[i + 1]!) & mask;
+    let h = 0x811c9dc5;
+    for (let j = this.start[i]!; j < this.start[i + 1]!; j++) h = Math.imul(h ^ this.digitAt(j), 0x01000193);
+    let slot = (h >>> 0) & mask;
     while (table[slot] !== EMPTY) slot = (slot + 1) & mask;
     table[slot] = i;
   }
@@ -112,14 +141,14 @@ export class SerialIndex {
   private keyIs(i: number, buf: Uint8Array, from: number, to: number): boolean {
     const at = this.start[i]!;
     if (this.start[i + 1]! - at !== to - from) return false;
-    for (let k = 0; k < to - from; k++) if (this.chars[at + k] !== buf[from + k]) return false;
+    for (let k = 0; k < to - from; k++) if (this.digitAt(at + k) !== NIBBLE[buf[from + k]!]) return false;
     return true;
   }
 }
 
-/** FNV-1a over the key's characters (one byte each). */
+/** FNV-1a over the key's digit values (0-15), as place() hashes the stored nibbles. */
 function hash(buf: Uint8Array, from: number, to: number): number {
   let h = 0x811c9dc5;
-  for (let k = from; k < to; k++) h = Math.imul(h ^ buf[k]!, 0x01000193);
+  for (let k = from; k < to; k++) h = Math.imul(h ^ NIBBLE[buf[k]!]!, 0x01000193);
   return h >>> 0;
 }

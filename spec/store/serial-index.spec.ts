@@ -59,11 +59,27 @@ describe('SerialIndex', () => {
     assert.ok(probed > 10_000);
   });
 
-  test('refuses empty keys and keys over 64 digits', () => {
+  test('refuses empty keys, keys over 64 digits and anything but uppercase hex digits', () => {
     const idx = new SerialIndex();
     assert.throws(() => idx.add(''), RangeError);
     assert.throws(() => idx.add('1'.repeat(65)), RangeError);
     assert.throws(() => idx.addBytes(Buffer.from('1'.repeat(65)), 0, 65), RangeError);
+    for (const k of ['abc', '12G4', '1 2', '-1', '\u0141']) assert.throws(() => idx.add(k), RangeError, k);
     assert.equal(idx.size, 0);
+    // Digits are stored as nibbles: a character beyond one byte must not alias one ('\u0141' & 0xff is 'A').
+    idx.add('A');
+    idx.add('1A');
+    assert.equal(idx.find('\u0141'), -1);
+    assert.equal(idx.find('1\u0141'), -1);
+    assert.equal(idx.find('a'), -1);
+    assert.deepEqual([idx.find('A'), idx.find('1A')], [0, 1]);
+  });
+
+  test('odd and even key lengths side by side keep each other\'s digits (two to a byte)', () => {
+    const idx = new SerialIndex();
+    const keys = ['1', '23', '456', '789A', 'BCDEF', 'F', '10', '0'];
+    for (const k of keys) idx.add(k);
+    assert.deepEqual([...idx.keys()], keys);
+    for (const [i, k] of keys.entries()) assert.equal(idx.find(k), i, k);
   });
 });
