@@ -194,6 +194,19 @@ describe('unauthenticated and spoofed', () => {
     const r = await fetchRaw(`${srv.url}/simpleenroll`, { method: 'POST', headers: { 'Content-Type': 'application/pkcs10' }, body: b64lines(pki.csr().der), ...evil });
     assert.equal(r.status, 401);
   });
+  it('a forged leaf chained to a genuine client certificate (no keyUsage, so TLS links it as the issuer) is not authenticated', async () => {
+    // The genuine certificate is public; the forged "CN=admin" leaf names it as issuer but is
+    // signed by a look-alike CA of the same name. Node hands over [forged, genuine], and the
+    // genuine one chains to the CA on its own: that must not complete the forged leaf's path.
+    const genuine = pki.clientCert(ca, { subject: '/CN=bystander/O=Demo Devices' });
+    const lookalike = pki.ca('p256', '/CN=bystander/O=Demo Devices');
+    const forged = pki.clientCert(lookalike, { subject: '/CN=admin/O=Demo Devices' });
+    const chain = pki.write('forged-chain.pem', readFileSync(forged.cert, 'latin1') + readFileSync(genuine.cert, 'latin1'));
+    const n = issued.length;
+    const r = await fetchRaw(`${srv.url}/simpleenroll`, { method: 'POST', headers: { 'Content-Type': 'application/pkcs10' }, body: b64lines(pki.csr({ subject: '/CN=admin/O=Demo Devices' }).der), cert: chain, key: forged.key });
+    assert.equal(r.status, 401, r.text);
+    assert.equal(issued.length, n);
+  });
 });
 
 describe('challenge attributes (RFC 7894 §4)', () => {

@@ -137,9 +137,10 @@ describe('path validation (RFC 5280 §6) on pkijs', () => {
   });
 
   test('a certificate off the leaf\'s path that chains on its own does not vouch for the leaf (forged leaf beside a genuine one)', async () => {
-    // A leaf with a broken signature, and one whose issuer is the genuine device certificate
-    // (no keyUsage, so TLS stacks link it as an issuer): each presented with a genuine
-    // certificate that does chain to the root. The genuine one must not complete the leaf's path.
+    // A leaf with a broken signature beside its correctly signed copy (which pkijs's own path
+    // building matched to it: accepted before), and a leaf issued by a genuine device certificate
+    // (no keyUsage, so TLS stacks link it as an issuer): neither path may be completed by a
+    // presented certificate that chains to the root on its own.
     const genuine = issue(inter, '/CN=device-24', ['basicConstraints=CA:FALSE', 'authorityKeyIdentifier=keyid']);
     const raw = Buffer.from(leaf.x509.raw);
     raw[raw.length - 5]! ^= 0x01;
