@@ -47,12 +47,18 @@ test('SANs as text; the identity covers the operation, the label, who asked and 
   assert.equal(pendingKey({ ...who, label: undefined }, csrA.der), pendingKey(who, csrA.der));
 });
 
-test("'manual': an approval covers its operation and label only; the same CSR to /serverkeygen or another label waits for its own", async () => {
+/** A manual approver whose first request (input()) a person has approved. */
+async function oneApproved() {
   const store = new MemoryStore();
   const ap = createApprover(parseApprovalOptions({ approval: 'manual' }), store)!;
   await assert.rejects(ap.approve(input()), { status: 202 });
   const p = (await store.listPending()).requests[0]!;
   await store.decide(p.id, { state: 'approved', by: 'alice' });
+  return { store, ap, p };
+}
+
+test("'manual': an approval covers its operation and label only; the same CSR to /serverkeygen or another label waits for its own", async () => {
+  const { store, ap, p } = await oneApproved();
   await assert.rejects(ap.approve(input(csrA, { operation: 'serverkeygen' })), { status: 202 });
   await assert.rejects(ap.approve(input(csrA, { label: 'servers' })), { status: 202 });
   assert.equal((await store.listPending()).total, 3);
@@ -90,11 +96,7 @@ test("'manual': 202 while pending; same request same entry; another CSR a new on
 });
 
 test('a failed issue releases the request for the next repeat', async () => {
-  const store = new MemoryStore();
-  const ap = createApprover(parseApprovalOptions({ approval: 'manual' }), store)!;
-  await assert.rejects(ap.approve(input()), { status: 202 });
-  const p = (await store.listPending()).requests[0]!;
-  await store.decide(p.id, { state: 'approved', by: 'alice' });
+  const { ap, p } = await oneApproved();
   assert.equal((await ap.approve(input())).kind, 'issue');
   ap.release(p.id);
   assert.equal((await ap.approve(input())).kind, 'issue');
