@@ -1,5 +1,5 @@
 // The file ledger's write path alone: what one record costs in CPU, by batch size, with and without fsync, one writer or two.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs, { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -84,9 +84,10 @@ async function writer(dir: string, batch: number, records: number, base: bigint,
 /** Runs `writers` writer processes on one folder; per record: wall µs, process CPU µs, machine CPU µs. */
 async function runCase(leafDer: string, batch: number, records: number, writers: number, noSync: boolean): Promise<{ wall: number; cpu: number; machine: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'est-ledger-bench-'));
+  let children: ChildProcess[] = [];
   try {
     fs.copyFileSync(leafDer, join(dir, 'leaf.der'));
-    const children = Array.from({ length: writers }, (_, w) =>
+    children = Array.from({ length: writers }, (_, w) =>
       spawn(process.execPath, ['--import', 'tsx', import.meta.filename, '--child', dir, String(batch), String(records), String(0x100000 + w * 0x10000000), noSync ? '1' : '0'], {
         stdio: ['pipe', 'pipe', 'inherit'],
       }),
@@ -109,6 +110,7 @@ async function runCase(leafDer: string, batch: number, records: number, writers:
     // /proc/stat counts in clock ticks (USER_HZ, 100 a second on Linux).
     return { wall: (wallMs * 1000) / total, cpu: samples.reduce((a, s) => a + s.cpuUs, 0) / total, machine: ((m1.busy - m0.busy) * 10_000) / total };
   } finally {
+    for (const c of children) if (c.exitCode === null) c.kill();
     rmSync(dir, { recursive: true, force: true });
   }
 }
