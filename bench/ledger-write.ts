@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { recordInput } from '../spec/store/pending-contract.js';
 import { compileLib } from './servers.js';
 import { machineCpu } from './system.js';
 
@@ -48,23 +49,10 @@ async function writer(dir: string, batch: number, records: number, base: bigint,
   const { FileRecordStore } = (await import(pathToFileURL(join(lib, 'store/file-store.js')).href)) as typeof import('../lib/store/file-store.js');
   const der = new Uint8Array(readFileSync(join(dir, 'leaf.der')));
   const store = new FileRecordStore({ indexPath: join(dir, 'index.txt'), serialStore: { next: () => Promise.resolve([]) }, watchIntervalMs: 0 });
+  // The store's contract tests' record, with a real certificate (index.txt's line needs its subject).
+  const template = recordInput('0', { certificate: der, subject: 'CN=device-0001,O=Bench Devices', sans: ['DNS:device-0001.example'] });
   let serial = base;
-  const record = () =>
-    store.record({
-      serial: (serial++).toString(16).toUpperCase(),
-      subject: 'CN=device-0001,O=Bench Devices',
-      sans: ['DNS:device-0001.example'],
-      notBefore: new Date(),
-      notAfter: new Date(Date.now() + 30 * 86_400_000),
-      issuer: 'CN=Bench CA',
-      operation: 'simpleenroll',
-      requester: { method: 'certificate' },
-      peerAddress: '127.0.0.1',
-      requestId: '0123456789abcdef',
-      certificate: der,
-      issuedAt: new Date(),
-      status: 'valid',
-    });
+  const record = () => store.record({ ...template, serial: (serial++).toString(16).toUpperCase(), issuedAt: new Date() });
   const run = async (n: number) => {
     for (let i = 0; i < n; i += batch) await Promise.all(Array.from({ length: Math.min(batch, n - i) }, record));
   };

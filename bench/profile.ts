@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatSummary, summarise } from './cpuprofile.js';
 import { makeFixtures } from './fixtures.js';
-import { benchCsrAttrs, compileLib, loadSpecFor, runLoad, startAuthBackend, startBenchPostgres, startEstServer, type BenchOp } from './servers.js';
+import { benchCsrAttrs, compileLib, failureText, loadSpecFor, runLoad, startAuthBackend, startBenchPostgres, startEstServer, type BenchOp } from './servers.js';
 import { childPids, cpuSeconds, peakRssMb, resetPeakRss, threadCpuSeconds } from './system.js';
 
 const USAGE = `Usage: npm run bench:profile -- [options]
@@ -128,7 +128,7 @@ const threads1 = threadCpu(pids());
 
 process.stdout.write(
   `${op}, ${values.workers} process(es)${Number(values.workers) > 1 ? ' + primary' : ''}, ${values.connections} connections, ledger ${values.postgres ? 'PostgreSQL' : values['no-ledger'] ? 'off' : 'on'}\n` +
-    `${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, ${r.errors + r.non2xx} errors/non-2xx${r.errors + r.non2xx ? ` (${r.errors} errors of which ${r.timeouts} timeouts; non-2xx ${JSON.stringify(r.statusCodes ?? {})})` : ''}; est-server ${(cpu / wall).toFixed(2)} cores = ${((1000 * cpu) / r.requests).toFixed(3)} ms CPU per request; load generator ${r.loadCpu.toFixed(2)} cores` +
+    `${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, ${r.errors + r.non2xx} errors/non-2xx${r.errors + r.non2xx ? ` (${failureText(r)})` : ''}; est-server ${(cpu / wall).toFixed(2)} cores = ${((1000 * cpu) / r.requests).toFixed(3)} ms CPU per request; load generator ${r.loadCpu.toFixed(2)} cores` +
     `; peak RSS ${rss.map((m) => m.toFixed(0)).join(' / ')} MB (primary first)` +
     (db ? `; PostgreSQL ${(dbCpu / wall).toFixed(2)} cores = ${((1000 * dbCpu) / r.requests).toFixed(3)} ms per request` : '') +
     '\n\n' +

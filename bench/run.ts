@@ -11,7 +11,7 @@ import { postgresUnavailable } from '../spec/helpers/postgres.js';
 import { makeFixtures, type CaFixture, type CaKind, type Fixtures } from './fixtures.js';
 import type { LoadResult } from './load.js';
 import { runSoak, SOAK_MAX_GROWTH, type SoakResult } from './soak.js';
-import { benchCsrAttrs, compileLib, loadSpecFor, NGINX, runLoad, startAuthBackend, startBenchPostgres, startEstServer, startNginx, type BenchOp, type RunningServer } from './servers.js';
+import { benchCsrAttrs, compileLib, failureText, loadSpecFor, NGINX, runLoad, startAuthBackend, startBenchPostgres, startEstServer, startNginx, type BenchOp, type RunningServer } from './servers.js';
 import { childPids, cpuSeconds, machine, machineCpu, opensslSpeed, peakRssMb, resetPeakRss, type SpeedRow } from './system.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -249,7 +249,7 @@ async function main(): Promise<void> {
           process.stdout.write(table([row]).split('\n')[2]! + '\n');
           if (r.non2xx || r.errors) {
             const said = est.errorMessages();
-            process.stdout.write(`  ${r.non2xx} non-2xx ${JSON.stringify(r.statusCodes ?? {})}, ${r.errors} errors (${r.timeouts} timeouts); est-server logged: ${said.length ? said.slice(0, 3).join(' | ') : 'nothing'}\n`);
+            process.stdout.write(`  ${failureText(r)}; est-server logged: ${said.length ? said.slice(0, 3).join(' | ') : 'nothing'}\n`);
           }
         }
       }

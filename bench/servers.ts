@@ -284,6 +284,11 @@ export function benchCsrAttrs(): Uint8Array {
   return seq(oid(Oid.ecdsaWithSHA256), seq(oid(Oid.ecPublicKey), set(oid(Oid.secp256r1))));
 }
 
+/** What went wrong in a run, for a line of output: errors (timeouts among them) and non-2xx answers by status. */
+export function failureText(r: Pick<LoadResult, 'errors' | 'timeouts' | 'non2xx' | 'statusCodes'>): string {
+  return `${r.errors} errors (${r.timeouts} timeouts), ${r.non2xx} non-2xx ${JSON.stringify(r.statusCodes ?? {})}`;
+}
+
 /** Runs one case in a load-generator child; `onMeasure` is called when the measured part starts. */
 export function runLoad(spec: LoadSpec, dir: string, n: number, onMeasure: () => void): Promise<LoadResult> {
   const file = join(dir, `load-${n}.json`);

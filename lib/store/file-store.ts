@@ -532,10 +532,8 @@ export class FileRecordStore implements RecordStore {
     return { entry, der, oneline };
   }
 
-  /** The index.txt line of a serial key (records that have no ledger entry): read at its offset. */
-  private readIndexLine(key: string): IndexLine | undefined {
-    const i = this.keys.find(key);
-    if (i < 0) return undefined;
+  /** The index.txt line of entry `i`, serial key `key` (records that have no ledger entry): read at its offset. */
+  private readIndexLine(i: number, key: string): IndexLine | undefined {
     try {
       const l = parseIndexLine(readLineAt(this.indexPath, this.lineOffset[i]!, 1 << 20).toString('utf8'));
       // The file may have been rewritten since its offsets were taken: then not this line.
@@ -572,7 +570,7 @@ export class FileRecordStore implements RecordStore {
       if (e.label !== undefined) r.label = e.label;
     } else {
       // A line written by `openssl ca` itself: only what index.txt knows.
-      const l = this.readIndexLine(key);
+      const l = this.readIndexLine(i, key);
       if (!l) return undefined;
       r = {
         serial: serialText(key),

@@ -12,6 +12,10 @@ for (let c = 0; c < 10; c++) NIBBLE[0x30 + c] = c;
 for (let c = 0; c < 6; c++) NIBBLE[0x41 + c] = 10 + c;
 const HEX = '0123456789ABCDEF';
 
+/** FNV-1a, one digit value (0-15) at a time: hash() over a key's bytes, place() over stored nibbles. */
+const FNV_OFFSET = 0x811c9dc5;
+const fnv = (h: number, digit: number) => Math.imul(h ^ digit, 0x01000193);
+
 /**
  * A set of serial keys (uppercase hex without leading zeros, at most 64 digits, as `serialKey()`
  * makes them), each with its entry number 0, 1, 2… in the order added. It does what a
@@ -125,8 +129,8 @@ export class SerialIndex {
 
   private place(i: number, table: Int32Array): void {
     const mask = table.length - 1;
-    let h = 0x811c9dc5;
-    for (let j = this.start[i]!; j < this.start[i + 1]!; j++) h = Math.imul(h ^ this.digitAt(j), 0x01000193);
+    let h = FNV_OFFSET;
+    for (let j = this.start[i]!; j < this.start[i + 1]!; j++) h = fnv(h, this.digitAt(j));
     let slot = (h >>> 0) & mask;
     while (table[slot] !== EMPTY) slot = (slot + 1) & mask;
     table[slot] = i;
@@ -146,9 +150,9 @@ export class SerialIndex {
   }
 }
 
-/** FNV-1a over the key's digit values (0-15), as place() hashes the stored nibbles. */
+/** The hash of the key buf[from, to): the same as place() computes from its stored nibbles. */
 function hash(buf: Uint8Array, from: number, to: number): number {
-  let h = 0x811c9dc5;
-  for (let k = from; k < to; k++) h = Math.imul(h ^ NIBBLE[buf[k]!]!, 0x01000193);
+  let h = FNV_OFFSET;
+  for (let k = from; k < to; k++) h = fnv(h, NIBBLE[buf[k]!]!);
   return h >>> 0;
 }
