@@ -3,7 +3,7 @@ import { randomBytes, type X509Certificate } from 'node:crypto';
 import * as pkijs from 'pkijs';
 import { checkRequest } from '../check/index.js';
 import { EstError, estError } from '../errors.js';
-import type { RevocationReason } from '../store/types.js';
+import type { RecordStore, RevocationReason } from '../store/types.js';
 import { CmcFailInfo, CmcFailure } from '../protocol/cmc.js';
 import { readFullPkiRequest, type CmcRevokeRequest, type FullPkiRequest } from '../protocol/cmc-request.js';
 import { fullPkiResponse, type FullPkiResponseInput } from '../protocol/cmc-response.js';
@@ -45,9 +45,9 @@ async function respond(ctx: RequestContext, signer: CmsSigner, status: number, i
 }
 
 /** RFC 7030 §4.3.2: a refusal is a 4xx/5xx whose body is a Full PKI Response with CMCStatusInfoV2 failed. */
-async function refuse(ctx: RequestContext, signer: CmsSigner, status: number, f: CmcFailure, echo: Echo): Promise<void> {
+async function refuse(ctx: RequestContext, signer: CmsSigner, status: number, f: CmcFailure, echo: Echo, headers: Record<string, string> = {}): Promise<void> {
   ctx.config.logger.debug?.({ code: 'ERR_EST_CMC', failInfo: f.failInfo, url: ctx.req.url, requestId: ctx.requestId }, f.message);
-  await respond(ctx, signer, status, { status: 'failed', bodyList: f.bodyList, failInfo: f.failInfo, statusString: f.message, ...echo });
+  await respond(ctx, signer, status, { status: 'failed', bodyList: f.bodyList, failInfo: f.failInfo, statusString: f.message, ...echo }, headers);
 }
 
 /** The Name in a revokeRequest equals `cert`'s issuer, and the serial is `cert`'s. */
@@ -64,8 +64,20 @@ function names(cert: X509Certificate, r: CmcRevokeRequest): boolean {
  * Who may revoke: the holder of the certificate (its verified TLS certificate, or the request's
  * validated signer) or a registration authority (extendedKeyUsage id-kp-cmcRA, RFC 6402 §2.10).
  */
-function mayRevoke(requesters: X509Certificate[], r: CmcRevokeRequest): boolean {
-  return requesters.some((c) => names(c, r) || ((c.keyUsage as string[] | undefined) ?? []).includes(Oid.kpCmcRA));
+function mayRevoke(requesters: X509Certificate[], r: CmcRevokeRequest): X509Certificate | undefined {
+  return requesters.find((c) => names(c, r) || ((c.keyUsage as string[] | undefined) ?? []).includes(Oid.kpCmcRA));
+}
+
+/**
+ * Whether the ledger has `cert` revoked (RFC 5280 §5.3: a revoked certificate no longer vouches
+ * for its holder). A record of the same serial with other bytes (another issuer's certificate)
+ * does not count; a line `openssl ca -revoke` wrote carries no certificate, and counts.
+ */
+async function revokedHere(store: RecordStore, cert: X509Certificate): Promise<boolean> {
+  const serial = cert.serialNumber.toUpperCase();
+  if ((await store.status(serial)) !== 'revoked') return false;
+  const r = await store.get(serial);
+  return !r || r.certificate.length === 0 || Buffer.from(r.certificate.buffer, r.certificate.byteOffset, r.certificate.byteLength).equals(cert.raw);
 }
 
 async function revoke(ctx: RequestContext, signer: CmsSigner, request: FullPkiRequest, requesters: X509Certificate[], echo: Echo): Promise<boolean> {
@@ -75,19 +87,38 @@ async function revoke(ctx: RequestContext, signer: CmsSigner, request: FullPkiRe
     await respond(ctx, signer, 501, { status: 'noSupport', bodyList: ids, statusString: 'revocation is not supported: this server keeps no record store', ...echo });
     return false;
   }
+  // Only requesters the ledger has not revoked may revoke (a revoked RA or holder no longer may).
+  const standing: X509Certificate[] = [];
+  const revokedSerials: string[] = [];
+  for (const c of requesters) {
+    let revoked: boolean;
+    try {
+      revoked = await revokedHere(store, c);
+    } catch (e) {
+      ctx.config.logger.error({ err: e, code: 'ERR_EST_STORE_UNAVAILABLE', requestId: ctx.requestId }, `the certificate ledger cannot be read: ${(e as Error).message}`);
+      await refuse(ctx, signer, 503, new CmcFailure(CmcFailInfo.tryLater, 'the certificate ledger cannot be read; retry later', ids), echo, { 'Retry-After': '5' });
+      return false;
+    }
+    if (revoked) revokedSerials.push(c.serialNumber.toUpperCase());
+    else standing.push(c);
+  }
   for (const r of request.revocations) {
     const reason = REASONS[r.reason];
     if (!reason) {
       await refuse(ctx, signer, 400, new CmcFailure(CmcFailInfo.badRequest, `unknown CRLReason ${r.reason}`, [r.bodyPartId]), echo);
       return false;
     }
-    if (!mayRevoke(requesters, r)) {
-      await refuse(ctx, signer, 403, new CmcFailure(CmcFailInfo.badRequest, 'only the certificate holder or a CMC RA may revoke this certificate', [r.bodyPartId]), echo);
+    const by = mayRevoke(standing, r);
+    if (!by) {
+      const why = revokedSerials.length && mayRevoke(requesters, r)
+        ? `the requester's certificate (serial ${revokedSerials.join(', ')}) has been revoked`
+        : 'only the certificate holder or a CMC RA may revoke this certificate';
+      await refuse(ctx, signer, 403, new CmcFailure(CmcFailInfo.badRequest, why, [r.bodyPartId]), echo);
       return false;
     }
     const serial = r.serial.toString(16).toUpperCase();
     try {
-      await store.revoke(serial.length % 2 ? '0' + serial : serial, reason, `fullcmc:${requesters[0]?.subject.replace(/\n/g, ', ') ?? ctx.authenticatedBy}`);
+      await store.revoke(serial.length % 2 ? '0' + serial : serial, reason, `fullcmc:${by.subject.replace(/\n/g, ', ')}`);
     } catch (e) {
       if (!(e instanceof EstError)) throw e;
       const failInfo = e.status === 404 ? CmcFailInfo.badCertId : failInfoOf(e);

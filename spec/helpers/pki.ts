@@ -94,12 +94,12 @@ export class TestPki {
     return { pem, der, key, path };
   }
 
-  /** A client certificate signed by `ca` (openssl x509 -req), with clientAuth. */
-  clientCert(ca: { cert: string; key: string }, opts: { keySpec?: KeySpec; subject?: string; san?: string; days?: number } = {}): { cert: string; key: string } {
+  /** A client certificate signed by `ca` (openssl x509 -req), with clientAuth unless `eku` says otherwise. */
+  clientCert(ca: { cert: string; key: string }, opts: { keySpec?: KeySpec; subject?: string; san?: string; days?: number; eku?: string } = {}): { cert: string; key: string } {
     const c = this.csr({ keySpec: opts.keySpec ?? 'p256', subject: opts.subject ?? '/CN=client-1/O=Demo Devices' });
     const cert = this.fresh('client') + '.crt';
     const ext = this.fresh('ext') + '.cnf';
-    writeFileSync(ext, ['basicConstraints=CA:FALSE', 'extendedKeyUsage=clientAuth', ...(opts.san ? [`subjectAltName=${opts.san}`] : [])].join('\n') + '\n');
+    writeFileSync(ext, ['basicConstraints=CA:FALSE', `extendedKeyUsage=${opts.eku ?? 'clientAuth'}`, ...(opts.san ? [`subjectAltName=${opts.san}`] : [])].join('\n') + '\n');
     openssl(['x509', '-req', '-in', c.path, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial', '-days', String(opts.days ?? 30), '-out', cert, '-extfile', ext]);
     return { cert, key: c.key };
   }

@@ -134,12 +134,42 @@ describe('POST /fullcmc (RFC 7030 §4.3)', { skip }, () => {
     assert.match(bcRead(ok.body), /statusInfoV2 status=0 bodyList=2,/);
     const index = readFileSync(ca.serial.replace(/\.srl$/, '.index.txt'), 'latin1');
     assert.match(index, new RegExp(`^R\t[^\t]+\t[^\t]+\t${serial}\t`, 'm'), index);
+    // Revoked, the holder's certificate no longer vouches for it (RFC 5280 §5.3).
+    const again = await send(request(undefined, ['txid=24', `revoke=${ca.cert}:${serial}`], holder));
+    assert.equal(again.status, 403);
+    assert.match(bcRead(again.body), new RegExp(`status=2 bodyList=2, string=the requester's certificate \\(serial ${serial}\\) has been revoked failInfo=2`));
     // A serial this CA never issued.
     const stranger = pki.clientCert(ca);
     const strangerSerial = openssl(['x509', '-in', stranger.cert, '-noout', '-serial']).toString().trim().split('=')[1]!;
     const unknown = await send(request(undefined, ['txid=23', `revoke=${ca.cert}:${strangerSerial}`], stranger));
     assert.equal(unknown.status, 404);
     assert.match(bcRead(unknown.body), /status=2 bodyList=2, .*failInfo=4/);
+  });
+
+  it('revokeRequest by a CMC RA (id-kp-cmcRA): revokes another holder\'s certificate; once `openssl ca -revoke` revokes the RA, 403', async () => {
+    const enrolled = async (cn: string) => {
+      const r = await send(request(pki.csr({ subject: `/CN=${cn}/O=Demo Devices` }), [`txid=${30 + ++n}`]));
+      assert.equal(r.status, 200, r.text);
+      const file = pki.write(`fc-${++n}.der`, Buffer.from(r.text.replace(/\s+/g, ''), 'base64'));
+      const pem = openssl(['pkcs7', '-inform', 'DER', '-in', file, '-print_certs']).toString().split(/(?=subject=)/).find((c) => c.includes(cn))!;
+      return openssl(['x509', '-noout', '-serial'], Buffer.from(pem.slice(pem.indexOf('-----BEGIN')))).toString().trim().split('=')[1]!;
+    };
+    const ra = pki.clientCert(ca, { subject: '/CN=cmc-ra/O=Demo Devices', eku: 'clientAuth,1.3.6.1.5.5.7.3.28' });
+    const indexPath = ca.serial.replace(/\.srl$/, '.index.txt');
+    const first = await enrolled('cmc-ra-victim-1');
+    const ok = await send(request(undefined, ['txid=31', `revoke=${ca.cert}:${first}`], ra));
+    assert.equal(ok.status, 200, ok.text);
+    assert.match(readFileSync(indexPath, 'latin1'), new RegExp(`^R\t[^\t]+\t[^\t]+,keyCompromise\t${first}\t`, 'm'));
+    // The operator revokes the RA with openssl's own CA tool, on the same index.txt.
+    const conf = pki.write('openssl-ca.cnf', ['[ca]', 'default_ca = d', '[d]', `database = ${indexPath}`, `certificate = ${ca.cert}`, `private_key = ${ca.key}`, 'default_md = sha256', ''].join('\n'));
+    openssl(['ca', '-config', conf, '-revoke', ra.cert, '-crl_reason', 'keyCompromise', '-batch']);
+    const raSerial = openssl(['x509', '-in', ra.cert, '-noout', '-serial']).toString().trim().split('=')[1]!;
+    assert.match(readFileSync(indexPath, 'latin1'), new RegExp(`^R\t[^\t]+\t[^\t]+\t${raSerial}\t`, 'm'));
+    const second = await enrolled('cmc-ra-victim-2');
+    const denied = await send(request(undefined, ['txid=32', `revoke=${ca.cert}:${second}`], ra));
+    assert.equal(denied.status, 403);
+    assert.match(bcRead(denied.body), new RegExp(`status=2 bodyList=2, string=the requester's certificate \\(serial ${raSerial}\\) has been revoked failInfo=2`));
+    assert.match(readFileSync(indexPath, 'latin1'), new RegExp(`^V\t[^\t]+\t\t${second}\t`, 'm'));
   });
 
   it('revokeRequest without a record store (store: false): 501 with CMC noSupport', async () => {
