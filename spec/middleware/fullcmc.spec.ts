@@ -5,7 +5,8 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { TestPki, openssl, verifyCert } from '../helpers/pki.js';
 import { basic, b64lines, fetchRaw } from '../helpers/http.js';
-import { startAuthBackend, startEstServer, type Running } from '../helpers/servers.js';
+import { startAuthBackend, startEstServer, withAuthEstServer, type Running } from '../helpers/servers.js';
+import { recordOf } from '../../lib/store/record.js';
 import { bcMissing, compileBc } from '../helpers/bc.js';
 
 const skip = bcMissing();
@@ -170,6 +171,22 @@ describe('POST /fullcmc (RFC 7030 §4.3)', { skip }, () => {
     assert.equal(denied.status, 403);
     assert.match(bcRead(denied.body), new RegExp(`status=2 bodyList=2, string=the requester's certificate \\(serial ${raSerial}\\) has been revoked failInfo=2`));
     assert.match(readFileSync(indexPath, 'latin1'), new RegExp(`^V\t[^\t]+\t\t${second}\t`, 'm'));
+  });
+
+  it('revokeRequest while the ledger cannot be read: 503 tryLater with Retry-After, nothing revoked', async () => {
+    const client = pki.clientCert(ca, { subject: '/CN=cmc-ledger-down/O=Demo Devices' });
+    await withAuthEstServer(pki, ca, serverCert, auth.url, {}, async (down, store) => {
+      const certDer = new Uint8Array(openssl(['x509', '-in', client.cert, '-outform', 'DER']));
+      // The requester's own certificate is in this ledger, so revoking it is the holder's to ask.
+      await store.record({ ...recordOf(certDer, { operation: 'simpleenroll', requester: { method: 'none' }, peerAddress: '127.0.0.1', requestId: 'seed' }) });
+      const serial = openssl(['x509', '-in', client.cert, '-noout', '-serial']).toString().trim().split('=')[1]!;
+      store.status = () => Promise.reject(new Error('disk gone'));
+      const r = await fetchRaw(`${down.url}/fullcmc`, { method: 'POST', headers: CMC, body: b64lines(request(undefined, ['txid=41', `revoke=${ca.cert}:${serial}`], client)) });
+      assert.equal(r.status, 503);
+      assert.equal(r.headers['retry-after'], '5');
+      assert.match(bcRead(r.body), /status=2 bodyList=2, string=the certificate ledger cannot be read; retry later failInfo=12/);
+      assert.equal((await store.get(serial))?.status, 'valid');
+    });
   });
 
   it('revokeRequest without a record store (store: false): 501 with CMC noSupport', async () => {
