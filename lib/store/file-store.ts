@@ -60,7 +60,7 @@ export function defaultIndexPath(serialPath: string): string {
 /** index.txt is read at start-up (and after a rewrite) this many bytes at a time. */
 const INDEX_CHUNK_BYTES = 4 << 20;
 /** The ledger (`<index>.ledger`) is scanned for offsets this many bytes at a time. */
-const LEDGER_CHUNK_BYTES = 16 << 20;
+const LEDGER_CHUNK_BYTES = 4 << 20;
 
 const STATUS_V = 0;
 const STATUS_R = 1;
@@ -221,10 +221,17 @@ export class FileRecordStore implements RecordStore {
   private indexSeen = { ino: -1, size: 0, mtimeMs: 0 };
   private refreshedThisTurn = false;
 
-  // ledger offsets: built on first need, then followed incrementally
-  private ledgerOffsets: Map<string, number> | undefined;
+  // The ledger's lines, read on first need (asynchronously, a chunk at a time), then followed
+  // incrementally: entry i's `I` line starts at byte ledgerAt[i] - 1 (0: none); a line whose serial
+  // index.txt does not have (yet) is kept by key in ledgerOrphans. Allocated only once needed: a
+  // worker that only issues never reads the ledger.
+  private ledgerAt: Uint32Array | Float64Array | undefined;
+  private ledgerOrphans = new Map<string, number>();
+  /** keys.size when ledgerOrphans was last matched against index.txt. */
+  private orphansMatchedAt = -1;
+  private ledgerScan: Promise<void> | undefined;
   private revokedBy = new Map<string, string>();
-  private ledgerSeen = 0;
+  private ledgerSeen = { ino: -1, size: 0 };
 
   // pending requests
   private pending = new Map<string, PendingRequest>();
@@ -277,6 +284,7 @@ export class FileRecordStore implements RecordStore {
     st.set(this.states);
     this.states = st;
     this.lineOffset = widened(this.lineOffset, this.states.length, 0);
+    if (this.ledgerAt) this.ledgerAt = widened(this.ledgerAt, this.states.length, 0);
   }
 
   /**
@@ -401,7 +409,7 @@ export class FileRecordStore implements RecordStore {
       return [];
     }
     const before = this.keys;
-    const old = { keys: this.keys, states: this.states, lineOffset: this.lineOffset, rev: this.revocations };
+    const old = { keys: this.keys, states: this.states, lineOffset: this.lineOffset, rev: this.revocations, ledgerAt: this.ledgerAt };
     this.keys = new SerialIndex();
     this.states = new Uint8Array(Math.max(1024, old.states.length));
     this.lineOffset = new Uint32Array(this.states.length);
@@ -410,13 +418,32 @@ export class FileRecordStore implements RecordStore {
     try {
       read = this.parseWholeFile();
     } catch (e) {
-      Object.assign(this, { keys: old.keys, states: old.states, lineOffset: old.lineOffset, revocations: old.rev });
+      Object.assign(this, { keys: old.keys, states: old.states, lineOffset: old.lineOffset, revocations: old.rev, ledgerAt: old.ledgerAt });
       throw e;
     }
     this.indexSeen = { ino: read.st.ino, size: read.used, mtimeMs: read.st.mtimeMs };
+    if (old.ledgerAt) this.renumberLedger(old.keys, old.ledgerAt);
     const lost: string[] = [];
     if (!atStartup) for (const k of before.keys()) if (!this.keys.has(k)) lost.push(k);
     return lost;
+  }
+
+  /**
+   * After index.txt was reloaded whole (its entries numbered afresh): the ledger offsets known
+   * under the old numbering, moved to the new one; those of serials the file no longer has are
+   * kept by key (restoreLost() reads them).
+   */
+  private renumberLedger(oldKeys: SerialIndex, oldAt: Uint32Array | Float64Array): void {
+    const at = oldAt instanceof Float64Array ? new Float64Array(this.states.length) : new Uint32Array(this.states.length);
+    for (let i = 0; i < oldKeys.size; i++) {
+      if (!oldAt[i]) continue;
+      const key = oldKeys.keyAt(i);
+      const j = this.keys.find(key);
+      if (j >= 0) at[j] = oldAt[i]!;
+      else this.ledgerOrphans.set(key, oldAt[i]! - 1);
+    }
+    this.ledgerAt = at;
+    this.orphansMatchedAt = -1;
   }
 
   /** Reads what changed in index.txt since last time: appended lines, or the whole file when replaced. */
@@ -462,7 +489,7 @@ export class FileRecordStore implements RecordStore {
         if (this.keys.has(k)) continue;
         const r = await this.readLedger(k);
         if (!r) continue;
-        text += formatIndexLine('V', new Date(r.entry.notAfter), serialText(k), r.oneline) + '\n';
+        text += formatIndexLine('V', new Date(r.entry.notAfter), serialText(k), FileRecordStore.onelineOf(r)) + '\n';
       }
       if (text) {
         await appendDurably(this.indexPath, text);
@@ -473,63 +500,148 @@ export class FileRecordStore implements RecordStore {
 
   // ---- ledger ----
 
-  private ensureLedger(): Map<string, number> {
-    if (!this.ledgerOffsets) {
-      this.ledgerOffsets = new Map();
-      this.ledgerSeen = 0;
+  /**
+   * Reads the ledger up to its end (what was appended since last time). One scan at a time; a
+   * caller arriving during one waits for it, then reads whatever was appended after it began.
+   */
+  private async catchUpLedger(): Promise<void> {
+    if (!this.ledgerScan && this.ledgerAt) {
+      // Read to its end already (the usual case for a page of records): a stat says so.
+      const st = statOrUndefined(this.ledgerPath);
+      if (st ? st.ino === this.ledgerSeen.ino && st.size === this.ledgerSeen.size : this.ledgerSeen.ino === -1) return this.matchOrphans();
     }
-    const st = statOrUndefined(this.ledgerPath);
-    // A chunk at a time: with a million certificates the ledger is over a gigabyte.
-    while (st && st.size > this.ledgerSeen) {
-      const buf = readRange(this.ledgerPath, this.ledgerSeen, Math.min(st.size, this.ledgerSeen + LEDGER_CHUNK_BYTES));
-      let pos = 0;
-      while (pos < buf.length) {
-        const nl = buf.indexOf(10, pos);
-        if (nl < 0) break;
-        const t1 = buf.indexOf(9, pos);
-        if (t1 > pos && t1 < nl) {
-          const key = buf.toString('latin1', pos, t1);
-          const kind = buf[t1 + 1];
-          if (kind === 0x49 /* I */) this.ledgerOffsets.set(key, this.ledgerSeen + pos);
-          else if (kind === 0x52 /* R */) {
-            try {
-              const j = JSON.parse(buf.toString('utf8', t1 + 3, nl)) as { by?: string };
-              if (j.by) this.revokedBy.set(key, j.by);
-            } catch {
-              /* a damaged R line only loses who revoked */
-            }
-          }
-        }
-        pos = nl + 1;
-      }
-      if (pos === 0) {
-        // No complete line in a whole chunk: the last line is still being written (or is huge).
-        if (buf.length < LEDGER_CHUNK_BYTES) break;
-        const nl = findLf(this.ledgerPath, this.ledgerSeen + buf.length, st.size);
-        if (nl < 0) break;
-        this.ledgerSeen = nl + 1;
-        continue;
-      }
-      this.ledgerSeen += pos;
+    while (this.ledgerScan) await this.ledgerScan.catch(() => {});
+    this.ledgerScan = this.scanLedger();
+    try {
+      await this.ledgerScan;
+    } finally {
+      this.ledgerScan = undefined;
     }
-    return this.ledgerOffsets;
   }
 
-  /** The ledger line of a serial key: its JSON, DER and one-line subject. */
-  private async readLedger(key: string): Promise<{ entry: LedgerEntry; der: Uint8Array; oneline: string } | undefined> {
-    const off = this.ensureLedger().get(key);
-    if (off === undefined) return undefined;
+  /**
+   * The ledger from `ledgerSeen` to its end, a chunk at a time, each read on the pool: with a
+   * million certificates it is about a gigabyte, and the event loop serves requests between chunks.
+   */
+  private async scanLedger(): Promise<void> {
+    this.ledgerAt ??= new Uint32Array(this.states.length);
+    let fh;
+    try {
+      fh = await open(this.ledgerPath, 'r');
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) return;
+      throw e;
+    }
+    try {
+      let st = await fh.stat();
+      if (st.ino !== this.ledgerSeen.ino || st.size < this.ledgerSeen.size) {
+        // Another file than the one read so far (or a shorter one): read it from its start.
+        if (this.ledgerSeen.ino !== -1) this.forgetLedger();
+        this.ledgerSeen = { ino: st.ino, size: 0 };
+      }
+      let buf: Buffer | undefined;
+      while (st.size > this.ledgerSeen.size) {
+        const from = this.ledgerSeen.size;
+        const want = Math.min(st.size - from, LEDGER_CHUNK_BYTES);
+        if (!buf || buf.length < want) buf = Buffer.allocUnsafe(want);
+        const { bytesRead } = await fh.read(buf, 0, want, from);
+        if (bytesRead === 0) break;
+        const used = this.parseLedger(buf.subarray(0, bytesRead), from);
+        if (used === 0) {
+          // No complete line in a whole chunk: the last line is still being written (or is huge).
+          if (bytesRead < LEDGER_CHUNK_BYTES) break;
+          const nl = findLf(this.ledgerPath, from + bytesRead, st.size);
+          if (nl < 0) break;
+          this.ledgerSeen.size = nl + 1;
+        } else this.ledgerSeen.size = from + used;
+        if (this.ledgerSeen.size >= st.size) st = await fh.stat();
+      }
+    } finally {
+      await fh.close();
+    }
+    this.matchOrphans();
+  }
+
+  /** The complete lines of `buf` (at byte `base` of the ledger) into ledgerAt; returns the bytes used. */
+  private parseLedger(buf: Buffer, base: number): number {
+    let pos = 0;
+    for (;;) {
+      const nl = buf.indexOf(10, pos);
+      if (nl < 0) return pos;
+      const t1 = buf.indexOf(9, pos);
+      if (t1 > pos && t1 < nl) {
+        const kind = buf[t1 + 1];
+        if (kind === 0x49 /* I */) this.setLedgerLine(buf, pos, t1, base + pos);
+        else if (kind === 0x52 /* R */) {
+          try {
+            const j = JSON.parse(buf.toString('utf8', t1 + 3, nl)) as { by?: string };
+            if (j.by) this.revokedBy.set(buf.toString('latin1', pos, t1), j.by);
+          } catch {
+            /* a damaged R line only loses who revoked */
+          }
+        }
+      }
+      pos = nl + 1;
+    }
+  }
+
+  /** The ledger line of serial buf[from, to) starts at byte `at`. */
+  private setLedgerLine(buf: Buffer, from: number, to: number, at: number): void {
+    const i = this.keys.findBytes(buf, from, to);
+    if (i < 0) {
+      this.ledgerOrphans.set(buf.toString('latin1', from, to), at);
+      return;
+    }
+    if (at + 1 > 0xffffffff && this.ledgerAt instanceof Uint32Array) this.ledgerAt = widened(this.ledgerAt, this.ledgerAt.length, at + 1);
+    this.ledgerAt![i] = at + 1;
+  }
+
+  /** Ledger lines read before index.txt had their serial: moved to their entries now that it has. */
+  private matchOrphans(): void {
+    if (this.orphansMatchedAt === this.keys.size || this.ledgerOrphans.size === 0) return;
+    for (const [key, at] of this.ledgerOrphans) {
+      const i = this.keys.find(key);
+      if (i < 0) continue;
+      if (at + 1 > 0xffffffff && this.ledgerAt instanceof Uint32Array) this.ledgerAt = widened(this.ledgerAt, this.ledgerAt.length, at + 1);
+      this.ledgerAt![i] = at + 1;
+      this.ledgerOrphans.delete(key);
+    }
+    this.orphansMatchedAt = this.keys.size;
+  }
+
+  /** Drops what was read of a ledger file that has since been replaced. */
+  private forgetLedger(): void {
+    this.ledgerAt = new Uint32Array(this.states.length);
+    this.ledgerOrphans.clear();
+    this.revokedBy.clear();
+  }
+
+  /** Where the ledger line of `key` starts, or -1 (after catchUpLedger()). */
+  private ledgerOffsetOf(key: string): number {
+    const i = this.keys.find(key);
+    const at = i >= 0 && this.ledgerAt ? this.ledgerAt[i]! : 0;
+    return at ? at - 1 : (this.ledgerOrphans.get(key) ?? -1);
+  }
+
+  /** The ledger line of a serial key: its JSON and DER. */
+  private async readLedger(key: string): Promise<{ entry: LedgerEntry; der: Uint8Array } | undefined> {
+    await this.catchUpLedger();
+    const off = this.ledgerOffsetOf(key);
+    if (off < 0) return undefined;
     const line = readLineAt(this.ledgerPath, off).toString('utf8');
     const parts = line.split('\t');
     const entry = JSON.parse(parts[2]!) as LedgerEntry;
     const der = new Uint8Array(Buffer.from(parts[3] ?? '', 'base64'));
-    let oneline = '';
+    return { entry, der };
+  }
+
+  /** index.txt's one-line subject of a ledger record (for a line to write again). */
+  private static onelineOf(r: { entry: LedgerEntry; der: Uint8Array }): string {
     try {
-      oneline = onelineName(parseCertificate(der).subjectDer);
+      return onelineName(parseCertificate(r.der).subjectDer);
     } catch {
-      oneline = '/' + entry.subject.split(', ').join('/');
+      return '/' + r.entry.subject.split(', ').join('/');
     }
-    return { entry, der, oneline };
   }
 
   /** The index.txt line of entry `i`, serial key `key` (records that have no ledger entry): read at its offset. */
@@ -729,29 +841,41 @@ export class FileRecordStore implements RecordStore {
 
   async list(query: RecordQuery = {}): Promise<{ records: CertificateRecord[]; total: number }> {
     this.refreshIndex();
-    const offsets = this.ensureLedger();
+    await this.catchUpLedger();
     const limit = query.limit ?? 50;
     const offset = query.offset ?? 0;
     const subject = query.subject?.toLowerCase();
-    const wantSerial = query.serial !== undefined ? serialKey(query.serial) ?? '-' : undefined;
     const now = Date.now();
     const horizon = query.expiringWithinDays !== undefined ? now + query.expiringWithinDays * 86_400_000 : undefined;
-    // Newest first: the ledger in reverse order of appending, then index lines it does not have.
-    const keys = [...offsets.entries()].sort((a, b) => b[1] - a[1]).map(([k]) => k).filter((k) => this.keys.has(k));
-    for (const k of this.keys.keys()) if (!offsets.has(k)) keys.push(k);
+    // The index as it is now: a reload while records are read below replaces these, not changes them.
+    const { keys, states } = this;
+    const ledgerAt = this.ledgerAt!;
+    const n = keys.size;
+    // Newest first: the ledger's records in reverse order of appending (index.txt's lines are
+    // appended in the same order, under the same lock), then the lines the ledger does not have.
+    let only = -1;
+    if (query.serial !== undefined) {
+      const want = serialKey(query.serial);
+      only = want === undefined ? -1 : keys.find(want);
+      if (only < 0) return { records: [], total: 0 };
+    }
     const matched: CertificateRecord[] = [];
     let total = 0;
+    let read = 0;
     // Filters on the record itself need each record read; otherwise only the page's are.
     const readEach = subject !== undefined || query.label !== undefined || horizon !== undefined;
-    for (const k of keys) {
-      if (wantSerial !== undefined && k !== wantSerial) continue;
-      const st = this.states[this.keys.find(k)] === STATUS_R ? 'revoked' : 'valid';
-      if (query.status && st !== query.status) continue;
+    // Pass 0: entries with a ledger line, last first; pass 1: the others, in file order.
+    for (let k = 0; k < (only >= 0 ? 1 : 2 * n); k++) {
+      const i = only >= 0 ? only : k < n ? n - 1 - k : k - n;
+      if (only < 0 && (k < n) !== (ledgerAt[i]! > 0)) continue;
+      if (query.status && (states[i] === STATUS_R ? 'revoked' : 'valid') !== query.status) continue;
       if (!readEach && !(total >= offset && matched.length < limit)) {
         total++;
         continue;
       }
-      const r = await this.recordOf(k);
+      // A search reads every record: let the event loop serve requests every few hundred.
+      if (++read % 256 === 0) await new Promise<void>((r) => setImmediate(r));
+      const r = await this.recordOf(keys.keyAt(i));
       if (!r) continue;
       if (subject !== undefined && !r.subject.toLowerCase().includes(subject)) continue;
       if (query.label !== undefined && r.label !== query.label) continue;
@@ -765,8 +889,9 @@ export class FileRecordStore implements RecordStore {
   /** Every record, in index.txt order (for `est-admin db import`). */
   async *all(): AsyncGenerator<CertificateRecord> {
     this.refreshIndex();
-    for (const k of [...this.keys.keys()]) {
-      const r = await this.recordOf(k);
+    const keys = this.keys;
+    for (let i = 0; i < keys.size; i++) {
+      const r = await this.recordOf(keys.keyAt(i));
       if (r) yield r;
     }
   }

@@ -402,3 +402,124 @@ describe('file store with openssl ca', () => {
     console.log(`# ${perRecord.toFixed(0)} bytes of heap per recorded certificate`);
   });
 });
+
+describe('the ledger (<index>.ledger)', () => {
+  /** The ledger's lines, keyed by serial key. */
+  const ledgerLines = (index: string) => new Map(readFileSync(index + '.ledger', 'utf8').trimEnd().split('\n').map((l) => [l.split('\t')[0]!, l]));
+
+  test('read once, then followed: after index.txt is rewritten in another order, each record still has its own ledger details, newest first', async () => {
+    const ca = pki.ca('p256');
+    const store = fileStore(ca.serial, 0);
+    try {
+      const issue = issuer(pki, ca, store);
+      const got = [];
+      for (const cn of ['a', 'b', 'c']) got.push(await issue(`/CN=${cn}`));
+      assert.equal((await store.get(got[0]!.serial))!.subject, 'CN=a'); // the ledger is read now
+      // A person's edit: the same lines in another order, b revoked. The store reloads the whole file.
+      const index = defaultIndexPath(ca.serial);
+      const [la, lb, lc] = readFileSync(index, 'utf8').trimEnd().split('\n');
+      rewriteIndex(index, [lc, revokedInText(lb! + '\n', 'superseded').trimEnd(), la].join('\n') + '\n');
+      const d = await issue('/CN=d');
+      for (const [g, cn] of [[got[0]!, 'a'], [got[1]!, 'b'], [got[2]!, 'c'], [d, 'd']] as const) {
+        const r = (await store.get(g.serial))!;
+        assert.equal(r.subject, `CN=${cn}`);
+        assert.equal(r.requester.user, 'estuser', 'from the ledger, not index.txt alone');
+        assert.deepEqual(Buffer.from(r.certificate), Buffer.from(g.der));
+      }
+      assert.equal((await store.get(got[1]!.serial))!.status, 'revoked');
+      assert.deepEqual((await store.list()).records.map((r) => r.subject), ['CN=d', 'CN=a', 'CN=b', 'CN=c'], 'index.txt order, last first');
+      assert.deepEqual((await store.list({ status: 'revoked' })).records.map((r) => r.subject), ['CN=b']);
+      assert.deepEqual((await store.list({ serial: got[2]!.serial.toLowerCase() })).records.map((r) => r.subject), ['CN=c']);
+      assert.deepEqual(await store.list({ serial: 'not hex' }), { records: [], total: 0 });
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a ledger line read before its index.txt line (another writer between its two appends) is matched once the line arrives', async () => {
+    const ca = pki.ca('p256');
+    const store = fileStore(ca.serial, 0);
+    try {
+      const issue = issuer(pki, ca, store);
+      const a = await issue('/CN=a');
+      await issue('/CN=b');
+      await store.get(a.serial);
+      const index = defaultIndexPath(ca.serial);
+      // Another process's record of serial ABCDEF01: its ledger line is appended, its index line not yet.
+      const line = ledgerLines(index).get(a.serial.replace(/^0+/, ''))!;
+      appendFileSync(index + '.ledger', line.replace(/^[0-9A-F]+\t/, 'ABCDEF01\t').replace('"requestId":"req-1"', '"requestId":"other-writer"') + '\n');
+      assert.equal((await store.get(a.serial))!.subject, 'CN=a'); // the ledger is read up to its end
+      assert.equal(await store.get('ABCDEF01'), undefined, 'not in index.txt: not issued yet');
+      appendFileSync(index, formatIndexLine('V', new Date('2030-01-01T00:00:00Z'), 'ABCDEF01', '/CN=a') + '\n');
+      const r = (await store.get('abcdef01'))!;
+      assert.equal(r.requestId, 'other-writer');
+      const page = await store.list({ limit: 1 });
+      assert.equal(page.records[0]!.serial, 'ABCDEF01', 'listed first, as the newest ledger record');
+      assert.equal(page.total, 3);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a ledger file replaced by another is read again from its start', async () => {
+    const ca = pki.ca('p256');
+    const store = fileStore(ca.serial, 0);
+    try {
+      const issue = issuer(pki, ca, store);
+      const a = await issue('/CN=a');
+      const b = await issue('/CN=b');
+      assert.equal((await store.get(b.serial))!.subject, 'CN=b');
+      const index = defaultIndexPath(ca.serial);
+      // A restore from backup with b's line alone, now at offset 0 (a's was there before).
+      const bLine = ledgerLines(index).get(b.serial.replace(/^0+/, ''))!;
+      writeFileSync(index + '.ledger.new', bLine.replace('"requestId":"req-1"', '"requestId":"restored"') + '\n');
+      renameSync(index + '.ledger.new', index + '.ledger');
+      assert.equal((await store.get(b.serial))!.requestId, 'restored');
+      const aNow = (await store.get(a.serial))!;
+      assert.equal(aNow.requester.method, 'none', 'only what index.txt knows');
+      assert.equal(aNow.certificate.length, 0);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a large ledger is read in chunks between which the event loop runs; a page of records reads only the page', async () => {
+    const ca = pki.ca('p256');
+    const first = fileStore(ca.serial, 0);
+    const a = await issuer(pki, ca, first)('/CN=a');
+    await first.close();
+    // 20,000 records (~20 MB of ledger), written directly as the store writes them.
+    const index = defaultIndexPath(ca.serial);
+    const aKey = a.serial.replace(/^0+/, '');
+    const line = ledgerLines(index).get(aKey)!;
+    const indexLine = readFileSync(index, 'utf8').trimEnd();
+    const ledger: string[] = [];
+    const lines: string[] = [];
+    for (let n = 0; n < 20_000; n++) {
+      const key = (0x10000000 + n).toString(16).toUpperCase();
+      ledger.push(line.replace(/^[0-9A-F]+\t/, `${key}\t`).replace('"requestId":"req-1"', `"requestId":"r${n}"`));
+      lines.push(indexLine.replace(`\t${a.serial}\t`, `\t${key}\t`));
+    }
+    appendFileSync(index + '.ledger', ledger.join('\n') + '\n');
+    appendFileSync(index, lines.join('\n') + '\n');
+    const store = fileStore(ca.serial, 0);
+    try {
+      let turns = 0;
+      let ticking = true;
+      const tick = () => {
+        turns++;
+        if (ticking) setImmediate(tick);
+      };
+      setImmediate(tick);
+      const r = (await store.get('10000007'))!;
+      ticking = false;
+      assert.equal(r.requestId, 'r7');
+      assert.ok(turns >= 5, `the event loop turned ${turns} times while ~20 MB of ledger were read`);
+      const page = await store.list({ limit: 3, offset: 1 });
+      assert.equal(page.total, 20_001);
+      assert.deepEqual(page.records.map((x) => x.requestId), ['r19998', 'r19997', 'r19996']);
+    } finally {
+      await store.close();
+    }
+  });
+});
