@@ -1,5 +1,6 @@
-// Load generator child process: runs autocannon for one benchmark case and prints a JSON summary.
+// Load generator child process: runs autocannon (or wrk) for one benchmark case and prints a JSON summary.
 // Runs apart from the server and the orchestrator so that it has its own event loop (and CPU time).
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 
@@ -17,6 +18,11 @@ export interface LoadSpec {
   tls?: { cert: string; key: string };
   /** Requests per second over all connections (autocannon overallRate); unset: as fast as possible. */
   rate?: number;
+  /**
+   * `wrk` (C, two threads, as nginx-http-est's reference figures were measured) for cases whose
+   * server outruns autocannon: GETs without a client certificate or rate. Default autocannon.
+   */
+  generator?: 'autocannon' | 'wrk';
 }
 
 /** What the child prints. */
@@ -35,6 +41,56 @@ export interface LoadResult {
   max: number;
   /** CPU used by the load generator itself, in cores (1 = one core busy). */
   loadCpu: number;
+  generator: 'autocannon' | 'wrk';
+}
+
+/** A wrk duration or latency ("812.00us", "4.50ms", "1.02s", "2.00m") in ms. */
+function wrkMs(v: string, unit: string): number {
+  return Number(v) * ({ us: 0.001, ms: 1, s: 1000, m: 60_000 } as Record<string, number>)[unit]!;
+}
+
+/**
+ * One wrk run (2 threads, as reference-behavior.md §4). sh runs it and then prints its own
+ * /proc stat, whose cutime + cstime are the CPU of the children it waited for: wrk's.
+ */
+function runWrk(spec: LoadSpec, durationSec: number): LoadResult {
+  const args = ['-t', String(Math.min(2, spec.connections)), '-c', String(spec.connections), '-d', `${durationSec}s`, '--latency', '--timeout', '10s'];
+  for (const [k, v] of Object.entries(spec.headers)) args.push('-H', `${k}: ${v}`);
+  args.push(spec.url);
+  const out = execFileSync('sh', ['-c', 'wrk "$@" || exit 1; cat /proc/$$/stat', 'sh', ...args], { encoding: 'utf8' });
+  const num = (re: RegExp, what: string) => {
+    const m = re.exec(out);
+    if (!m) throw new Error(`wrk printed no ${what}:\n${out}`);
+    return m;
+  };
+  const total = num(/(\d+) requests in ([\d.]+)(us|ms|s|m),/, 'request count');
+  const requests = Number(total[1]);
+  const duration = wrkMs(total[2]!, total[3]!) / 1000;
+  const pct = (p: string) => {
+    const m = num(new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, 'm'), `${p}th percentile`);
+    return wrkMs(m[1]!, m[2]!);
+  };
+  const max = num(/^\s+Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s|m)/m, 'latency line');
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const errors = sock ? Number(sock[1]) + Number(sock[2]) + Number(sock[3]) + Number(sock[4]) : 0;
+  const stat = out.slice(out.lastIndexOf(')') + 2).trim().split(/\s+/);
+  const ticks = Number(stat[13]) + Number(stat[14]);
+  const hz = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  return {
+    requests,
+    ok: requests - non2xx,
+    non2xx,
+    errors,
+    timeouts: sock ? Number(sock[4]) : 0,
+    durationSec: duration,
+    rps: (requests - non2xx) / duration,
+    p50: pct('50'),
+    p99: pct('99'),
+    max: wrkMs(max[1]!, max[2]!),
+    loadCpu: ticks / hz / duration,
+    generator: 'wrk',
+  };
 }
 
 function run(spec: LoadSpec, durationSec: number): Promise<autocannon.Result> {
@@ -68,6 +124,12 @@ function run(spec: LoadSpec, durationSec: number): Promise<autocannon.Result> {
 }
 
 const spec = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as LoadSpec;
+if (spec.generator === 'wrk') {
+  if (spec.warmupSec > 0) runWrk(spec, spec.warmupSec);
+  process.stdout.write(JSON.stringify({ phase: 'measure' }) + '\n');
+  process.stdout.write(JSON.stringify(runWrk(spec, spec.durationSec)) + '\n');
+  process.exit(0);
+}
 if (spec.warmupSec > 0) await run(spec, spec.warmupSec);
 // Tells the orchestrator to start its CPU accounting of the server processes.
 process.stdout.write(JSON.stringify({ phase: 'measure' }) + '\n');
@@ -87,6 +149,7 @@ const out: LoadResult = {
   p99: r.latency.p99,
   max: r.latency.max,
   loadCpu: (cpu.user + cpu.system) / 1e6 / r.duration,
+  generator: 'autocannon',
 };
 const codes = Object.entries((r as { statusCodeStats?: Record<string, { count: number }> }).statusCodeStats ?? {}).filter(([code]) => !code.startsWith('2'));
 if (codes.length) out.statusCodes = Object.fromEntries(codes.map(([code, v]) => [code, v.count]));

@@ -19,7 +19,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const USAGE = `Usage: npm run bench -- [options]
 
 Starts est-server on loopback with generated CAs (P-256 and RSA-2048), drives it with autocannon
-in a separate process, and prints req/s, p50/p99 latency, errors and peak RSS per case, plus the
+(or wrk) in a separate process, and prints req/s, p50/p99 latency, errors and peak RSS per case, plus the
 ratio to the \`openssl speed\` ceiling. Cases behind nginx run when nginx is installed.
 
 Options:
@@ -39,11 +39,17 @@ Options:
                          est-server process, RSS printed over time; fails (exit 1) when RSS grows
                          5% or more over the second half (default 30; 1 with --quick; 0 = none)
   --soak-only            only the soak (e.g. --soak-only --soak-minutes 2 for a quick check)
+  --load <auto|autocannon>
+                         auto (default): /cacerts and /csrattrs with wrk (2 threads, as the
+                         module's reference figures) when it is installed, since they outrun
+                         autocannon; every other case, and all with autocannon, with autocannon
   --json <file>          where to write the results (default bench/results/latest.json)
   -h, --help             this text`;
 
 type Op = BenchOp;
 type Mode = 'direct' | 'nginx';
+/** nginx-http-est's GET /cacerts, keep-alive (reference-behavior.md §4: wrk, 2 threads, 16 connections): ~50,000 req/s. */
+const CACERTS_MODULE_RPS = 50_000;
 const ALL_OPS: Op[] = ['cacerts', 'csrattrs', 'enroll-cert', 'enroll-auth', 'serverkeygen'];
 
 interface CaseResult extends LoadResult {
@@ -58,6 +64,11 @@ interface CaseResult extends LoadResult {
   store: 'file' | 'file, 1M' | 'postgres' | 'none';
   /** est() authRequestCache ttl in seconds, when the case ran with it. */
   authCache?: number;
+  /**
+   * nginx serving est-server's /cacerts bytes by itself (`return 200`), not the app: the most a
+   * module answering inside nginx could do, as a same-run reference for the /cacerts cases.
+   */
+  nginxAlone?: boolean;
   /** Lines already in index.txt when est-server started (the flat-in-issued-count case). */
   ledgerLines?: number;
   /** From spawning est-server to its "listening" line, with those lines to load. */
@@ -106,7 +117,7 @@ function table(rows: CaseResult[]): string {
     String(r.workers),
     r.store,
     String(r.serialLease),
-    r.authCache ? `${r.op}, auth cache ${r.authCache} s` : r.op,
+    (r.authCache ? `${r.op}, auth cache ${r.authCache} s` : r.nginxAlone ? `${r.op}, nginx alone` : r.op) + (r.generator === 'wrk' ? ' (wrk)' : ''),
     String(r.connections),
     fmt(r.rps),
     fmt(r.p50, 1),
@@ -139,6 +150,7 @@ async function main(): Promise<void> {
       tsx: { type: 'boolean' },
       'soak-minutes': { type: 'string' },
       'soak-only': { type: 'boolean' },
+      load: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -157,6 +169,8 @@ async function main(): Promise<void> {
   const compareWorkers = Number(values['compare-workers'] ?? (quick ? 0 : 1));
   const serialLease = Number(values['serial-lease'] ?? 256);
   const soakOnly = !!values['soak-only'];
+  const generator = values.load ?? 'auto';
+  if (generator !== 'auto' && generator !== 'autocannon') throw new Error('--load must be auto or autocannon');
   const jsonPath = values.json ?? join(HERE, 'results', soakOnly ? 'soak.json' : 'latest.json');
   const soakMinutes = Number(values['soak-minutes'] ?? (quick ? 1 : 30));
   if (!Number.isFinite(soakMinutes) || soakMinutes < 0) throw new Error('--soak-minutes must be a number of minutes (0 = no soak)');
@@ -202,14 +216,16 @@ async function main(): Promise<void> {
     const started = performance.now();
     const est = await startEstServer({ ca, dir: fx.dir, workers: wk, tls: mode === 'direct', authUrl: auth.url, serialFile, serialLease: lease, csrAttrs: csrAttrsFile, ...(compiled ? { compiled } : {}), ...(store !== undefined ? { store } : {}), ...(authCache ? { config: { authRequestCache: authCache } } : {}) });
     const startupMs = performance.now() - started;
-    let front: RunningServer | undefined;
+    let front: (RunningServer & { standInUrl: string }) | undefined;
     try {
       if (mode === 'nginx') front = await startNginx({ ca, dir: fx.dir, upstreamPort: est.port });
       const base = front?.url ?? est.url;
       const serverPids = () => [est.pid, ...childPids(est.pid)];
-      for (const op of caseOps) {
+      // Behind nginx, /cacerts is followed by nginx serving the same bytes alone (see nginxAlone).
+      const cases = caseOps.flatMap((op) => (mode === 'nginx' && op === 'cacerts' ? [{ op, alone: false }, { op, alone: true }] : [{ op, alone: false }]));
+      for (const { op, alone } of cases) {
         for (const c of conns) {
-          const spec = loadSpecFor(op, base, ca, fx.csrBodies, { connections: c, durationSec: duration, warmupSec: warmup });
+          const spec = loadSpecFor(op, alone ? front!.standInUrl.replace(/\/cacerts$/, '') : base, ca, fx.csrBodies, { connections: c, durationSec: duration, warmupSec: warmup }, generator);
           const pids = serverPids();
           const frontPids = front ? [...front.pids(), ...front.pids().flatMap(childPids)] : [];
           resetPeakRss(pids);
@@ -234,6 +250,7 @@ async function main(): Promise<void> {
             store: store ? 'postgres' : store === false ? 'none' : ledgerLines ? 'file, 1M' : 'file',
             ...(ledgerLines ? { ledgerLines, startupMs } : {}),
             ...(authCache ? { authCache } : {}),
+            ...(alone ? { nginxAlone: true } : {}),
             op,
             connections: c,
             ...r,
@@ -316,7 +333,7 @@ async function main(): Promise<void> {
   };
 
   try {
-    process.stdout.write(`\n${duration} s per case after ${warmup} s of warm-up; autocannon runs in its own process on the same ${cores} cores\n`);
+    process.stdout.write(`\n${duration} s per case after ${warmup} s of warm-up; the load generator (autocannon; wrk for /cacerts and /csrattrs when installed, marked) runs in its own process on the same ${cores} cores\n`);
     process.stdout.write(table([]).split('\n').slice(0, 2).join('\n') + '\n');
     if (!soakOnly) {
       for (const mode of modes) for (const kind of cas) await runCases(fx.cas[kind], mode, workers, connections);
@@ -366,6 +383,18 @@ async function main(): Promise<void> {
     '\nCeiling: openssl speed on this machine × cores; enrollment = one P-256 CSR verification + one CA signature; serverkeygen = one CA signature (key generation not counted).\n' +
       'nginx-http-est on this machine (reference-behavior.md §4, wrk, 16 connections): /cacerts ~50,000 req/s; /simpleenroll 362 (RSA-2048 CA) / 446 (P-256 CA) req/s with 2 workers.\n',
   );
+  // /cacerts behind nginx against the module: its reference figure (wrk, 16 connections), and nginx
+  // serving the same bytes alone in this run, on this machine's day.
+  for (const kind of cas) {
+    const at16 = (alone: boolean) => results.find((r) => r.ca === kind && r.mode === 'nginx' && r.op === 'cacerts' && r.connections === 16 && !!r.nginxAlone === alone);
+    const app = at16(false);
+    const alone = at16(true);
+    if (app && alone) {
+      process.stdout.write(
+        `/cacerts behind nginx, ${kind}, 16 connections (${app.generator}): ${fmt(app.rps)} req/s = ${fmt(app.rps / CACERTS_MODULE_RPS, 2)}× nginx-http-est's ${fmt(CACERTS_MODULE_RPS)}; nginx alone with the same bytes ${fmt(alone.rps)} req/s (${fmt(app.rps / alone.rps, 2)}×)\n`,
+      );
+    }
+  }
   mkdirSync(dirname(jsonPath), { recursive: true });
   writeFileSync(
     jsonPath,
