@@ -1,7 +1,7 @@
 // Load generator child process: runs autocannon (or wrk) for one benchmark case and prints a JSON summary.
 // Runs apart from the server and the orchestrator so that it has its own event loop (and CPU time).
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 
 /** One case, as the orchestrator writes it (JSON file named by argv[2]). */
@@ -19,8 +19,8 @@ export interface LoadSpec {
   /** Requests per second over all connections (autocannon overallRate); unset: as fast as possible. */
   rate?: number;
   /**
-   * `wrk` (C, two threads, as nginx-http-est's reference figures were measured) for cases whose
-   * server outruns autocannon: GETs without a client certificate or rate. Default autocannon.
+   * `wrk` (C, two threads, as nginx-http-est's reference figures were measured): lighter than
+   * autocannon, for cases without a client certificate (wrk has none) or rate. Default autocannon.
    */
   generator?: 'autocannon' | 'wrk';
 }
@@ -44,6 +44,28 @@ export interface LoadResult {
   generator: 'autocannon' | 'wrk';
 }
 
+/** A Lua string literal that holds `s` as it is (a long bracket whose level `s` does not close). */
+function luaString(s: string): string {
+  let eq = '';
+  while (s.includes(`]${eq}]`) || s.endsWith(`]${eq}`)) eq += '=';
+  return `[${eq}[\n${s}]${eq}]`;
+}
+
+/** wrk's script for a POST case: the bodies in turn, each connection's thread from its own place. */
+function wrkScript(spec: LoadSpec): string {
+  const headers = Object.entries(spec.headers).map(([k, v]) => `[ ${luaString(k)} ] = ${luaString(v)}`);
+  return [
+    `local bodies = { ${spec.bodies!.map(luaString).join(',\n')} }`,
+    `local headers = { ${headers.join(', ')} }`,
+    'local i = 0',
+    'request = function()',
+    '  i = i % #bodies + 1',
+    `  return wrk.format(${luaString(spec.method)}, nil, headers, bodies[i])`,
+    'end',
+    '',
+  ].join('\n');
+}
+
 /** A wrk duration or latency ("812.00us", "4.50ms", "1.02s", "2.00m") in ms. */
 function wrkMs(v: string, unit: string): number {
   return Number(v) * ({ us: 0.001, ms: 1, s: 1000, m: 60_000 } as Record<string, number>)[unit]!;
@@ -53,11 +75,15 @@ function wrkMs(v: string, unit: string): number {
  * One wrk run (2 threads, as reference-behavior.md §4). sh runs it and then prints its own
  * /proc stat, whose cutime + cstime are the CPU of the children it waited for: wrk's.
  */
-function runWrk(spec: LoadSpec, durationSec: number): LoadResult {
+function runWrk(spec: LoadSpec, durationSec: number, script: string): LoadResult {
   const args = ['-t', String(Math.min(2, spec.connections)), '-c', String(spec.connections), '-d', `${durationSec}s`, '--latency', '--timeout', '10s'];
-  for (const [k, v] of Object.entries(spec.headers)) args.push('-H', `${k}: ${v}`);
+  if (spec.bodies?.length) args.push('-s', script);
+  else for (const [k, v] of Object.entries(spec.headers)) args.push('-H', `${k}: ${v}`);
   args.push(spec.url);
-  const out = execFileSync('sh', ['-c', 'wrk "$@" || exit 1; cat /proc/$$/stat', 'sh', ...args], { encoding: 'utf8' });
+  const r = spawnSync('sh', ['-c', 'wrk "$@" || exit 1; cat /proc/$$/stat', 'sh', ...args], { encoding: 'utf8' });
+  // wrk reports a script error on stderr and then runs anyway, with plain GETs: refuse that.
+  if (r.status !== 0 || r.stderr.trim()) throw new Error(`wrk failed (exit ${r.status}): ${r.stderr.trim()}`);
+  const out = r.stdout;
   const num = (re: RegExp, what: string) => {
     const m = re.exec(out);
     if (!m) throw new Error(`wrk printed no ${what}:\n${out}`);
@@ -125,9 +151,11 @@ function run(spec: LoadSpec, durationSec: number): Promise<autocannon.Result> {
 
 const spec = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as LoadSpec;
 if (spec.generator === 'wrk') {
-  if (spec.warmupSec > 0) runWrk(spec, spec.warmupSec);
+  const script = process.argv[2]! + '.lua';
+  if (spec.bodies?.length) writeFileSync(script, wrkScript(spec));
+  if (spec.warmupSec > 0) runWrk(spec, spec.warmupSec, script);
   process.stdout.write(JSON.stringify({ phase: 'measure' }) + '\n');
-  process.stdout.write(JSON.stringify(runWrk(spec, spec.durationSec)) + '\n');
+  process.stdout.write(JSON.stringify(runWrk(spec, spec.durationSec, script)) + '\n');
   process.exit(0);
 }
 if (spec.warmupSec > 0) await run(spec, spec.warmupSec);

@@ -40,9 +40,10 @@ Options:
                          5% or more over the second half (default 30; 1 with --quick; 0 = none)
   --soak-only            only the soak (e.g. --soak-only --soak-minutes 2 for a quick check)
   --load <auto|autocannon>
-                         auto (default): /cacerts and /csrattrs with wrk (2 threads, as the
-                         module's reference figures) when it is installed, since they outrun
-                         autocannon; every other case, and all with autocannon, with autocannon
+                         auto (default): the cases without a client certificate (/cacerts,
+                         /csrattrs, enroll-auth) with wrk, 2 threads, as the module's reference
+                         figures, when it is installed; the others (wrk has no client
+                         certificates) and all with autocannon, with autocannon
   --json <file>          where to write the results (default bench/results/latest.json)
   -h, --help             this text`;
 
@@ -333,7 +334,7 @@ async function main(): Promise<void> {
   };
 
   try {
-    process.stdout.write(`\n${duration} s per case after ${warmup} s of warm-up; the load generator (autocannon; wrk for /cacerts and /csrattrs when installed, marked) runs in its own process on the same ${cores} cores\n`);
+    process.stdout.write(`\n${duration} s per case after ${warmup} s of warm-up; the load generator (autocannon; wrk, marked, for the cases without a client certificate when installed) runs in its own process on the same ${cores} cores\n`);
     process.stdout.write(table([]).split('\n').slice(0, 2).join('\n') + '\n');
     if (!soakOnly) {
       for (const mode of modes) for (const kind of cas) await runCases(fx.cas[kind], mode, workers, connections);

@@ -74,7 +74,7 @@ export async function runSoak(opts: {
   const samples: SoakSample[] = [];
   let timer: NodeJS.Timeout | undefined;
   try {
-    const spec = loadSpecFor('enroll-auth', est.url, opts.ca, opts.csrBodies, { connections: opts.connections, durationSec, warmupSec: 0 });
+    const spec = loadSpecFor('enroll-auth', est.url, opts.ca, opts.csrBodies, { connections: opts.connections, durationSec, warmupSec: 0 }, 'autocannon');
     const records = opts.store ? 'records in PostgreSQL' : `no record store (${opts.storeNote ?? 'store: false'})`;
     opts.write(`\n## Memory soak: ${opts.minutes} min, ${opts.connections} connections, authenticated /simpleenroll, one est-server process (pid ${est.pid}), ${records}\n\n`);
     opts.write('|      t s |  RSS MB |\n|---------:|--------:|\n');
