@@ -151,6 +151,7 @@ export const ERROR_CATALOGUE = Object.freeze({
   ERR_EST_STORE_DUPLICATE: { class: 'EstStoreError', status: 500, message: 'serial <serial> is already recorded (refused by the store, never issued twice)' },
   ERR_EST_STORE_RECORD: { class: 'EstStoreError', status: 500, message: 'record <serial>: <what is malformed>' },
   ERR_EST_STORE_INDEX: { class: 'EstStoreError', status: 500, message: '<index.txt>:<line>: <what is wrong>; at start-up' },
+  ERR_EST_STORE_LEDGER: { class: 'EstStoreError', status: 500, message: '<ledger>: the line of serial <serial> at byte <offset> cannot be read (<why>); reported, the record is what index.txt knows' },
   ERR_EST_STORE_SCHEMA: { class: 'EstStoreError', status: 500, message: 'the database has no (or another) express-est schema: run `est-admin db migrate`' },
   ERR_EST_STORE_URL: { class: 'EstStoreError', status: 500, message: 'store must be a postgres:// URL' },
   ERR_EST_STORE_REASON: { class: 'EstStoreError', status: 400, message: 'reason <reason> cannot be written to index.txt' },

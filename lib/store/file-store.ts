@@ -589,7 +589,8 @@ export class FileRecordStore implements RecordStore {
   private setLedgerLine(buf: Buffer, from: number, to: number, at: number): void {
     const i = this.keys.findBytes(buf, from, to);
     if (i < 0) {
-      this.ledgerOrphans.set(buf.toString('latin1', from, to), at);
+      // Kept for when index.txt has the serial; a key that can never be one (a damaged line) is not.
+      if (to - from <= 64) this.ledgerOrphans.set(buf.toString('latin1', from, to), at);
       return;
     }
     if (at + 1 > 0xffffffff && this.ledgerAt instanceof Uint32Array) this.ledgerAt = widened(this.ledgerAt, this.ledgerAt.length, at + 1);
@@ -628,11 +629,16 @@ export class FileRecordStore implements RecordStore {
     await this.catchUpLedger();
     const off = this.ledgerOffsetOf(key);
     if (off < 0) return undefined;
-    const line = readLineAt(this.ledgerPath, off).toString('utf8');
-    const parts = line.split('\t');
-    const entry = JSON.parse(parts[2]!) as LedgerEntry;
-    const der = new Uint8Array(Buffer.from(parts[3] ?? '', 'base64'));
-    return { entry, der };
+    const parts = readLineAt(this.ledgerPath, off).toString('utf8').split('\t');
+    try {
+      const entry = JSON.parse(parts[2]!) as LedgerEntry;
+      if (typeof entry !== 'object' || entry === null) throw new TypeError('not a JSON object');
+      return { entry, der: new Uint8Array(Buffer.from(parts[3] ?? '', 'base64')) };
+    } catch (e) {
+      // A damaged line (edited, truncated): the record is what index.txt knows, and the operator is told.
+      this.onError?.(new EstStoreError('ERR_EST_STORE_LEDGER', `${this.ledgerPath}: the line of serial ${serialText(key)} at byte ${off} cannot be read (${(e as Error).message})`, { status: 500 }));
+      return undefined;
+    }
   }
 
   /** index.txt's one-line subject of a ledger record (for a line to write again). */

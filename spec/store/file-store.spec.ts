@@ -483,6 +483,34 @@ describe('the ledger (<index>.ledger)', () => {
     }
   });
 
+  test('a damaged ledger line: the record is what index.txt knows, the operator is told, a search still answers; a junk key is ignored', async () => {
+    const ca = pki.ca('p256');
+    const serial = new FileSerialStore(ca.serial);
+    const errors: Error[] = [];
+    const store = new FileRecordStore({ indexPath: defaultIndexPath(ca.serial), serialStore: serial, lock: serial.lock, watchIntervalMs: 0, closeSerialStore: true, onError: (e) => void errors.push(e) });
+    try {
+      const issue = issuer(pki, ca, store);
+      const a = await issue('/CN=a');
+      const b = await issue('/CN=b');
+      const index = defaultIndexPath(ca.serial);
+      // b's JSON cut short, as a hand edit or a torn copy might leave it; then a line with a junk key.
+      const lines = readFileSync(index + '.ledger', 'utf8').split('\n');
+      const bAt = lines.findIndex((l) => l.startsWith(b.serial.replace(/^0+/, '') + '\t'));
+      lines[bAt] = lines[bAt]!.replace(/"requestId":"req-1".*$/, '"requestId":');
+      writeFileSync(index + '.ledger', lines.join('\n') + 'X'.repeat(100_000) + '\tI\t{}\t\n');
+      const r = (await store.get(b.serial))!;
+      assert.equal(r.status, 'valid');
+      assert.equal(r.requester.method, 'none', 'only what index.txt knows');
+      assert.ok(errors.some((e) => (e as EstStoreError).code === 'ERR_EST_STORE_LEDGER' && e.message.includes(`the line of serial ${b.serial} at byte`)), errors.map((e) => e.message).join('; '));
+      assert.equal((await store.get(a.serial))!.requester.user, 'estuser');
+      const found = await store.list({ subject: 'cn=' });
+      assert.equal(found.total, 2);
+      assert.deepEqual(found.records.map((x) => x.serial).sort(), [a.serial, b.serial].sort());
+    } finally {
+      await store.close();
+    }
+  });
+
   test('a large ledger is read in chunks between which the event loop runs; a page of records reads only the page', async () => {
     const ca = pki.ca('p256');
     const first = fileStore(ca.serial, 0);
