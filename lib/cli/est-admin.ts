@@ -195,13 +195,15 @@ export async function main(argv: string[], io: CliIO = { out: (s) => process.std
     }
 
     const where = await locate(v);
+    // What the store works around (a damaged ledger line) is said on stderr.
+    const open = () => openStore(where, { onError: (e) => io.err(`est-admin: warning: ${e.message}\n`) });
     switch (cmd) {
       case 'revoke': {
         if (args.length !== 1) throw new UsageError('revoke takes one serial number (hex)');
         const reasonName = (v.reason as string | undefined) ?? 'unspecified';
         const reason = parseReason(reasonName);
         if (!reason) throw new UsageError(`unknown --reason ${JSON.stringify(reasonName)}`);
-        store = await openStore(where);
+        store = await open();
         const before = await store.get(args[0]!);
         const r = await revokeCertificate(store, args[0]!, reason, (v.by as string | undefined) ?? `est-admin (${process.env.USER ?? 'unknown user'})`);
         if (before?.status === 'revoked') io.out(`${r.serial} was already revoked on ${r.revokedAt?.toISOString()} (${r.revocationReason ?? 'unspecified'})\n`);
@@ -217,7 +219,7 @@ export async function main(argv: string[], io: CliIO = { out: (s) => process.std
           crlNumber = BigInt(v['crl-number']);
         }
         const days = positive('next-update', v['next-update'] as string | undefined);
-        store = await openStore(where);
+        store = await open();
         const der = await createCrl(store, {
           caCertificate: where.caCert,
           caKey: where.caKey,
@@ -234,7 +236,7 @@ export async function main(argv: string[], io: CliIO = { out: (s) => process.std
         if (status !== undefined && status !== 'valid' && status !== 'revoked') throw new UsageError('--status must be valid or revoked');
         const within = positive('expiring-within', v['expiring-within'] as string | undefined);
         const limit = positive('limit', v.limit as string | undefined);
-        store = await openStore(where);
+        store = await open();
         const { records, total } = await store.list({
           ...(typeof v.subject === 'string' ? { subject: v.subject } : {}),
           ...(typeof v.label === 'string' && v.config === undefined ? { label: v.label } : {}),
@@ -252,7 +254,7 @@ export async function main(argv: string[], io: CliIO = { out: (s) => process.std
       }
       case 'show': {
         if (args.length !== 1) throw new UsageError('show takes one serial number (hex)');
-        store = await openStore(where);
+        store = await open();
         const r = await store.get(args[0]!);
         if (!r) {
           io.err(`est-admin: serial ${args[0]} was never issued by this CA\n`);

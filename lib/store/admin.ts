@@ -22,14 +22,16 @@ export interface StoreLocation {
 
 /**
  * Opens the store an operator points at, for one-off work (no file watching). Throws
- * EstStoreError when it cannot (unreachable database, missing schema, corrupt index.txt).
+ * EstStoreError when it cannot (unreachable database, missing schema, corrupt index.txt);
+ * `onError` hears what it works around (a damaged ledger line).
  */
-export async function openStore(where: StoreLocation): Promise<RecordStore> {
+export async function openStore(where: StoreLocation, options: { onError?: (e: Error) => void } = {}): Promise<RecordStore> {
+  const onError = options.onError ? { onError: options.onError } : {};
   if (where.store !== undefined) {
     if (typeof where.store === 'string' && !/^postgres(ql)?:\/\//.test(where.store)) {
       throw new EstStoreError('ERR_EST_STORE_URL', `store must be a postgres:// URL (got ${JSON.stringify(where.store.slice(0, 40))})`, { status: 500 });
     }
-    const s = new PostgresRecordStore(where.store);
+    const s = new PostgresRecordStore(where.store, onError);
     try {
       await s.open();
     } catch (e) {
@@ -43,7 +45,7 @@ export async function openStore(where: StoreLocation): Promise<RecordStore> {
   }
   const serial = where.serialFile !== undefined ? new FileSerialStore(where.serialFile) : undefined;
   const indexPath = where.index ?? defaultIndexPath(where.serialFile!);
-  return new FileRecordStore({ indexPath, serialStore: serial ?? new RandomSerialStore(), ...(serial ? { lock: serial.lock } : {}), watchIntervalMs: 0, closeSerialStore: true });
+  return new FileRecordStore({ indexPath, serialStore: serial ?? new RandomSerialStore(), ...(serial ? { lock: serial.lock } : {}), watchIntervalMs: 0, closeSerialStore: true, ...onError });
 }
 
 /** Revokes one certificate; throws `ERR_EST_STORE_UNKNOWN_SERIAL` (404) for a serial never issued. */

@@ -506,6 +506,10 @@ describe('the ledger (<index>.ledger)', () => {
       const found = await store.list({ subject: 'cn=' });
       assert.equal(found.total, 2);
       assert.deepEqual(found.records.map((x) => x.serial).sort(), [a.serial, b.serial].sort());
+      // est-admin shows the record and says why it is short.
+      const shown = capture();
+      assert.equal(await admin(['show', b.serial, '--serial-file', ca.serial], shown.io), 0, shown.err.join(''));
+      assert.match(shown.err.join(''), new RegExp(`^est-admin: warning: .*\\.ledger: the line of serial ${b.serial} at byte \\d+ cannot be read`));
     } finally {
       await store.close();
     }
