@@ -540,6 +540,7 @@ export class FileRecordStore implements RecordStore {
         this.ledgerSeen = { ino: st.ino, size: 0 };
       }
       let buf: Buffer | undefined;
+      let restats = 0;
       while (st.size > this.ledgerSeen.size) {
         const from = this.ledgerSeen.size;
         const want = Math.min(st.size - from, LEDGER_CHUNK_BYTES);
@@ -554,7 +555,9 @@ export class FileRecordStore implements RecordStore {
           if (nl < 0) break;
           this.ledgerSeen.size = nl + 1;
         } else this.ledgerSeen.size = from + used;
-        if (this.ledgerSeen.size >= st.size) st = await fh.stat();
+        // Caught up with the size seen: look again for lines appended meanwhile, a few times at
+        // most (under load other writers append all along; the next call reads the rest).
+        if (this.ledgerSeen.size >= st.size && restats++ < 3) st = await fh.stat();
       }
     } finally {
       await fh.close();
