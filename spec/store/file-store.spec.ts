@@ -274,56 +274,56 @@ describe('file store with openssl ca', () => {
 
   test('status() stats index.txt once per turn of the event loop: a revocation written meanwhile is seen from the next turn', async () => {
     await withFileStore(0, async ({ ca, store, issue }) => {
-    const a = await issue('/CN=a');
-    const b = await issue('/CN=b');
-    const index = defaultIndexPath(ca.serial);
-    const first = store.status(a.serial); // this turn's stat
-    // openssl ca -revoke, done between two requests of one turn: a new file renamed into place.
-    const text = readFileSync(index, 'utf8');
-    const revoked = revokedInText(text, 'keyCompromise', b.serial);
-    assert.notEqual(revoked, text);
-    rewriteIndex(index, revoked);
-    assert.deepEqual(await Promise.all([first, store.status(b.serial)]), ['valid', 'valid'], 'the same turn shares the first stat');
-    await new Promise((r) => setImmediate(r));
-    assert.equal(await store.status(b.serial), 'revoked', 'the next turn stats again');
-    assert.equal(await store.status(a.serial), 'valid');
+      const a = await issue('/CN=a');
+      const b = await issue('/CN=b');
+      const index = defaultIndexPath(ca.serial);
+      const first = store.status(a.serial); // this turn's stat
+      // openssl ca -revoke, done between two requests of one turn: a new file renamed into place.
+      const text = readFileSync(index, 'utf8');
+      const revoked = revokedInText(text, 'keyCompromise', b.serial);
+      assert.notEqual(revoked, text);
+      rewriteIndex(index, revoked);
+      assert.deepEqual(await Promise.all([first, store.status(b.serial)]), ['valid', 'valid'], 'the same turn shares the first stat');
+      await new Promise((r) => setImmediate(r));
+      assert.equal(await store.status(b.serial), 'revoked', 'the next turn stats again');
+      assert.equal(await store.status(a.serial), 'valid');
     });
   });
 
   test('after index.txt is replaced or deleted, or the ledger moved away, the next record goes to the file the path names', async () => {
     await withFileStore(0, async ({ ca, store, issue }) => {
-    const index = defaultIndexPath(ca.serial);
-    const a = await issue('/CN=a');
-    // openssl ca -revoke: a new index.txt renamed over the one the store last appended to.
-    rewriteIndex(index, revokedInText(readFileSync(index, 'utf8'), 'superseded'));
-    const b = await issue('/CN=b');
-    assert.match(readFileSync(index, 'utf8'), new RegExp(`^R\\t.*\\t${a.serial}\\t.*\\nV\\t.*\\t${b.serial}\\t`, 's'));
-    assert.equal(await store.status(a.serial), 'revoked');
+      const index = defaultIndexPath(ca.serial);
+      const a = await issue('/CN=a');
+      // openssl ca -revoke: a new index.txt renamed over the one the store last appended to.
+      rewriteIndex(index, revokedInText(readFileSync(index, 'utf8'), 'superseded'));
+      const b = await issue('/CN=b');
+      assert.match(readFileSync(index, 'utf8'), new RegExp(`^R\\t.*\\t${a.serial}\\t.*\\nV\\t.*\\t${b.serial}\\t`, 's'));
+      assert.equal(await store.status(a.serial), 'revoked');
 
-    renameSync(index + '.ledger', index + '.ledger.moved');
-    const c = await issue('/CN=c');
-    const cKey = c.serial.replace(/^0+/, ''); // the ledger's key: hex without leading zeros
-    assert.match(readFileSync(index + '.ledger', 'utf8'), new RegExp(`^${cKey}\\tI\\t`));
-    assert.doesNotMatch(readFileSync(index + '.ledger.moved', 'utf8'), new RegExp(cKey));
+      renameSync(index + '.ledger', index + '.ledger.moved');
+      const c = await issue('/CN=c');
+      const cKey = c.serial.replace(/^0+/, ''); // the ledger's key: hex without leading zeros
+      assert.match(readFileSync(index + '.ledger', 'utf8'), new RegExp(`^${cKey}\\tI\\t`));
+      assert.doesNotMatch(readFileSync(index + '.ledger.moved', 'utf8'), new RegExp(cKey));
 
-    unlinkSync(index);
-    const d = await issue('/CN=d');
-    assert.match(readFileSync(index, 'utf8'), new RegExp(`\\t${d.serial}\\t`));
-    assert.equal(await store.status(d.serial), 'valid');
+      unlinkSync(index);
+      const d = await issue('/CN=d');
+      assert.match(readFileSync(index, 'utf8'), new RegExp(`\\t${d.serial}\\t`));
+      assert.equal(await store.status(d.serial), 'valid');
     });
   });
 
   test('a line lost to a concurrent rewrite of index.txt (openssl ca copying it before our append) is restored', async () => {
     await withFileStore(100, async ({ ca, store, issue }) => {
-    const a = await issue('/CN=a');
-    const b = await issue('/CN=b');
-    const index = defaultIndexPath(ca.serial);
-    const lines = readFileSync(index, 'utf8').trimEnd().split('\n');
-    // What openssl ca -revoke would write had it read the file before b's line was appended.
-    rewriteIndex(index, revokedInText(lines[0]! + '\n', 'superseded'));
-    await until('b restored', async () => readFileSync(index, 'utf8').includes(`\t${b.serial}\t`));
-    assert.equal(await store.status(a.serial), 'revoked');
-    assert.equal(await store.status(b.serial), 'valid');
+      const a = await issue('/CN=a');
+      const b = await issue('/CN=b');
+      const index = defaultIndexPath(ca.serial);
+      const lines = readFileSync(index, 'utf8').trimEnd().split('\n');
+      // What openssl ca -revoke would write had it read the file before b's line was appended.
+      rewriteIndex(index, revokedInText(lines[0]! + '\n', 'superseded'));
+      await until('b restored', async () => readFileSync(index, 'utf8').includes(`\t${b.serial}\t`));
+      assert.equal(await store.status(a.serial), 'revoked');
+      assert.equal(await store.status(b.serial), 'valid');
     });
   });
 
@@ -405,62 +405,62 @@ describe('the ledger (<index>.ledger)', () => {
 
   test('read once, then followed: after index.txt is rewritten in another order, each record still has its own ledger details, newest first', async () => {
     await withFileStore(0, async ({ ca, store, issue }) => {
-    const got = [];
-    for (const cn of ['a', 'b', 'c']) got.push(await issue(`/CN=${cn}`));
-    assert.equal((await store.get(got[0]!.serial))!.subject, 'CN=a'); // the ledger is read now
-    // A person's edit: the same lines in another order, b revoked. The store reloads the whole file.
-    const index = defaultIndexPath(ca.serial);
-    const [la, lb, lc] = readFileSync(index, 'utf8').trimEnd().split('\n');
-    rewriteIndex(index, [lc, revokedInText(lb! + '\n', 'superseded').trimEnd(), la].join('\n') + '\n');
-    const d = await issue('/CN=d');
-    for (const [g, cn] of [[got[0]!, 'a'], [got[1]!, 'b'], [got[2]!, 'c'], [d, 'd']] as const) {
-      const r = (await store.get(g.serial))!;
-      assert.equal(r.subject, `CN=${cn}`);
-      assert.equal(r.requester.user, 'estuser', 'from the ledger, not index.txt alone');
-      assert.deepEqual(Buffer.from(r.certificate), Buffer.from(g.der));
-    }
-    assert.equal((await store.get(got[1]!.serial))!.status, 'revoked');
-    assert.deepEqual((await store.list()).records.map((r) => r.subject), ['CN=d', 'CN=a', 'CN=b', 'CN=c'], 'index.txt order, last first');
-    assert.deepEqual((await store.list({ status: 'revoked' })).records.map((r) => r.subject), ['CN=b']);
-    assert.deepEqual((await store.list({ serial: got[2]!.serial.toLowerCase() })).records.map((r) => r.subject), ['CN=c']);
-    assert.deepEqual(await store.list({ serial: 'not hex' }), { records: [], total: 0 });
+      const got = [];
+      for (const cn of ['a', 'b', 'c']) got.push(await issue(`/CN=${cn}`));
+      assert.equal((await store.get(got[0]!.serial))!.subject, 'CN=a'); // the ledger is read now
+      // A person's edit: the same lines in another order, b revoked. The store reloads the whole file.
+      const index = defaultIndexPath(ca.serial);
+      const [la, lb, lc] = readFileSync(index, 'utf8').trimEnd().split('\n');
+      rewriteIndex(index, [lc, revokedInText(lb! + '\n', 'superseded').trimEnd(), la].join('\n') + '\n');
+      const d = await issue('/CN=d');
+      for (const [g, cn] of [[got[0]!, 'a'], [got[1]!, 'b'], [got[2]!, 'c'], [d, 'd']] as const) {
+        const r = (await store.get(g.serial))!;
+        assert.equal(r.subject, `CN=${cn}`);
+        assert.equal(r.requester.user, 'estuser', 'from the ledger, not index.txt alone');
+        assert.deepEqual(Buffer.from(r.certificate), Buffer.from(g.der));
+      }
+      assert.equal((await store.get(got[1]!.serial))!.status, 'revoked');
+      assert.deepEqual((await store.list()).records.map((r) => r.subject), ['CN=d', 'CN=a', 'CN=b', 'CN=c'], 'index.txt order, last first');
+      assert.deepEqual((await store.list({ status: 'revoked' })).records.map((r) => r.subject), ['CN=b']);
+      assert.deepEqual((await store.list({ serial: got[2]!.serial.toLowerCase() })).records.map((r) => r.subject), ['CN=c']);
+      assert.deepEqual(await store.list({ serial: 'not hex' }), { records: [], total: 0 });
     });
   });
 
   test('a ledger line read before its index.txt line (another writer between its two appends) is matched once the line arrives', async () => {
     await withFileStore(0, async ({ ca, store, issue }) => {
-    const a = await issue('/CN=a');
-    await issue('/CN=b');
-    await store.get(a.serial);
-    const index = defaultIndexPath(ca.serial);
-    // Another process's record of serial ABCDEF01: its ledger line is appended, its index line not yet.
-    const line = ledgerLines(index).get(a.serial.replace(/^0+/, ''))!;
-    appendFileSync(index + '.ledger', line.replace(/^[0-9A-F]+\t/, 'ABCDEF01\t').replace('"requestId":"req-1"', '"requestId":"other-writer"') + '\n');
-    assert.equal((await store.get(a.serial))!.subject, 'CN=a'); // the ledger is read up to its end
-    assert.equal(await store.get('ABCDEF01'), undefined, 'not in index.txt: not issued yet');
-    appendFileSync(index, formatIndexLine('V', new Date('2030-01-01T00:00:00Z'), 'ABCDEF01', '/CN=a') + '\n');
-    const r = (await store.get('abcdef01'))!;
-    assert.equal(r.requestId, 'other-writer');
-    const page = await store.list({ limit: 1 });
-    assert.equal(page.records[0]!.serial, 'ABCDEF01', 'listed first, as the newest ledger record');
-    assert.equal(page.total, 3);
+      const a = await issue('/CN=a');
+      await issue('/CN=b');
+      await store.get(a.serial);
+      const index = defaultIndexPath(ca.serial);
+      // Another process's record of serial ABCDEF01: its ledger line is appended, its index line not yet.
+      const line = ledgerLines(index).get(a.serial.replace(/^0+/, ''))!;
+      appendFileSync(index + '.ledger', line.replace(/^[0-9A-F]+\t/, 'ABCDEF01\t').replace('"requestId":"req-1"', '"requestId":"other-writer"') + '\n');
+      assert.equal((await store.get(a.serial))!.subject, 'CN=a'); // the ledger is read up to its end
+      assert.equal(await store.get('ABCDEF01'), undefined, 'not in index.txt: not issued yet');
+      appendFileSync(index, formatIndexLine('V', new Date('2030-01-01T00:00:00Z'), 'ABCDEF01', '/CN=a') + '\n');
+      const r = (await store.get('abcdef01'))!;
+      assert.equal(r.requestId, 'other-writer');
+      const page = await store.list({ limit: 1 });
+      assert.equal(page.records[0]!.serial, 'ABCDEF01', 'listed first, as the newest ledger record');
+      assert.equal(page.total, 3);
     });
   });
 
   test('a ledger file replaced by another is read again from its start', async () => {
     await withFileStore(0, async ({ ca, store, issue }) => {
-    const a = await issue('/CN=a');
-    const b = await issue('/CN=b');
-    assert.equal((await store.get(b.serial))!.subject, 'CN=b');
-    const index = defaultIndexPath(ca.serial);
-    // A restore from backup with b's line alone, now at offset 0 (a's was there before).
-    const bLine = ledgerLines(index).get(b.serial.replace(/^0+/, ''))!;
-    writeFileSync(index + '.ledger.new', bLine.replace('"requestId":"req-1"', '"requestId":"restored"') + '\n');
-    renameSync(index + '.ledger.new', index + '.ledger');
-    assert.equal((await store.get(b.serial))!.requestId, 'restored');
-    const aNow = (await store.get(a.serial))!;
-    assert.equal(aNow.requester.method, 'none', 'only what index.txt knows');
-    assert.equal(aNow.certificate.length, 0);
+      const a = await issue('/CN=a');
+      const b = await issue('/CN=b');
+      assert.equal((await store.get(b.serial))!.subject, 'CN=b');
+      const index = defaultIndexPath(ca.serial);
+      // A restore from backup with b's line alone, now at offset 0 (a's was there before).
+      const bLine = ledgerLines(index).get(b.serial.replace(/^0+/, ''))!;
+      writeFileSync(index + '.ledger.new', bLine.replace('"requestId":"req-1"', '"requestId":"restored"') + '\n');
+      renameSync(index + '.ledger.new', index + '.ledger');
+      assert.equal((await store.get(b.serial))!.requestId, 'restored');
+      const aNow = (await store.get(a.serial))!;
+      assert.equal(aNow.requester.method, 'none', 'only what index.txt knows');
+      assert.equal(aNow.certificate.length, 0);
     });
   });
 
