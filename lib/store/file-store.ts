@@ -627,13 +627,23 @@ export class FileRecordStore implements RecordStore {
     return at ? at - 1 : (this.ledgerOrphans.get(key) ?? -1);
   }
 
-  /** The ledger line of a serial key: its JSON and DER. */
-  private async readLedger(key: string): Promise<{ entry: LedgerEntry; der: Uint8Array } | undefined> {
+  /** The ledger line of a serial key: its JSON and DER (read through `window` when given). */
+  private async readLedger(key: string, window?: LedgerWindow, again = false): Promise<{ entry: LedgerEntry; der: Uint8Array } | undefined> {
     await this.catchUpLedger();
     const off = this.ledgerOffsetOf(key);
     if (off < 0) return undefined;
-    const parts = readLineAt(this.ledgerPath, off).toString('utf8').split('\t');
+    const line = (window ? window.lineAt(off) : readLineAt(this.ledgerPath, off)).toString('utf8');
+    if (!line.startsWith(key + '\t') && !again) {
+      // Not the line its offset was taken for: the file was changed in place (an edit, a restore
+      // over it). Its offsets are read again, once.
+      this.forgetLedger();
+      this.ledgerSeen = { ino: -1, size: 0 };
+      window?.clear();
+      return this.readLedger(key, window, true);
+    }
+    const parts = line.split('\t');
     try {
+      if (parts[0] !== key) throw new Error('another serial is at that offset');
       const entry = JSON.parse(parts[2]!) as LedgerEntry;
       if (typeof entry !== 'object' || entry === null) throw new TypeError('not a JSON object');
       return { entry, der: new Uint8Array(Buffer.from(parts[3] ?? '', 'base64')) };
@@ -664,12 +674,12 @@ export class FileRecordStore implements RecordStore {
     }
   }
 
-  private async recordOf(key: string): Promise<CertificateRecord | undefined> {
+  private async recordOf(key: string, window?: LedgerWindow): Promise<CertificateRecord | undefined> {
     const i = this.keys.find(key);
     if (i < 0) return undefined;
     const st = this.states[i]!;
     const rev = this.revocations.get(key);
-    const fromLedger = await this.readLedger(key);
+    const fromLedger = await this.readLedger(key, window);
     let r: CertificateRecord;
     if (fromLedger) {
       const e = fromLedger.entry;
@@ -858,7 +868,11 @@ export class FileRecordStore implements RecordStore {
     const horizon = query.expiringWithinDays !== undefined ? now + query.expiringWithinDays * 86_400_000 : undefined;
     // The index as it is now: a reload while records are read below replaces these, not changes them.
     const { keys, states } = this;
-    const ledgerAt = this.ledgerAt!;
+    // The ledger's offsets, taken again after each wait: readLedger() re-reads them when it finds
+    // the file changed in place (same numbering, so only while `keys` is still this index's).
+    const snapshot = this.ledgerAt!;
+    const current = () => (this.keys === keys ? this.ledgerAt! : snapshot);
+    let ledgerAt = snapshot;
     const n = keys.size;
     // Newest first: the ledger's records in reverse order of appending (index.txt's lines are
     // appended in the same order, under the same lock), then the lines the ledger does not have.
@@ -873,23 +887,47 @@ export class FileRecordStore implements RecordStore {
     let read = 0;
     // Filters on the record itself need each record read; otherwise only the page's are.
     const readEach = subject !== undefined || query.label !== undefined || horizon !== undefined;
+    const window = new LedgerWindow(this.ledgerPath);
+    // A subject search first looks for the text in the raw ledger line (one lowercase pass, no
+    // JSON): a subject containing it holds it verbatim in the line, unless the text has a
+    // character JSON escapes, in which case every record is read.
+    const rawFilter = subject !== undefined && !/["\\\u0000-\u001f]/.test(subject) ? subject : undefined;
     // Pass 0: entries with a ledger line, last first; pass 1: the others, in file order.
     for (let k = 0; k < (only >= 0 ? 1 : 2 * n); k++) {
       const i = only >= 0 ? only : k < n ? n - 1 - k : k - n;
-      if (only < 0 && (k < n) !== (ledgerAt[i]! > 0)) continue;
+      if ((k & 0x3ffff) === 0x3ffff) {
+        // Counting a million entries takes tens of milliseconds: a turn for requests now and then.
+        await new Promise<void>((r) => setImmediate(r));
+        ledgerAt = current();
+      }
+      const at = ledgerAt[i]!;
+      if (only < 0 && (k < n) !== (at > 0)) continue;
       if (query.status && (states[i] === STATUS_R ? 'revoked' : 'valid') !== query.status) continue;
       if (!readEach && !(total >= offset && matched.length < limit)) {
         total++;
         continue;
       }
       // A search reads every record: let the event loop serve requests every few hundred.
-      if (++read % 256 === 0) await new Promise<void>((r) => setImmediate(r));
-      const r = await this.recordOf(keys.keyAt(i));
-      if (!r) continue;
-      if (subject !== undefined && !r.subject.toLowerCase().includes(subject)) continue;
-      if (query.label !== undefined && r.label !== query.label) continue;
-      if (horizon !== undefined && !(r.notAfter.getTime() > now && r.notAfter.getTime() <= horizon)) continue;
-      if (total >= offset && matched.length < limit) matched.push(r);
+      if (++read % 256 === 0) {
+        await new Promise<void>((r) => setImmediate(r));
+        ledgerAt = current();
+      }
+      const onPage = total >= offset && matched.length < limit;
+      // Off the page a match only counts: the ledger line's JSON answers, without the record.
+      const key = keys.keyAt(i);
+      let line = at ? window.lineAt(at - 1).toString('utf8') : undefined;
+      // Another serial's line there: the file changed in place; recordOf() reads it again.
+      if (line !== undefined && !line.startsWith(key + '\t')) line = undefined;
+      if (rawFilter !== undefined && line !== undefined && !line.toLowerCase().includes(rawFilter)) continue;
+      const entry = !onPage && line !== undefined ? ledgerEntryOf(line) : undefined;
+      const r = entry ? undefined : await this.recordOf(key, window);
+      ledgerAt = current();
+      const fields = entry ? { subject: entry.subject, label: entry.label, notAfter: new Date(entry.notAfter) } : r;
+      if (!fields) continue;
+      if (subject !== undefined && !fields.subject.toLowerCase().includes(subject)) continue;
+      if (query.label !== undefined && fields.label !== query.label) continue;
+      if (horizon !== undefined && !(fields.notAfter.getTime() > now && fields.notAfter.getTime() <= horizon)) continue;
+      if (onPage && r) matched.push(r);
       total++;
     }
     return { records: matched, total };
@@ -1114,6 +1152,53 @@ function canonicalHexStart(buf: Buffer, from: number, to: number): number {
   let start = from;
   while (start < to - 1 && buf[start] === 0x30) start++;
   return start;
+}
+
+/** A ledger line's JSON part, when it is whole (else undefined: the caller reads the record). */
+function ledgerEntryOf(line: string): LedgerEntry | undefined {
+  const t1 = line.indexOf('\t');
+  const t2 = t1 < 0 ? -1 : line.indexOf('\t', t1 + 1);
+  const t3 = t2 < 0 ? -1 : line.indexOf('\t', t2 + 1);
+  if (t3 < 0) return undefined;
+  try {
+    const e = JSON.parse(line.slice(t2 + 1, t3)) as LedgerEntry;
+    return typeof e === 'object' && e !== null && typeof e.subject === 'string' && typeof e.notAfter === 'string' ? e : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** How much of the ledger a {@link LedgerWindow} reads at once. */
+const LEDGER_WINDOW_BYTES = 1 << 20;
+/** How far past a line's start a window reaches (a ledger line is ~1 KB; longer ones are read alone). */
+const LEDGER_LINE_REACH = 64 * 1024;
+
+/**
+ * Ledger lines read through a window of the file, for a list() that reads many records: the file
+ * in 1 MB pieces instead of a read per line. Newest first walks the file backwards, so a window
+ * ends just past the line it was read for.
+ */
+class LedgerWindow {
+  private start = 0;
+  private buf: Buffer = Buffer.alloc(0);
+  constructor(private readonly path: string) {}
+
+  /** Forgets what was read (the file changed in place). */
+  clear(): void {
+    this.buf = Buffer.alloc(0);
+  }
+
+  /** The line at byte `off`, without its LF. */
+  lineAt(off: number): Buffer {
+    let nl = off >= this.start && off < this.start + this.buf.length ? this.buf.indexOf(10, off - this.start) : -1;
+    if (nl < 0) {
+      this.start = Math.max(0, off + LEDGER_LINE_REACH - LEDGER_WINDOW_BYTES);
+      this.buf = readRange(this.path, this.start, off + LEDGER_LINE_REACH);
+      nl = this.buf.indexOf(10, off - this.start);
+      if (nl < 0) return readLineAt(this.path, off);
+    }
+    return this.buf.subarray(off - this.start, nl);
+  }
 }
 
 /** `offsets` copied into an array of `length` entries, of 8-byte floats once `needed` is past 4 GiB. */

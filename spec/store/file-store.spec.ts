@@ -496,6 +496,47 @@ describe('the ledger (<index>.ledger)', () => {
     }
   });
 
+  test('searches page and count right: subject (raw-line prefilter or not), label, expiry, an offset, a damaged line off the page', async () => {
+    const errors: Error[] = [];
+    const ca = pki.ca('p256');
+    const serial = new FileSerialStore(ca.serial);
+    const store = new FileRecordStore({ indexPath: defaultIndexPath(ca.serial), serialStore: serial, lock: serial.lock, watchIntervalMs: 0, closeSerialStore: true, onError: (e) => void errors.push(e) });
+    try {
+      const issue = issuer(pki, ca, store);
+      const got: Array<Awaited<ReturnType<typeof issue>>> = [];
+      for (let n = 0; n < 7; n++) got.push(await issue(`/CN=s${n}/O=Search Devices`, n % 2 ? undefined : 'iot'));
+      const subjects = async (q: Parameters<FileRecordStore['list']>[0]) => {
+        const r = await store.list(q);
+        return [r.total, r.records.map((x) => x.subject.split(', ').find((p) => p.startsWith('CN='))!)];
+      };
+      assert.deepEqual(await subjects({ subject: 'cn=s', limit: 2, offset: 2 }), [7, ['CN=s4', 'CN=s3']]);
+      assert.deepEqual(await subjects({ subject: 'SEARCH devices', limit: 1 }), [7, ['CN=s6']]);
+      assert.deepEqual(await subjects({ label: 'iot', limit: 1, offset: 1 }), [4, ['CN=s4']]);
+      assert.deepEqual(await subjects({ label: 'iot', subject: 'cn=s', status: 'valid', limit: 10, offset: 3 }), [4, ['CN=s0']]);
+      assert.deepEqual(await subjects({ expiringWithinDays: 40, limit: 1, offset: 6 }), [7, ['CN=s0']]);
+      assert.deepEqual(await subjects({ expiringWithinDays: 1 }), [0, []]);
+      assert.deepEqual(await subjects({ subject: 'cn="s' }), [0, []], 'a character JSON escapes: every record read, none matches');
+      assert.deepEqual(await subjects({ subject: 's5' }), [1, ['CN=s5']]);
+      // s1's line damaged by an edit in place (the same file, so every later line moves): off the
+      // page it still counts (read as index.txt knows it), and is reported.
+      const index = defaultIndexPath(ca.serial);
+      const text = readFileSync(index + '.ledger', 'utf8');
+      const key = got[1]!.serial.replace(/^0+/, '');
+      const edited = text.replace(new RegExp(`^${key}\tI\t\\{`, 'm'), `${key}\tI\t{ broken`);
+      assert.notEqual(edited, text);
+      writeFileSync(index + '.ledger', edited);
+      const all = await store.list({ subject: 'cn=s', limit: 1 });
+      assert.equal(all.total, 7);
+      // Every other record is read at its new offset, with its ledger details.
+      const page = await store.list({ limit: 7 });
+      assert.deepEqual(page.records.map((r) => r.requester.user ?? r.requester.method), ['estuser', 'estuser', 'estuser', 'estuser', 'estuser', 'none', 'estuser']);
+      assert.equal(page.records[5]!.serial, got[1]!.serial);
+      assert.ok(errors.some((e) => e.message.includes(`the line of serial ${got[1]!.serial}`)), errors.map((e) => e.message).join('; '));
+    } finally {
+      await store.close();
+    }
+  });
+
   test('a large ledger is read in chunks between which the event loop runs; a page of records reads only the page', async () => {
     const ca = pki.ca('p256');
     const first = fileStore(ca.serial, 0);
