@@ -3,7 +3,8 @@ import { randomBytes, type X509Certificate } from 'node:crypto';
 import * as pkijs from 'pkijs';
 import { checkRequest } from '../check/index.js';
 import { EstError, estError } from '../errors.js';
-import type { RecordStore, RevocationReason } from '../store/types.js';
+import { certificateRevoked } from '../store/revoked.js';
+import type { RevocationReason } from '../store/types.js';
 import { CmcFailInfo, CmcFailure } from '../protocol/cmc.js';
 import { readFullPkiRequest, type CmcRevokeRequest, type FullPkiRequest } from '../protocol/cmc-request.js';
 import { fullPkiResponse, type FullPkiResponseInput } from '../protocol/cmc-response.js';
@@ -68,18 +69,6 @@ function mayRevoke(requesters: X509Certificate[], r: CmcRevokeRequest): X509Cert
   return requesters.find((c) => names(c, r) || ((c.keyUsage as string[] | undefined) ?? []).includes(Oid.kpCmcRA));
 }
 
-/**
- * Whether the ledger has `cert` revoked (RFC 5280 §5.3: a revoked certificate no longer vouches
- * for its holder). A record of the same serial with other bytes (another issuer's certificate)
- * does not count; a line `openssl ca -revoke` wrote carries no certificate, and counts.
- */
-async function revokedHere(store: RecordStore, cert: X509Certificate): Promise<boolean> {
-  const serial = cert.serialNumber.toUpperCase();
-  if ((await store.status(serial)) !== 'revoked') return false;
-  const r = await store.get(serial);
-  return !r || r.certificate.length === 0 || Buffer.from(r.certificate.buffer, r.certificate.byteOffset, r.certificate.byteLength).equals(cert.raw);
-}
-
 async function revoke(ctx: RequestContext, signer: CmsSigner, request: FullPkiRequest, requesters: X509Certificate[], echo: Echo): Promise<boolean> {
   const store = ctx.config.store;
   const ids = request.revocations.map((r) => r.bodyPartId);
@@ -93,7 +82,7 @@ async function revoke(ctx: RequestContext, signer: CmsSigner, request: FullPkiRe
   for (const c of requesters) {
     let revoked: boolean;
     try {
-      revoked = await revokedHere(store, c);
+      revoked = await certificateRevoked(store, c);
     } catch (e) {
       ctx.config.logger.error({ err: e, code: 'ERR_EST_STORE_UNAVAILABLE', requestId: ctx.requestId }, `the certificate ledger cannot be read: ${(e as Error).message}`);
       await refuse(ctx, signer, 503, new CmcFailure(CmcFailInfo.tryLater, 'the certificate ledger cannot be read; retry later', ids), echo, { 'Retry-After': '5' });

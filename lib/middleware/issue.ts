@@ -23,6 +23,7 @@ import { inSpan } from '../observe/tracing.js';
 import type { RequestContext } from './context.js';
 import { prepareBase64, send, type Prepared } from './respond.js';
 import { encryptedKey, keyRequestOf, type KeyRequest } from './server-key.js';
+import { storeUnavailable } from './store-unavailable.js';
 
 /** What the CA returned: the certificate, and for /serverkeygen the new private key. */
 export interface Issued {
@@ -107,19 +108,6 @@ async function approve(ctx: RequestContext, checked: CheckedRequest): Promise<{ 
     return { issued: { certificate: a.certificate } };
   }
   return a.pendingId !== undefined ? { pendingId: a.pendingId } : {};
-}
-
-/** Seconds a client waits before retrying when the ledger cannot be used. */
-const STORE_RETRY_AFTER = 5;
-
-/** A store failure as the client sees it (503 + Retry-After, nothing internal), logged with its cause. */
-function storeUnavailable(ctx: RequestContext, what: string, e: unknown, extra: object = {}): EstError {
-  ctx.config.logger.error(
-    { err: e, code: (e as EstError).code ?? 'ERR_EST_STORE_UNAVAILABLE', requestId: ctx.requestId, ...extra },
-    `${what}: ${(e as Error).message}`,
-  );
-  const retryAfter = e instanceof EstError && e.status === 503 && e.retryAfter !== undefined ? e.retryAfter : STORE_RETRY_AFTER;
-  return estError('ERR_EST_STORE_UNAVAILABLE', `${what}; retry later`, { retryAfter });
 }
 
 /**

@@ -6,7 +6,9 @@ import { Oid } from '../protocol/constants.js';
 import { checkKeyProtection, KeyProtectionError, serverGeneratedKey, smimeCapabilityOids, subjectKeyIdentifier, type KeyProtection } from '../protocol/cms-server-key.js';
 import type { ParsedCsr } from '../protocol/pkcs10.js';
 import { fromDer, PkixDecodeError } from '../protocol/pkix.js';
+import { certificateRevoked } from '../store/revoked.js';
 import type { RequestContext } from './context.js';
+import { storeUnavailable } from './store-unavailable.js';
 
 /** A resolved request for an encrypted key: the key or certificate to encrypt to, and the client's algorithms. */
 export interface KeyRequest {
@@ -73,6 +75,7 @@ export async function keyRequestOf(ctx: RequestContext, csr: ParsedCsr): Promise
       if (found !== undefined) cert = certificateDer(found);
     }
     if (!cert) throw estError('ERR_EST_KEY_UNKNOWN', `no certificate known for AsymmetricDecryptKeyIdentifier ${id.toString('hex')}`);
+    await refuseRevokedRecipient(ctx, own && cert.length === own.raw.length && Buffer.from(cert).equals(own.raw) ? own : new X509Certificate(cert));
     protection = { kind: 'certificate', certificate: cert };
   }
   try {
@@ -82,6 +85,22 @@ export async function keyRequestOf(ctx: RequestContext, csr: ParsedCsr): Promise
     throw e;
   }
   return offered ? { protection, offered } : { protection };
+}
+
+/**
+ * A new private key is not sealed to a certificate the ledger has revoked (RFC 5280 §5.3; its
+ * key may be the compromised one): 400, as any key that cannot protect it.
+ */
+async function refuseRevokedRecipient(ctx: RequestContext, cert: X509Certificate): Promise<void> {
+  const store = ctx.config.store;
+  if (!store) return;
+  let revoked: boolean;
+  try {
+    revoked = await certificateRevoked(store, cert);
+  } catch (e) {
+    throw storeUnavailable(ctx, 'the certificate ledger cannot be read', e, { serial: cert.serialNumber });
+  }
+  if (revoked) throw estError('ERR_EST_KEY_UNUSABLE', `the identified key cannot protect the server-generated key: its certificate (serial ${cert.serialNumber.toUpperCase()}) has been revoked`);
 }
 
 /** The encrypted key part's body (DER), signed by the configured CMS signer when there is one. */

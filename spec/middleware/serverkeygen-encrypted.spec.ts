@@ -9,6 +9,7 @@ import { buildCsr } from '../../lib/client/csr.js';
 import { Oid } from '../../lib/protocol/constants.js';
 import { octetString, oid, seq } from '../../lib/protocol/der.js';
 import { parseMultipart } from '../../lib/protocol/multipart.js';
+import { defaultIndexPath } from '../../lib/store/file-store.js';
 import { TestPki, openssl } from '../helpers/pki.js';
 import { basic, b64lines, fetchRaw } from '../helpers/http.js';
 import { startAuthBackend, startEstServer, type Running } from '../helpers/servers.js';
@@ -21,7 +22,11 @@ const PSK_ID = Buffer.from('fleet-key-7');
 // A device certificate the app knows by its subjectKeyIdentifier (RSA: key transport).
 const registered = pki.clientCert(ca, { keySpec: 'rsa2048', subject: '/CN=registered-rsa' });
 const registeredX509 = new X509Certificate(readFileSync(registered.cert));
-const registeredSki = Buffer.from(openssl(['x509', '-in', registered.cert, '-noout', '-ext', 'subjectKeyIdentifier']).toString().split('\n')[1]!.trim().replace(/:/g, ''), 'hex');
+const skiOf = (certPath: string) => Buffer.from(openssl(['x509', '-in', certPath, '-noout', '-ext', 'subjectKeyIdentifier']).toString().split('\n')[1]!.trim().replace(/:/g, ''), 'hex');
+const registeredSki = skiOf(registered.cert);
+// Another one the app knows, which the operator revokes (in the ledger, with openssl ca).
+const retired = pki.clientCert(ca, { keySpec: 'rsa2048', subject: '/CN=retired-rsa' });
+const retiredSki = skiOf(retired.cert);
 let auth: Awaited<ReturnType<typeof startAuthBackend>>;
 let srv: Running;
 let plain: Running;
@@ -33,7 +38,7 @@ before(async () => {
   srv = await startEstServer(pki, { ca: ca.cert, serverCert }, {
     ...base,
     serverKeygenKeys: (id) => (Buffer.from(id).equals(PSK_ID) ? psk : undefined),
-    serverKeygenRecipients: (id) => (Buffer.from(id).equals(registeredSki) ? registeredX509 : undefined),
+    serverKeygenRecipients: (id) => (Buffer.from(id).equals(registeredSki) ? registeredX509 : Buffer.from(id).equals(retiredSki) ? readFileSync(retired.cert, 'latin1') : undefined),
   });
   plain = await startEstServer(pki, { ca: ca.cert, serverCert }, { ...base, serialMode: 'random', caSerialNumber: undefined } as never);
 });
@@ -111,6 +116,20 @@ describe('encrypted server-generated keys (RFC 7030 §4.4.1.1, §4.4.1.2, §4.4.
     assert.match(openssl(['cms', '-cmsout', '-print', '-inform', 'DER', '-in', pki.write('skg-rsa.der', part.der)]).toString(), /d\.ktri:[\s\S]*rsaesOaep/);
     openssl(['cms', '-decrypt', '-inform', 'DER', '-in', pki.path('skg-rsa.der'), '-recip', registered.cert, '-inkey', registered.key, '-out', pki.path('skg-rsa.out')]);
     assert.ok(readFileSync(pki.path('skg-rsa.out')).length > 100);
+  });
+
+  it('a recipient certificate the ledger has revoked (openssl ca -revoke on index.txt) is 400 and nothing is issued', async () => {
+    const conf = pki.write('openssl-ca.cnf', ['[ca]', 'default_ca = d', '[d]', `database = ${defaultIndexPath(ca.serial)}`, `certificate = ${ca.cert}`, `private_key = ${ca.key}`, 'default_md = sha256', ''].join('\n'));
+    const csr = await csrWith([{ oid: Oid.asymmDecryptKeyIdentifier, values: [octetString(retiredSki)] }, { oid: Oid.smimeCapabilities, values: [seq(seq(oid('1.2.840.113549.1.1.7')))] }]);
+    const ok = await fetchRaw(`${srv.url}/serverkeygen`, { method: 'POST', headers, body: b64lines(csr) });
+    assert.equal(ok.status, 200, ok.text);
+    openssl(['ca', '-config', conf, '-revoke', retired.cert, '-crl_reason', 'keyCompromise', '-batch']);
+    const before = readFileSync(ca.serial, 'latin1');
+    const r = await fetchRaw(`${srv.url}/serverkeygen`, { method: 'POST', headers, body: b64lines(csr) });
+    assert.equal(r.status, 400);
+    const serial = new X509Certificate(readFileSync(retired.cert)).serialNumber.toUpperCase();
+    assert.equal(r.text, `the identified key cannot protect the server-generated key: its certificate (serial ${serial}) has been revoked\n`);
+    assert.equal(readFileSync(ca.serial, 'latin1'), before, 'no serial was taken: nothing issued');
   });
 
   it('an unknown identifier is 400 and nothing is issued; encryption not configured is 501; unusable capabilities 400', async () => {
