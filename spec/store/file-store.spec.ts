@@ -12,6 +12,7 @@ import { main as admin } from '../../lib/cli/est-admin.js';
 import { INDEX_LINES_START, writeIndexLines } from '../helpers/index-lines.js';
 import { openssl, TestPki } from '../helpers/pki.js';
 import { issuer } from './issue.js';
+import { recordInput } from './pending-contract.js';
 
 const pki = new TestPki();
 after(() => pki.cleanup());
@@ -534,6 +535,40 @@ describe('the ledger (<index>.ledger)', () => {
       assert.ok(errors.some((e) => e.message.includes(`the line of serial ${got[1]!.serial}`)), errors.map((e) => e.message).join('; '));
     } finally {
       await store.close();
+    }
+  });
+
+  test('a reader beside two writers (as an admin page beside --workers 2): every record it finds, while they write and after, is the one asked for with its ledger details', async () => {
+    const ca = pki.ca('p256');
+    const [w1, w2, reader] = [fileStore(ca.serial, 0), fileStore(ca.serial, 0), fileStore(ca.serial, 0)];
+    try {
+      const der = new Uint8Array(openssl(['x509', '-in', pki.clientCert(ca).cert, '-outform', 'DER']));
+      const written: string[] = [];
+      // A batch of 10 records from one writer (one group commit).
+      const batch = (w: FileRecordStore, base: number) =>
+        Promise.all(Array.from({ length: 10 }, (_, j) => {
+          const serial = (base + j).toString(16).toUpperCase();
+          return w.record(recordInput(serial, { certificate: der })).then(() => void written.push(serial));
+        }));
+      // Rounds: both writers append a batch while the reader reads, then the reader checks.
+      for (let round = 0; round < 200; round++) {
+        const reading = Promise.all([reader.get(written[round * 7 % Math.max(1, written.length)] ?? '01'), reader.list({ limit: 5, offset: round % 3 })]);
+        await Promise.all([batch(w1, 0x10000000 + 10 * round), batch(w2, 0x20000000 + 10 * round), reading]);
+        const serial = written[(round * 13) % written.length]!;
+        const r = await reader.get(serial);
+        assert.equal(r?.serial, serial);
+        assert.equal(r.requestId, `r-${serial}`, 'the ledger line of this serial, not another');
+        const page = await reader.list({ limit: 5, offset: round % 3 });
+        for (const x of page.records) assert.equal(x.requestId, `r-${x.serial}`);
+        const [during, duringPage] = await reading;
+        if (during) assert.equal(during.requestId, `r-${during.serial}`);
+        for (const x of duringPage.records) assert.equal(x.requestId, `r-${x.serial}`);
+      }
+      const all = await reader.list({ limit: 4000 });
+      assert.equal(all.total, 4000);
+      assert.ok(all.records.every((r) => r.requestId === `r-${r.serial}`));
+    } finally {
+      await Promise.all([w1.close(), w2.close(), reader.close()]);
     }
   });
 
