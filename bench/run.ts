@@ -26,6 +26,8 @@ Options:
   --quick                2 s per case, 0.5 s warm-up, no --workers 1 comparison, openssl speed 1 s
   --duration <s>         seconds measured per case (default 5)
   --warmup <s>           seconds of warm-up load before each case (default 1)
+  --store-warmup <s>     the same for the record-store cases at the end, each of which starts a
+                         fresh est-server (default: --warmup; 10 measures them warm)
   --connections <list>   concurrent keep-alive connections (default 1,16,64)
   --ca <list>            CA key types: p256,rsa2048 (default both)
   --ops <list>           cacerts,csrattrs,enroll-cert,enroll-auth,serverkeygen (default all)
@@ -70,6 +72,8 @@ interface CaseResult extends LoadResult {
    * module answering inside nginx could do, as a same-run reference for the /cacerts cases.
    */
   nginxAlone?: boolean;
+  /** Seconds of warm-up, when the case had its own (the record-store cases). */
+  warmupSec?: number;
   /** Lines already in index.txt when est-server started (the flat-in-issued-count case). */
   ledgerLines?: number;
   /** From spawning est-server to its "listening" line, with those lines to load. */
@@ -140,6 +144,7 @@ async function main(): Promise<void> {
       quick: { type: 'boolean' },
       duration: { type: 'string' },
       warmup: { type: 'string' },
+      'store-warmup': { type: 'string' },
       connections: { type: 'string' },
       ca: { type: 'string' },
       ops: { type: 'string' },
@@ -162,6 +167,7 @@ async function main(): Promise<void> {
   const quick = !!values.quick;
   const duration = Number(values.duration ?? (quick ? 2 : 5));
   const warmup = Number(values.warmup ?? (quick ? 0.5 : 1));
+  const storeWarmup = Number(values['store-warmup'] ?? warmup);
   const connections = (values.connections ?? '1,16,64').split(',').map(Number);
   const cas = list(values.ca, ['p256', 'rsa2048'] as const, 'ca');
   const ops = list(values.ops, ALL_OPS, 'ops');
@@ -208,8 +214,8 @@ async function main(): Promise<void> {
    * `store`: PostgreSQL URL, false (none) or unset (embedded); `ledgerLines`: index.txt lines
    * written first; `authCache`: authRequestCache ttl (0: off).
    */
-  const runCases = async (ca: CaFixture, mode: Mode, wk: number, conns: number[], caseOps: Op[] = ops, more: { lease?: number; store?: string | false; ledgerLines?: number; authCache?: number } = {}) => {
-    const { lease = serialLease, store, ledgerLines = 0, authCache = 0 } = more;
+  const runCases = async (ca: CaFixture, mode: Mode, wk: number, conns: number[], caseOps: Op[] = ops, more: { lease?: number; store?: string | false; ledgerLines?: number; authCache?: number; warmup?: number } = {}) => {
+    const { lease = serialLease, store, ledgerLines = 0, authCache = 0, warmup: caseWarmup = warmup } = more;
     const serialFile = join(fx.dir, `serial-${ca.kind}-${mode}-${wk}-${lease}-${n}.srl`);
     writeFileSync(serialFile, '1000\n');
     // Serials far above the serial file's, so that new ones never collide.
@@ -226,7 +232,7 @@ async function main(): Promise<void> {
       const cases = caseOps.flatMap((op) => (mode === 'nginx' && op === 'cacerts' ? [{ op, alone: false }, { op, alone: true }] : [{ op, alone: false }]));
       for (const { op, alone } of cases) {
         for (const c of conns) {
-          const spec = loadSpecFor(op, alone ? front!.standInUrl.replace(/\/cacerts$/, '') : base, ca, fx.csrBodies, { connections: c, durationSec: duration, warmupSec: warmup }, generator);
+          const spec = loadSpecFor(op, alone ? front!.standInUrl.replace(/\/cacerts$/, '') : base, ca, fx.csrBodies, { connections: c, durationSec: duration, warmupSec: caseWarmup }, generator);
           const pids = serverPids();
           const frontPids = front ? [...front.pids(), ...front.pids().flatMap(childPids)] : [];
           resetPeakRss(pids);
@@ -252,6 +258,7 @@ async function main(): Promise<void> {
             ...(ledgerLines ? { ledgerLines, startupMs } : {}),
             ...(authCache ? { authCache } : {}),
             ...(alone ? { nginxAlone: true } : {}),
+            ...(caseWarmup !== warmup ? { warmupSec: caseWarmup } : {}),
             op,
             connections: c,
             ...r,
@@ -284,18 +291,21 @@ async function main(): Promise<void> {
    * processes × 5,000 enrollments on one database, the scale-out spec at full size.
    */
   const storeComparison = async () => {
-    process.stdout.write(`\nRecord store: none (serial file only), embedded (serial file + index.txt, empty and with 1,000,000 records) and PostgreSQL (throwaway cluster on loopback); serialLease ${serialLease}\n`);
+    process.stdout.write(`\nRecord store: none (serial file only), embedded (serial file + index.txt, empty and with 1,000,000 records) and PostgreSQL (throwaway cluster on loopback); serialLease ${serialLease}; each on a fresh est-server after ${storeWarmup} s of warm-up\n`);
     // Without and with the ledger twice, alternating: the machine's speed drifts by 10-20% within
     // a run, more than the difference measured; the ratio is of the sums of the pairs.
+    // Each case starts a fresh est-server; --store-warmup 10 measures them once V8 has compiled
+    // their hot paths (~10 s after start), as a server in service is.
+    const warm = { warmup: storeWarmup };
     const pairs: CaseResult[][] = [];
     for (let round = 0; round < 2; round++) {
       const at = results.length;
-      await runCases(fx.cas.p256, 'direct', workers, [64], ['enroll-cert'], { store: false });
-      await runCases(fx.cas.p256, 'direct', workers, [64], ['enroll-cert']);
+      await runCases(fx.cas.p256, 'direct', workers, [64], ['enroll-cert'], { store: false, ...warm });
+      await runCases(fx.cas.p256, 'direct', workers, [64], ['enroll-cert'], warm);
       pairs.push(results.slice(at));
     }
     const before = results.length;
-    await runCases(fx.cas.p256, 'direct', workers, [64], ['enroll-cert'], { ledgerLines: 1_000_000 });
+    await runCases(fx.cas.p256, 'direct', workers, [64], ['enroll-cert'], { ledgerLines: 1_000_000, ...warm });
     const [full] = results.slice(before);
     const file = pairs[1]?.[1];
     if (pairs.every((p) => p.length === 2)) {
@@ -313,7 +323,7 @@ async function main(): Promise<void> {
     }
     const { pg, url } = await startBenchPostgres();
     try {
-      await runCases(fx.cas.p256, 'direct', workers, [64], ['enroll-cert'], { store: url });
+      await runCases(fx.cas.p256, 'direct', workers, [64], ['enroll-cert'], { store: url, ...warm });
       const db = results[results.length - 1];
       if (file && db?.store === 'postgres') {
         process.stdout.write(`PostgreSQL: ${fmt(db.rps)} req/s = ${fmt((100 * db.rps) / file.rps)}% of the embedded store's ${fmt(file.rps)} req/s; p99 ${fmt(db.p99, 1)} ms (embedded ${fmt(file.p99, 1)} ms); ${pg.psqlIn('est_bench', 'SELECT count(*) FROM est_certificates').trim()} records\n`);
