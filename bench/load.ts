@@ -72,17 +72,18 @@ function wrkMs(v: string, unit: string): number {
 }
 
 /**
- * One wrk run (2 threads, as reference-behavior.md §4). sh runs it and then prints its own
+ * One wrk run (2 threads, as reference-behavior.md §4), of whole seconds (wrk takes no fractions:
+ * --quick's half-second warm-up becomes one). sh runs it and then prints its own
  * /proc stat, whose cutime + cstime are the CPU of the children it waited for: wrk's.
  */
 function runWrk(spec: LoadSpec, durationSec: number, script: string): LoadResult {
-  const args = ['-t', String(Math.min(2, spec.connections)), '-c', String(spec.connections), '-d', `${durationSec}s`, '--latency', '--timeout', '10s'];
+  const args = ['-t', String(Math.min(2, spec.connections)), '-c', String(spec.connections), '-d', `${Math.max(1, Math.ceil(durationSec))}s`, '--latency', '--timeout', '10s'];
   if (spec.bodies?.length) args.push('-s', script);
   else for (const [k, v] of Object.entries(spec.headers)) args.push('-H', `${k}: ${v}`);
   args.push(spec.url);
   const r = spawnSync('sh', ['-c', 'wrk "$@" || exit 1; cat /proc/$$/stat', 'sh', ...args], { encoding: 'utf8' });
   // wrk reports a script error on stderr and then runs anyway, with plain GETs: refuse that.
-  if (r.status !== 0 || r.stderr.trim()) throw new Error(`wrk failed (exit ${r.status}): ${r.stderr.trim()}`);
+  if (r.status !== 0 || r.stderr.trim()) throw new Error(`wrk failed (exit ${r.status}): ${(r.stderr.trim() || r.stdout.trim()).slice(0, 2000)}`);
   const out = r.stdout;
   const num = (re: RegExp, what: string) => {
     const m = re.exec(out);
@@ -150,7 +151,8 @@ function run(spec: LoadSpec, durationSec: number): Promise<autocannon.Result> {
 }
 
 const spec = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as LoadSpec;
-if (spec.generator === 'wrk') {
+// wrk has no rate limit: a case held at a --rate stays with autocannon.
+if (spec.generator === 'wrk' && spec.rate === undefined) {
   const script = process.argv[2]! + '.lua';
   if (spec.bodies?.length) writeFileSync(script, wrkScript(spec));
   if (spec.warmupSec > 0) runWrk(spec, spec.warmupSec, script);
