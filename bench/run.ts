@@ -223,7 +223,7 @@ async function main(): Promise<void> {
     const started = performance.now();
     const est = await startEstServer({ ca, dir: fx.dir, workers: wk, tls: mode === 'direct', authUrl: auth.url, serialFile, serialLease: lease, csrAttrs: csrAttrsFile, ...(compiled ? { compiled } : {}), ...(store !== undefined ? { store } : {}), ...(authCache ? { config: { authRequestCache: authCache } } : {}) });
     const startupMs = performance.now() - started;
-    let front: (RunningServer & { standInUrl: string }) | undefined;
+    let front: (RunningServer & { standInBase: string }) | undefined;
     try {
       if (mode === 'nginx') front = await startNginx({ ca, dir: fx.dir, upstreamPort: est.port });
       const base = front?.url ?? est.url;
@@ -232,7 +232,7 @@ async function main(): Promise<void> {
       const cases = caseOps.flatMap((op) => (mode === 'nginx' && op === 'cacerts' ? [{ op, alone: false }, { op, alone: true }] : [{ op, alone: false }]));
       for (const { op, alone } of cases) {
         for (const c of conns) {
-          const spec = loadSpecFor(op, alone ? front!.standInUrl.replace(/\/cacerts$/, '') : base, ca, fx.csrBodies, { connections: c, durationSec: duration, warmupSec: caseWarmup }, generator);
+          const spec = loadSpecFor(op, alone ? front!.standInBase : base, ca, fx.csrBodies, { connections: c, durationSec: duration, warmupSec: caseWarmup }, generator);
           const pids = serverPids();
           const frontPids = front ? [...front.pids(), ...front.pids().flatMap(childPids)] : [];
           resetPeakRss(pids);

@@ -177,7 +177,7 @@ function executable(paths: string[]): string | undefined {
 export const NGINX = executable(['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/bin/nginx', '/usr/local/nginx/sbin/nginx']);
 
 /** Where the bench's nginx serves est-server's /cacerts bytes by itself (`return 200`), as a module would. */
-const STAND_IN_PATH = '/nginx-alone/cacerts';
+const STAND_IN_BASE = '/nginx-alone';
 
 /** wrk's path when installed (Debian: apt-get install wrk); /cacerts and /csrattrs fall back to autocannon. */
 export const WRK = executable(['/usr/bin/wrk', '/usr/local/bin/wrk']);
@@ -187,9 +187,9 @@ export const WRK = executable(['/usr/bin/wrk', '/usr/local/bin/wrk']);
  * examples/behind-nginx/nginx.conf (client certificate passed in X-SSL-Client-Cert), with
  * `worker_processes auto` and upstream keep-alive.
  */
-export async function startNginx(opts: { ca: CaFixture; dir: string; upstreamPort: number }): Promise<RunningServer & { standInUrl: string }> {
+export async function startNginx(opts: { ca: CaFixture; dir: string; upstreamPort: number }): Promise<RunningServer & { standInBase: string }> {
   if (!NGINX) throw new Error('nginx is not installed');
-  // The app's /cacerts answer, which nginx also serves by itself at STAND_IN_PATH: what a module
+  // The app's /cacerts answer, which nginx also serves by itself at STAND_IN_BASE/cacerts: what a module
   // answering from inside nginx could do at most, measured on this machine in the same run.
   const cacerts = await fetch(`http://127.0.0.1:${opts.upstreamPort}/.well-known/est/cacerts`);
   const body = await cacerts.text();
@@ -224,7 +224,7 @@ http {
         ssl_client_certificate ${opts.ca.cert};
         ssl_verify_client      optional;
         keepalive_requests 1000000;
-        location = ${STAND_IN_PATH} {
+        location = ${STAND_IN_BASE}/cacerts {
             default_type application/pkcs7-mime;
             add_header Content-Transfer-Encoding base64;
             return 200 "${body}";
@@ -282,7 +282,7 @@ http {
     if (Date.now() > deadline) throw new Error('nginx did not start listening');
     await new Promise((r) => setTimeout(r, 50));
   }
-  return { url: `https://127.0.0.1:${port}/.well-known/est`, standInUrl: `https://127.0.0.1:${port}${STAND_IN_PATH}`, pids: () => [child.pid!], close: () => stopChild(child) };
+  return { url: `https://127.0.0.1:${port}/.well-known/est`, standInBase: `https://127.0.0.1:${port}${STAND_IN_BASE}`, pids: () => [child.pid!], close: () => stopChild(child) };
 }
 
 /**
@@ -352,22 +352,18 @@ export function loadSpecFor(
   generator: 'auto' | 'autocannon' = 'auto',
 ): LoadSpec {
   const spec: LoadSpec = { url: `${base}/${op}`, method: 'GET', headers: {}, ...timing };
-  if (op === 'cacerts' || op === 'csrattrs') {
-    // These outrun autocannon (~0.9 of a core at ~25,000 req/s here): wrk, when installed, as the
-    // module's reference figures were measured.
-    if (generator === 'auto' && WRK) spec.generator = 'wrk';
-    return spec;
+  if (op !== 'cacerts' && op !== 'csrattrs') {
+    spec.url = `${base}/${op === 'serverkeygen' ? 'serverkeygen' : 'simpleenroll'}`;
+    spec.method = 'POST';
+    spec.headers['content-type'] = 'application/pkcs10';
+    spec.bodies = csrBodies;
+    if (op === 'enroll-auth') spec.headers.authorization = 'Basic ' + Buffer.from(`${BENCH_USER}:${BENCH_PASSWORD}`).toString('base64');
+    else spec.tls = { cert: ca.client.certPem, key: ca.client.keyPem };
   }
-  spec.url = `${base}/${op === 'serverkeygen' ? 'serverkeygen' : 'simpleenroll'}`;
-  spec.method = 'POST';
-  spec.headers['content-type'] = 'application/pkcs10';
-  spec.bodies = csrBodies;
-  if (op === 'enroll-auth') {
-    spec.headers.authorization = 'Basic ' + Buffer.from(`${BENCH_USER}:${BENCH_PASSWORD}`).toString('base64');
-    // As the issue's and the module's figures were measured; the client-certificate cases stay
-    // with autocannon (wrk cannot present a client certificate).
-    if (generator === 'auto' && WRK) spec.generator = 'wrk';
-  } else spec.tls = { cert: ca.client.certPem, key: ca.client.keyPem };
+  // wrk, when installed, for every case without a client certificate (it cannot present one): as
+  // the module's and the issue's figures were measured, and lighter than autocannon (~0.9 of a
+  // core at ~25,000 req/s of /cacerts here).
+  if (generator === 'auto' && WRK && !spec.tls) spec.generator = 'wrk';
   return spec;
 }
 

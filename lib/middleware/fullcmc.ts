@@ -17,6 +17,7 @@ import { verifyChain } from '../tls/verify-chain.js';
 import { readDerBody } from './body.js';
 import type { RequestContext } from './context.js';
 import { issueChecked } from './issue.js';
+import { storeUnavailable } from './store-unavailable.js';
 import { prepareBase64, send } from './respond.js';
 
 /** What a response echoes from the request (RFC 5272 §6.6). */
@@ -84,8 +85,8 @@ async function revoke(ctx: RequestContext, signer: CmsSigner, request: FullPkiRe
     try {
       revoked = await certificateRevoked(store, c);
     } catch (e) {
-      ctx.config.logger.error({ err: e, code: 'ERR_EST_STORE_UNAVAILABLE', requestId: ctx.requestId }, `the certificate ledger cannot be read: ${(e as Error).message}`);
-      await refuse(ctx, signer, 503, new CmcFailure(CmcFailInfo.tryLater, 'the certificate ledger cannot be read; retry later', ids), echo, { 'Retry-After': '5' });
+      const down = storeUnavailable(ctx, 'the certificate ledger cannot be read', e, { serial: c.serialNumber });
+      await refuse(ctx, signer, down.status, new CmcFailure(CmcFailInfo.tryLater, down.message, ids), echo, { 'Retry-After': String(down.retryAfter) });
       return false;
     }
     if (revoked) revokedSerials.push(c.serialNumber.toUpperCase());

@@ -29,9 +29,9 @@ function octetAttribute(csr: ParsedCsr, oid: string, name: string): Uint8Array |
   throw estError('ERR_EST_CSR_MALFORMED', `malformed PKCS#10 request: ${name} must be one non-empty OCTET STRING`);
 }
 
-function certificateDer(v: X509Certificate | string | Uint8Array): Uint8Array {
-  if (v instanceof X509Certificate) return new Uint8Array(v.raw);
-  return new Uint8Array(new X509Certificate(typeof v === 'string' ? v : Buffer.from(v)).raw);
+/** A `serverKeygenRecipients` answer (an X509Certificate, PEM or DER) as a certificate. */
+function x509Of(v: X509Certificate | string | Uint8Array): X509Certificate {
+  return v instanceof X509Certificate ? v : new X509Certificate(typeof v === 'string' ? v : Buffer.from(v));
 }
 
 /**
@@ -64,19 +64,19 @@ export async function keyRequestOf(ctx: RequestContext, csr: ParsedCsr): Promise
     protection = { kind: 'symmetric', keyId: symmetricId, key: new Uint8Array(key) };
   } else {
     const id = Buffer.from(asymmetricId!);
-    let cert: Uint8Array | undefined;
+    let recipient: X509Certificate | undefined;
     const own = ctx.facts.clientCertificateVerified ? ctx.facts.clientCertificate : undefined;
     if (own) {
       const ski = subjectKeyIdentifier(new Uint8Array(own.raw));
-      if (ski && id.equals(ski)) cert = new Uint8Array(own.raw);
+      if (ski && id.equals(ski)) recipient = own;
     }
-    if (!cert && ctx.config.serverKeygenRecipients) {
+    if (!recipient && ctx.config.serverKeygenRecipients) {
       const found = await ctx.config.serverKeygenRecipients(asymmetricId!);
-      if (found !== undefined) cert = certificateDer(found);
+      if (found !== undefined) recipient = x509Of(found);
     }
-    if (!cert) throw estError('ERR_EST_KEY_UNKNOWN', `no certificate known for AsymmetricDecryptKeyIdentifier ${id.toString('hex')}`);
-    await refuseRevokedRecipient(ctx, own && cert.length === own.raw.length && Buffer.from(cert).equals(own.raw) ? own : new X509Certificate(cert));
-    protection = { kind: 'certificate', certificate: cert };
+    if (!recipient) throw estError('ERR_EST_KEY_UNKNOWN', `no certificate known for AsymmetricDecryptKeyIdentifier ${id.toString('hex')}`);
+    await refuseRevokedRecipient(ctx, recipient);
+    protection = { kind: 'certificate', certificate: new Uint8Array(recipient.raw) };
   }
   try {
     checkKeyProtection(protection, offered);

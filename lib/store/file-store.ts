@@ -294,8 +294,7 @@ export class FileRecordStore implements RecordStore {
   private setEntry(i: number, status: number, revocation: Revocation | undefined, lineAt: number): void {
     const wasRevoked = this.states[i] === STATUS_R;
     this.states[i] = status;
-    if (lineAt > 0xffffffff && this.lineOffset instanceof Uint32Array) this.lineOffset = widened(this.lineOffset, this.lineOffset.length, lineAt);
-    this.lineOffset[i] = lineAt;
+    this.lineOffset = withOffset(this.lineOffset, i, lineAt);
     if (revocation) this.revocations.set(this.keys.keyAt(i), revocation);
     else if (wasRevoked) this.revocations.delete(this.keys.keyAt(i));
   }
@@ -596,8 +595,7 @@ export class FileRecordStore implements RecordStore {
       if (to - from <= 64) this.ledgerOrphans.set(buf.toString('latin1', from, to), at);
       return;
     }
-    if (at + 1 > 0xffffffff && this.ledgerAt instanceof Uint32Array) this.ledgerAt = widened(this.ledgerAt, this.ledgerAt.length, at + 1);
-    this.ledgerAt![i] = at + 1;
+    this.ledgerAt = withOffset(this.ledgerAt!, i, at + 1);
   }
 
   /** Ledger lines read before index.txt had their serial: moved to their entries now that it has. */
@@ -606,8 +604,7 @@ export class FileRecordStore implements RecordStore {
     for (const [key, at] of this.ledgerOrphans) {
       const i = this.keys.find(key);
       if (i < 0) continue;
-      if (at + 1 > 0xffffffff && this.ledgerAt instanceof Uint32Array) this.ledgerAt = widened(this.ledgerAt, this.ledgerAt.length, at + 1);
-      this.ledgerAt![i] = at + 1;
+      this.ledgerAt = withOffset(this.ledgerAt!, i, at + 1);
       this.ledgerOrphans.delete(key);
     }
     this.orphansMatchedAt = this.keys.size;
@@ -641,12 +638,9 @@ export class FileRecordStore implements RecordStore {
       window?.clear();
       return this.readLedger(key, window, true);
     }
-    const parts = line.split('\t');
     try {
-      if (parts[0] !== key) throw new Error('another serial is at that offset');
-      const entry = JSON.parse(parts[2]!) as LedgerEntry;
-      if (typeof entry !== 'object' || entry === null) throw new TypeError('not a JSON object');
-      return { entry, der: new Uint8Array(Buffer.from(parts[3] ?? '', 'base64')) };
+      const { entry, base64 } = parseLedgerLine(line, key);
+      return { entry, der: new Uint8Array(Buffer.from(base64, 'base64')) };
     } catch (e) {
       // A damaged line (edited, truncated): the record is what index.txt knows, and the operator is told.
       this.onError?.(new EstStoreError('ERR_EST_STORE_LEDGER', `${this.ledgerPath}: the line of serial ${serialText(key)} at byte ${off} cannot be read (${(e as Error).message})`, { status: 500 }));
@@ -919,7 +913,7 @@ export class FileRecordStore implements RecordStore {
       // Another serial's line there: the file changed in place; recordOf() reads it again.
       if (line !== undefined && !line.startsWith(key + '\t')) line = undefined;
       if (rawFilter !== undefined && line !== undefined && !line.toLowerCase().includes(rawFilter)) continue;
-      const entry = !onPage && line !== undefined ? ledgerEntryOf(line) : undefined;
+      const entry = !onPage && line !== undefined ? ledgerEntryOf(line, key) : undefined;
       const r = entry ? undefined : await this.recordOf(key, window);
       ledgerAt = current();
       const fields = entry ? { subject: entry.subject, label: entry.label, notAfter: new Date(entry.notAfter) } : r;
@@ -1154,15 +1148,22 @@ function canonicalHexStart(buf: Buffer, from: number, to: number): number {
   return start;
 }
 
-/** A ledger line's JSON part, when it is whole (else undefined: the caller reads the record). */
-function ledgerEntryOf(line: string): LedgerEntry | undefined {
-  const t1 = line.indexOf('\t');
-  const t2 = t1 < 0 ? -1 : line.indexOf('\t', t1 + 1);
-  const t3 = t2 < 0 ? -1 : line.indexOf('\t', t2 + 1);
-  if (t3 < 0) return undefined;
+/**
+ * A ledger `I` line of serial `key` (`SERIAL TAB I TAB {json} TAB base64(DER)`): its JSON and its
+ * certificate's base64. Throws saying what is wrong with a damaged one.
+ */
+function parseLedgerLine(line: string, key: string): { entry: LedgerEntry; base64: string } {
+  const parts = line.split('\t');
+  if (parts[0] !== key) throw new Error('another serial is at that offset');
+  const entry = JSON.parse(parts[2] ?? '') as LedgerEntry;
+  if (typeof entry !== 'object' || entry === null || typeof entry.subject !== 'string' || typeof entry.notAfter !== 'string') throw new TypeError('not a ledger entry');
+  return { entry, base64: parts[3] ?? '' };
+}
+
+/** parseLedgerLine()'s entry, or undefined for a damaged line (its record is then read, and reported, whole). */
+function ledgerEntryOf(line: string, key: string): LedgerEntry | undefined {
   try {
-    const e = JSON.parse(line.slice(t2 + 1, t3)) as LedgerEntry;
-    return typeof e === 'object' && e !== null && typeof e.subject === 'string' && typeof e.notAfter === 'string' ? e : undefined;
+    return parseLedgerLine(line, key).entry;
   } catch {
     return undefined;
   }
@@ -1199,6 +1200,17 @@ class LedgerWindow {
     }
     return this.buf.subarray(off - this.start, nl);
   }
+}
+
+/**
+ * `offsets` with entry `i` set to `value`: the same array, or a copy of 8-byte floats once `value`
+ * is past 4 GiB (index.txt line offsets, ledger offsets). Exported for its spec.
+ * @internal
+ */
+export function withOffset(offsets: Uint32Array | Float64Array, i: number, value: number): Uint32Array | Float64Array {
+  const out = value > 0xffffffff && offsets instanceof Uint32Array ? widened(offsets, offsets.length, value) : offsets;
+  out[i] = value;
+  return out;
 }
 
 /** `offsets` copied into an array of `length` entries, of 8-byte floats once `needed` is past 4 GiB. */
