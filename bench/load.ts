@@ -1,4 +1,4 @@
-// Load generator child process: runs autocannon (or wrk) for one benchmark case and prints a JSON summary.
+// Load generator child process: runs autocannon (or wrk, or ab) for one benchmark case and prints a JSON summary.
 // Runs apart from the server and the orchestrator so that it has its own event loop (and CPU time).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -20,9 +20,11 @@ export interface LoadSpec {
   rate?: number;
   /**
    * `wrk` (C, two threads, as nginx-http-est's reference figures were measured): lighter than
-   * autocannon, for cases without a client certificate (wrk has none) or rate. Default autocannon.
+   * autocannon, for cases without a client certificate (wrk has none) or rate. `ab` (ApacheBench,
+   * C, one thread): as light, and it presents a client certificate, but posts one body (the first)
+   * for every request. Default autocannon.
    */
-  generator?: 'autocannon' | 'wrk';
+  generator?: 'autocannon' | 'wrk' | 'ab';
 }
 
 /** What the child prints. */
@@ -41,7 +43,7 @@ export interface LoadResult {
   max: number;
   /** CPU used by the load generator itself, in cores (1 = one core busy). */
   loadCpu: number;
-  generator: 'autocannon' | 'wrk';
+  generator: 'autocannon' | 'wrk' | 'ab';
 }
 
 /** A Lua string literal that holds `s` as it is (a long bracket whose level `s` does not close). */
@@ -101,9 +103,6 @@ function runWrk(spec: LoadSpec, durationSec: number, script: string): LoadResult
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
   const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const errors = sock ? Number(sock[1]) + Number(sock[2]) + Number(sock[3]) + Number(sock[4]) : 0;
-  const stat = out.slice(out.lastIndexOf(')') + 2).trim().split(/\s+/);
-  const ticks = Number(stat[13]) + Number(stat[14]);
-  const hz = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
   return {
     requests,
     ok: requests - non2xx,
@@ -115,8 +114,59 @@ function runWrk(spec: LoadSpec, durationSec: number, script: string): LoadResult
     p50: pct('50'),
     p99: pct('99'),
     max: wrkMs(max[1]!, max[2]!),
-    loadCpu: ticks / hz / duration,
+    loadCpu: childCpuSeconds(out) / duration,
     generator: 'wrk',
+  };
+}
+
+/** CPU seconds of the children a `sh -c '...; cat /proc/$$/stat'` waited for, from that stat line. */
+function childCpuSeconds(out: string): number {
+  const stat = out.slice(out.lastIndexOf(')') + 2).trim().split(/\s+/);
+  const hz = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  return (Number(stat[13]) + Number(stat[14])) / hz;
+}
+
+/**
+ * One ab run (keep-alive, HTTP/1.0 as ab speaks it), its client certificate from `pem` (certificate
+ * and key), its one body from `body`. ab counts an answer whose length differs from the first as
+ * failed unless -l; only connect, receive and exception failures are errors here.
+ */
+function runAb(spec: LoadSpec, durationSec: number, pem: string, body: string): LoadResult {
+  const args = ['-k', '-q', '-S', '-l', '-r', '-c', String(spec.connections), '-t', String(Math.max(1, Math.ceil(durationSec))), '-n', '100000000', '-s', '10'];
+  if (spec.tls) args.push('-E', pem);
+  for (const [k, v] of Object.entries(spec.headers)) {
+    if (k.toLowerCase() === 'content-type') args.push('-T', v);
+    else args.push('-H', `${k}: ${v}`);
+  }
+  if (spec.bodies?.length) args.push('-p', body);
+  args.push(spec.url);
+  const r = spawnSync('sh', ['-c', 'ab "$@" || exit 1; cat /proc/$$/stat', 'sh', ...args], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`ab failed (exit ${r.status}): ${(r.stderr.trim() || r.stdout.trim()).slice(0, 2000)}`);
+  const out = r.stdout;
+  const num = (re: RegExp, what: string) => {
+    const m = re.exec(out);
+    if (!m) throw new Error(`ab printed no ${what}:\n${out}`);
+    return Number(m[1]);
+  };
+  const requests = num(/^Complete requests:\s+(\d+)/m, 'request count');
+  const duration = num(/^Time taken for tests:\s+([\d.]+) seconds/m, 'duration');
+  const non2xx = Number(/^Non-2xx responses:\s+(\d+)/m.exec(out)?.[1] ?? 0);
+  const failed = /\(Connect: (\d+), Receive: (\d+), Length: \d+, Exceptions: (\d+)\)/.exec(out);
+  const errors = failed ? Number(failed[1]) + Number(failed[2]) + Number(failed[3]) : 0;
+  const pct = (p: string) => num(new RegExp(`^\\s+${p}%\\s+(\\d+)`, 'm'), `${p}th percentile`);
+  return {
+    requests,
+    ok: requests - non2xx - errors,
+    non2xx,
+    errors,
+    timeouts: 0,
+    durationSec: duration,
+    rps: (requests - non2xx - errors) / duration,
+    p50: pct('50'),
+    p99: pct('99'),
+    max: pct('100'),
+    loadCpu: childCpuSeconds(out) / duration,
+    generator: 'ab',
   };
 }
 
@@ -158,6 +208,16 @@ if (spec.generator === 'wrk' && spec.rate === undefined) {
   if (spec.warmupSec > 0) runWrk(spec, spec.warmupSec, script);
   process.stdout.write(JSON.stringify({ phase: 'measure' }) + '\n');
   process.stdout.write(JSON.stringify(runWrk(spec, spec.durationSec, script)) + '\n');
+  process.exit(0);
+}
+if (spec.generator === 'ab' && spec.rate === undefined) {
+  const pem = process.argv[2]! + '.pem';
+  const body = process.argv[2]! + '.body';
+  if (spec.tls) writeFileSync(pem, spec.tls.cert + spec.tls.key, { mode: 0o600 });
+  if (spec.bodies?.length) writeFileSync(body, spec.bodies[0]!);
+  if (spec.warmupSec > 0) runAb(spec, spec.warmupSec, pem, body);
+  process.stdout.write(JSON.stringify({ phase: 'measure' }) + '\n');
+  process.stdout.write(JSON.stringify(runAb(spec, spec.durationSec, pem, body)) + '\n');
   process.exit(0);
 }
 if (spec.warmupSec > 0) await run(spec, spec.warmupSec);

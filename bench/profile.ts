@@ -10,7 +10,7 @@ import { childPids, cpuSeconds, peakRssMb, resetPeakRss, threadCpuSeconds } from
 
 const USAGE = `Usage: npm run bench:profile -- [options]
 
-Runs one est-server (compiled) on loopback under autocannon, as npm run bench does, and prints
+Runs one est-server (compiled) on loopback under load, as npm run bench does, and prints
 req/s, p50/p99, CPU per request, the CPU of each thread (event loop, crypto threads, libuv pool,
 V8 helpers) and, unless --no-profile, each process's main-thread CPU profile (node --cpu-prof):
 self time by category and the top functions. The .cpuprofile files are kept (path printed) for
@@ -30,6 +30,9 @@ Options:
   --postgres             the PostgreSQL store, on a throwaway cluster (initdb) on loopback
   --crypto-threads <n>   est() cryptoThreads (default: est()'s own)
   --auth-cache <s>       est() authRequestCache ttl in seconds (enroll-auth; default off)
+  --load <generator>     auto (default: as npm run bench, wrk without a client certificate and ab
+                         with one, each when installed), autocannon, wrk (enroll-auth, cacerts)
+                         or ab (ApacheBench: one CSR for every request)
   --no-profile           no --cpu-prof (its sampling costs a few percent)
   --node-args <flags>    extra node flags for est-server, space-separated (e.g. V8 heap flags)
   --top <n>              functions listed per profile (default 20)
@@ -49,6 +52,7 @@ const { values } = parseArgs({
     'crypto-threads': { type: 'string' },
     'auth-cache': { type: 'string' },
     'no-profile': { type: 'boolean', default: false },
+    load: { type: 'string', default: 'auto' },
     'node-args': { type: 'string', default: '' },
     top: { type: 'string', default: '20' },
     help: { type: 'boolean', short: 'h', default: false },
@@ -93,8 +97,14 @@ const est = await startEstServer({
   nodeArgs: [...values['node-args']!.split(' ').filter(Boolean), ...(values['no-profile'] ? [] : ['--cpu-prof', '--cpu-prof-dir', profDir])],
 });
 
-const spec = loadSpecFor(op, est.url, ca, fx.csrBodies, { connections: Number(values.connections), durationSec: Number(values.seconds), warmupSec: Number(values.warmup) });
+const load = values.load!;
+if (!['auto', 'autocannon', 'wrk', 'ab'].includes(load)) throw new Error('--load must be auto, autocannon, wrk or ab');
+const spec = loadSpecFor(op, est.url, ca, fx.csrBodies, { connections: Number(values.connections), durationSec: Number(values.seconds), warmupSec: Number(values.warmup) }, load === 'auto' ? 'auto' : 'autocannon');
 if (values.rate !== undefined) spec.rate = Number(values.rate);
+if (load === 'wrk' || load === 'ab') {
+  if (load === 'wrk' && spec.tls) throw new Error('wrk cannot present a client certificate: --load wrk needs --op enroll-auth or cacerts');
+  spec.generator = load;
+}
 
 /** CPU seconds of each thread of each process, keyed `pid/tid name: role`. */
 function threadCpu(pids: number[]): Map<string, number> {

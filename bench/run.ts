@@ -19,7 +19,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const USAGE = `Usage: npm run bench -- [options]
 
 Starts est-server on loopback with generated CAs (P-256 and RSA-2048), drives it with autocannon
-(or wrk) in a separate process, and prints req/s, p50/p99 latency, errors and peak RSS per case, plus the
+(or wrk, or ab) in a separate process, and prints req/s, p50/p99 latency, errors and peak RSS per case, plus the
 ratio to the \`openssl speed\` ceiling. Cases behind nginx run when nginx is installed.
 
 Options:
@@ -44,8 +44,9 @@ Options:
   --load <auto|autocannon>
                          auto (default): the cases without a client certificate (/cacerts,
                          /csrattrs, enroll-auth) with wrk, 2 threads, as the module's reference
-                         figures, when it is installed; the others (wrk has no client
-                         certificates) and all with autocannon, with autocannon
+                         figures, and those with one (enroll-cert, serverkeygen) with ab
+                         (apache2-utils; one CSR for every request), each when installed;
+                         autocannon: all with autocannon (it sends the 32 CSRs in turn)
   --json <file>          where to write the results (default bench/results/latest.json)
   -h, --help             this text`;
 
@@ -122,7 +123,7 @@ function table(rows: CaseResult[]): string {
     String(r.workers),
     r.store,
     String(r.serialLease),
-    (r.authCache ? `${r.op}, auth cache ${r.authCache} s` : r.nginxAlone ? `${r.op}, nginx alone` : r.op) + (r.generator === 'wrk' ? ' (wrk)' : ''),
+    (r.authCache ? `${r.op}, auth cache ${r.authCache} s` : r.nginxAlone ? `${r.op}, nginx alone` : r.op) + (r.generator === 'wrk' || r.generator === 'ab' ? ` (${r.generator})` : ''),
     String(r.connections),
     fmt(r.rps),
     fmt(r.p50, 1),
@@ -344,7 +345,7 @@ async function main(): Promise<void> {
   };
 
   try {
-    process.stdout.write(`\n${duration} s per case after ${warmup} s of warm-up; the load generator (autocannon; wrk, marked, for the cases without a client certificate when installed) runs in its own process on the same ${cores} cores\n`);
+    process.stdout.write(`\n${duration} s per case after ${warmup} s of warm-up; the load generator (autocannon; when installed, wrk for the cases without a client certificate and ab for those with one, marked) runs in its own process on the same ${cores} cores\n`);
     process.stdout.write(table([]).split('\n').slice(0, 2).join('\n') + '\n');
     if (!soakOnly) {
       for (const mode of modes) for (const kind of cas) await runCases(fx.cas[kind], mode, workers, connections);
