@@ -1,6 +1,7 @@
 // Header formats TLS terminators use to pass the client certificate and channel binding (RFC 9440 et al.).
 import { X509Certificate } from 'node:crypto';
 import { EstConfigError } from '../errors.js';
+import { readWhole } from '../protocol/der.js';
 import { parsePem } from '../protocol/pem.js';
 
 /** How the client certificate is encoded in its header. */
@@ -145,14 +146,31 @@ export function singleValuedFactHeaders(h: ProxyHeaders): string[] {
   return [h.clientCert, h.clientVerify, h.tlsUnique, h.tlsProtocol, h.tlsExporterSecret, h.tlsCipher].filter((x): x is string => !!x);
 }
 
+/** Base64 (RFC 4648 §4), its padding optional (RFC 8941 §4.2.7 asks parsers not to insist on it). */
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/**
+ * A certificate from exactly its DER: OpenSSL's reader (behind X509Certificate) stops at the end
+ * of the first certificate and ignores whatever follows, which a header must not carry.
+ */
+function certificate(der: Uint8Array): X509Certificate {
+  readWhole(der, 0x30, 'the certificate');
+  return new X509Certificate(der);
+}
+
 function derCert(b64: string): X509Certificate | undefined {
   const clean = b64.replace(/[\s:]/g, '');
   if (!clean) return undefined;
-  return new X509Certificate(Buffer.from(clean, 'base64'));
+  // Buffer.from skips characters outside the alphabet instead of refusing them.
+  if (!BASE64.test(clean)) throw new Error('the certificate is not base64');
+  return certificate(Buffer.from(clean, 'base64'));
 }
 
 function pemCerts(text: string): X509Certificate[] {
-  return parsePem(text).map((b) => new X509Certificate(Buffer.from(b.der)));
+  return parsePem(text).map((b) => {
+    if (b.label !== 'CERTIFICATE') throw new Error(`a PEM ${b.label} block where a CERTIFICATE was expected`);
+    return certificate(b.der);
+  });
 }
 
 /** Splits an Envoy XFCC element list into key/value pairs, honouring double quotes. */

@@ -87,6 +87,21 @@ describe('certificatesFromHeaders: every format a terminator sends', () => {
   test('garbage throws (treated as no certificate by tlsFacts)', () => {
     assert.throws(() => from(PROXY_HEADER_PRESETS.rfc9440, { 'client-cert': ':AAAA:' }));
   });
+
+  test('bytes after the certificate, characters outside base64, or a PEM block that is not a certificate throw', () => {
+    // OpenSSL's reader (X509Certificate) would take the certificate and ignore what follows.
+    const trailing = Buffer.concat([leaf.raw, Buffer.from([0])]);
+    assert.throws(() => from(PROXY_HEADER_PRESETS.rfc9440, { 'client-cert': `:${trailing.toString('base64')}:` }), /trailing data after the certificate/);
+    assert.throws(() => from(PROXY_HEADER_PRESETS.traefik, { 'x-forwarded-tls-client-cert': Buffer.concat([leaf.raw, leaf.raw]).toString('base64') }), /trailing data/);
+    const pemTrailing = `-----BEGIN CERTIFICATE-----\n${trailing.toString('base64')}\n-----END CERTIFICATE-----\n`;
+    assert.throws(() => from(PROXY_HEADER_PRESETS.nginx, { 'x-ssl-client-cert': encodeURIComponent(pemTrailing) }), /trailing data/);
+    // Buffer.from(…, 'base64') would skip the '!' and decode the rest.
+    assert.throws(() => from(PROXY_HEADER_PRESETS.rfc9440, { 'client-cert': `:${der.slice(0, 40)}!${der.slice(40)}:` }), /not base64/);
+    const keyBlock = leafPem.replace(/CERTIFICATE/g, 'PRIVATE KEY');
+    assert.throws(() => from(PROXY_HEADER_PRESETS.nginx, { 'x-ssl-client-cert': encodeURIComponent(keyBlock) }), /PEM PRIVATE KEY block/);
+    // Unpadded base64 is still read (RFC 8941 §4.2.7).
+    assert.deepEqual(from(PROXY_HEADER_PRESETS.rfc9440, { 'client-cert': `:${der.replace(/=+$/, '')}:` }), fp);
+  });
 });
 
 describe('verifyChain', () => {
