@@ -27,7 +27,9 @@ Options:
   --duration <s>         seconds measured per case (default 5)
   --warmup <s>           seconds of warm-up load before each case (default 1)
   --store-warmup <s>     the same for the record-store cases at the end, each of which starts a
-                         fresh est-server (default: --warmup; 10 measures them warm)
+                         fresh est-server (default 10, as warm as the main cases at 64
+                         connections, which follow 1 and 16 on the same est-server; --quick:
+                         --warmup)
   --connections <list>   concurrent keep-alive connections (default 1,16,64)
   --ca <list>            CA key types: p256,rsa2048 (default both)
   --ops <list>           cacerts,csrattrs,enroll-cert,enroll-auth,serverkeygen (default all)
@@ -168,7 +170,7 @@ async function main(): Promise<void> {
   const quick = !!values.quick;
   const duration = Number(values.duration ?? (quick ? 2 : 5));
   const warmup = Number(values.warmup ?? (quick ? 0.5 : 1));
-  const storeWarmup = Number(values['store-warmup'] ?? warmup);
+  const storeWarmup = Number(values['store-warmup'] ?? (quick ? warmup : 10));
   const connections = (values.connections ?? '1,16,64').split(',').map(Number);
   const cas = list(values.ca, ['p256', 'rsa2048'] as const, 'ca');
   const ops = list(values.ops, ALL_OPS, 'ops');
@@ -295,8 +297,8 @@ async function main(): Promise<void> {
     process.stdout.write(`\nRecord store: none (serial file only), embedded (serial file + index.txt, empty and with 1,000,000 records) and PostgreSQL (throwaway cluster on loopback); serialLease ${serialLease}; each on a fresh est-server after ${storeWarmup} s of warm-up\n`);
     // Without and with the ledger twice, alternating: the machine's speed drifts by 10-20% within
     // a run, more than the difference measured; the ratio is of the sums of the pairs.
-    // Each case starts a fresh est-server; --store-warmup 10 measures them once V8 has compiled
-    // their hot paths (~10 s after start), as a server in service is.
+    // Each case starts a fresh est-server; --store-warmup (10 s by default) measures them once V8
+    // has compiled their hot paths, as a server in service is.
     const warm = { warmup: storeWarmup };
     const pairs: CaseResult[][] = [];
     for (let round = 0; round < 2; round++) {
