@@ -1,7 +1,7 @@
 // Header formats TLS terminators use to pass the client certificate and channel binding (RFC 9440 et al.).
 import { X509Certificate } from 'node:crypto';
 import { EstConfigError } from '../errors.js';
-import { readWhole } from '../protocol/der.js';
+import { readWhole, Tag } from '../protocol/der.js';
 import { parsePem } from '../protocol/pem.js';
 
 /** How the client certificate is encoded in its header. */
@@ -154,7 +154,7 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
  * of the first certificate and ignores whatever follows, which a header must not carry.
  */
 function certificate(der: Uint8Array): X509Certificate {
-  readWhole(der, 0x30, 'the certificate');
+  readWhole(der, Tag.sequence, 'the certificate');
   return new X509Certificate(der);
 }
 
