@@ -58,7 +58,7 @@ export function defaultIndexPath(serialPath: string): string {
 }
 
 /** index.txt is read at start-up (and after a rewrite) this many bytes at a time. */
-const INDEX_CHUNK_BYTES = 4 << 20;
+const INDEX_CHUNK_BYTES = 64 << 10;
 /** The ledger (`<index>.ledger`) is scanned for offsets this many bytes at a time. */
 const LEDGER_CHUNK_BYTES = 4 << 20;
 

@@ -216,13 +216,14 @@ describe('file store with openssl ca', () => {
     assert.throws(() => fileStore(ca.serial), (e: EstStoreError) => e.message === `${index}:2: serial 01 already on line 1`);
   });
 
-  test('index.txt is read in chunks: line numbers, duplicates and a line split between chunks are right past the first 4 MB', async () => {
+  test('index.txt is read in chunks: line numbers, duplicates, lines split between chunks and a line longer than a chunk are right', async () => {
     const ca = pki.ca('p256');
     const index = defaultIndexPath(ca.serial);
-    // ~6 MB of lines with a long subject, so that lines straddle the 4 MB chunk boundary.
+    // ~6 MB of lines with a long subject, so that lines straddle the 64 KB chunk boundaries; one
+    // line, halfway, is longer than a chunk.
     const subject = '/O=Chunked/CN=' + 'x'.repeat(150);
     const lines: string[] = [];
-    for (let i = 1; i <= 36_000; i++) lines.push(`V\t300101000000Z\t\t${(0x100000 + i).toString(16).toUpperCase()}\tunknown\t${subject}`);
+    for (let i = 1; i <= 36_000; i++) lines.push(`V\t300101000000Z\t\t${(0x100000 + i).toString(16).toUpperCase()}\tunknown\t${i === 18_000 ? '/OU=' + 'y'.repeat(100_000) : subject}`);
     writeFileSync(index, lines.join('\n') + '\n');
     const store = fileStore(ca.serial, 0);
     try {
