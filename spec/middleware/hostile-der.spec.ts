@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { est, type EstMiddleware } from '../../lib/index.js';
 import { TestPki } from '../helpers/pki.js';
 import { basic, b64lines, fetchRaw } from '../helpers/http.js';
+import { prng } from '../helpers/prng.js';
 import { startAuthBackend, startEstServer, type Running } from '../helpers/servers.js';
 import { bcMissing, compileBc } from '../helpers/bc.js';
 
@@ -38,17 +39,6 @@ after(async () => {
   await auth?.close();
   pki.cleanup();
 });
-
-function prng(seed: number): () => number {
-  let t = seed >>> 0;
-  return () => {
-    t += 0x6d2b79f5;
-    let x = t;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Where each TLV of `der` starts, its header length and its content length, constructed ones

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { connect } from 'node:tls';
 import { TestPki, openssl } from '../helpers/pki.js';
 import { basic, b64lines, fetchRaw } from '../helpers/http.js';
+import { prng } from '../helpers/prng.js';
 import { startEstServer, type Running } from '../helpers/servers.js';
 import { est } from '../../lib/index.js';
 
@@ -140,18 +141,6 @@ describe('hostile headers', () => {
     assert.equal((await fetchRaw(`${srv.url}/cacerts`)).status, 200);
   });
 });
-
-/** Deterministic PRNG so a failure can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('property: mutated CSR bytes', () => {
   it('every mutation of a valid CSR gets a 4xx (or a valid 200), never a crash or a 5xx', async () => {
