@@ -1,11 +1,9 @@
 // The file ledger's read side at scale: get(), a page of list() and a search, over a ledger of n records.
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { recordInput } from '../spec/store/pending-contract.js';
+import { benchFileStores, benchRecords, writeBenchLeaf } from './ledger-fixture.js';
 import { compileLib } from './servers.js';
 
 const USAGE = `Usage: npm run bench:ledger-read -- [options]
@@ -36,20 +34,19 @@ mkdirSync(dir, { recursive: true });
 const FIRST = 0x100000n;
 
 const lib = compileLib();
-const { FileRecordStore } = (await import(pathToFileURL(join(lib, 'store/file-store.js')).href)) as typeof import('../lib/store/file-store.js');
-const open = () => new FileRecordStore({ indexPath: join(dir, 'index.txt'), serialStore: { next: () => Promise.resolve([]) }, watchIntervalMs: 0 });
+const openStore = await benchFileStores(lib);
+const open = () => openStore(dir);
 const mb = () => (process.memoryUsage().rss / 1048576).toFixed(1);
 
 try {
   if (!existsSync(join(dir, 'index.txt'))) {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=device-0001/O=Bench Devices', '-keyout', join(dir, 'leaf.key'), '-out', join(dir, 'leaf.der'), '-outform', 'DER', '-days', '30'], { stdio: 'ignore' });
-    const der = new Uint8Array(readFileSync(join(dir, 'leaf.der')));
+    writeBenchLeaf(join(dir, 'leaf.der'), join(dir, 'leaf.key'));
+    const recordOf = benchRecords(join(dir, 'leaf.der'));
     const store = open();
-    const template = recordInput('0', { certificate: der, subject: 'CN=device-0001,O=Bench Devices', sans: ['DNS:device-0001.example'] });
     let serial = FIRST;
     const t = performance.now();
     for (let i = 0; i < n; i += 1000) {
-      await Promise.all(Array.from({ length: Math.min(1000, n - i) }, () => store.record({ ...template, serial: (serial++).toString(16).toUpperCase(), issuedAt: new Date() })));
+      await Promise.all(Array.from({ length: Math.min(1000, n - i) }, () => store.record(recordOf(serial++))));
     }
     await store.close();
     process.stdout.write(`wrote ${n.toLocaleString('en-US')} records in ${((performance.now() - t) / 1000).toFixed(1)} s (${dir})\n`);
@@ -75,7 +72,7 @@ try {
   };
   const key = (i: number) => (FIRST + BigInt(i)).toString(16).toUpperCase();
   process.stdout.write(`\n| ${n.toLocaleString('en-US')} records | ms | RSS MB after | longest stall, ms |\n|---|---|---|---|\n`);
-  let store!: InstanceType<typeof FileRecordStore>;
+  let store!: ReturnType<typeof open>;
   await step('start-up (index.txt)', () => void (store = open()));
   await step('first get() (reads the ledger)', async () => void (await store.get(key(Math.floor(n / 2)))));
   for (const i of [17, n - 1, 1000]) await step(`get() of record ${i}`, async () => void (await store.get(key(i))));

@@ -1,13 +1,12 @@
 // The file ledger's write path alone: what one record costs in CPU, by batch size, with and without fsync, one writer or two.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import fs, { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs, { mkdtempSync, rmSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { recordInput } from '../spec/store/pending-contract.js';
+import { benchFileStores, benchRecords, writeBenchLeaf } from './ledger-fixture.js';
 import { compileLib } from './servers.js';
 import { machineCpu } from './system.js';
 
@@ -45,14 +44,10 @@ async function writer(dir: string, batch: number, records: number, base: bigint,
     (fs as { fdatasync: unknown }).fdatasync = (_fd: number, cb: (e: null) => void) => process.nextTick(cb, null);
     syncBuiltinESMExports();
   }
-  const lib = compileLib();
-  const { FileRecordStore } = (await import(pathToFileURL(join(lib, 'store/file-store.js')).href)) as typeof import('../lib/store/file-store.js');
-  const der = new Uint8Array(readFileSync(join(dir, 'leaf.der')));
-  const store = new FileRecordStore({ indexPath: join(dir, 'index.txt'), serialStore: { next: () => Promise.resolve([]) }, watchIntervalMs: 0 });
-  // The store's contract tests' record, with a real certificate (index.txt's line needs its subject).
-  const template = recordInput('0', { certificate: der, subject: 'CN=device-0001,O=Bench Devices', sans: ['DNS:device-0001.example'] });
+  const store = (await benchFileStores(compileLib()))(dir);
+  const recordOf = benchRecords(join(dir, 'leaf.der'));
   let serial = base;
-  const record = () => store.record({ ...template, serial: (serial++).toString(16).toUpperCase(), issuedAt: new Date() });
+  const record = () => store.record(recordOf(serial++));
   const run = async (n: number) => {
     for (let i = 0; i < n; i += batch) await Promise.all(Array.from({ length: Math.min(batch, n - i) }, record));
   };
@@ -131,7 +126,7 @@ if (!Number.isInteger(records) || records < 100 || batches.some((b) => !Number.i
 process.env.EST_BENCH_LIB = compileLib();
 const scratch = mkdtempSync(join(tmpdir(), 'est-ledger-leaf-'));
 const leaf = join(scratch, 'leaf.der');
-execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(scratch, 'leaf.key'), '-subj', '/CN=device-0001/O=Bench Devices', '-addext', 'subjectAltName=DNS:device-0001.example', '-days', '30', '-outform', 'DER', '-out', leaf], { stdio: 'ignore' });
+writeBenchLeaf(leaf, join(scratch, 'leaf.key'));
 const fmt = (r: { wall: number; cpu: number; machine: number }) => `${r.wall.toFixed(1).padStart(7)} ${r.cpu.toFixed(1).padStart(8)} ${r.machine.toFixed(1).padStart(8)}`;
 process.stdout.write(`µs per record (${records} records a writer)        wall  process  machine\n`);
 for (const b of batches) {

@@ -74,32 +74,44 @@ function wrkMs(v: string, unit: string): number {
 }
 
 /**
- * One wrk run (2 threads, as reference-behavior.md §4), of whole seconds (wrk takes no fractions:
- * --quick's half-second warm-up becomes one). sh runs it and then prints its own
- * /proc stat, whose cutime + cstime are the CPU of the children it waited for: wrk's.
+ * One run of a load generator written in C: `tool` with `args`, of whole seconds (neither takes
+ * fractions: --quick's half-second warm-up becomes one). sh runs it and then prints its own
+ * /proc stat, whose cutime + cstime are the CPU of the children it waited for: the tool's.
+ * Returns its output, a reader of its figures, and its CPU in seconds.
  */
+function runTool(tool: 'wrk' | 'ab', args: string[], refuseStderr: boolean): { out: string; match(re: RegExp, what: string): RegExpExecArray; cpuSeconds: number } {
+  const r = spawnSync('sh', ['-c', `${tool} "$@" || exit 1; cat /proc/$$/stat`, 'sh', ...args], { encoding: 'utf8' });
+  if (r.status !== 0 || (refuseStderr && r.stderr.trim())) throw new Error(`${tool} failed (exit ${r.status}): ${(r.stderr.trim() || r.stdout.trim()).slice(0, 2000)}`);
+  const out = r.stdout;
+  const stat = out.slice(out.lastIndexOf(')') + 2).trim().split(/\s+/);
+  const hz = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  return {
+    out,
+    match(re, what) {
+      const m = re.exec(out);
+      if (!m) throw new Error(`${tool} printed no ${what}:\n${out}`);
+      return m;
+    },
+    cpuSeconds: (Number(stat[13]) + Number(stat[14])) / hz,
+  };
+}
+
+/** One wrk run (2 threads, as reference-behavior.md §4). */
 function runWrk(spec: LoadSpec, durationSec: number, script: string): LoadResult {
   const args = ['-t', String(Math.min(2, spec.connections)), '-c', String(spec.connections), '-d', `${Math.max(1, Math.ceil(durationSec))}s`, '--latency', '--timeout', '10s'];
   if (spec.bodies?.length) args.push('-s', script);
   else for (const [k, v] of Object.entries(spec.headers)) args.push('-H', `${k}: ${v}`);
   args.push(spec.url);
-  const r = spawnSync('sh', ['-c', 'wrk "$@" || exit 1; cat /proc/$$/stat', 'sh', ...args], { encoding: 'utf8' });
   // wrk reports a script error on stderr and then runs anyway, with plain GETs: refuse that.
-  if (r.status !== 0 || r.stderr.trim()) throw new Error(`wrk failed (exit ${r.status}): ${(r.stderr.trim() || r.stdout.trim()).slice(0, 2000)}`);
-  const out = r.stdout;
-  const num = (re: RegExp, what: string) => {
-    const m = re.exec(out);
-    if (!m) throw new Error(`wrk printed no ${what}:\n${out}`);
-    return m;
-  };
-  const total = num(/(\d+) requests in ([\d.]+)(us|ms|s|m),/, 'request count');
+  const { out, match, cpuSeconds } = runTool('wrk', args, true);
+  const total = match(/(\d+) requests in ([\d.]+)(us|ms|s|m),/, 'request count');
   const requests = Number(total[1]);
   const duration = wrkMs(total[2]!, total[3]!) / 1000;
   const pct = (p: string) => {
-    const m = num(new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, 'm'), `${p}th percentile`);
+    const m = match(new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, 'm'), `${p}th percentile`);
     return wrkMs(m[1]!, m[2]!);
   };
-  const max = num(/^\s+Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s|m)/m, 'latency line');
+  const max = match(/^\s+Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s|m)/m, 'latency line');
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
   const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const errors = sock ? Number(sock[1]) + Number(sock[2]) + Number(sock[3]) + Number(sock[4]) : 0;
@@ -114,16 +126,9 @@ function runWrk(spec: LoadSpec, durationSec: number, script: string): LoadResult
     p50: pct('50'),
     p99: pct('99'),
     max: wrkMs(max[1]!, max[2]!),
-    loadCpu: childCpuSeconds(out) / duration,
+    loadCpu: cpuSeconds / duration,
     generator: 'wrk',
   };
-}
-
-/** CPU seconds of the children a `sh -c '...; cat /proc/$$/stat'` waited for, from that stat line. */
-function childCpuSeconds(out: string): number {
-  const stat = out.slice(out.lastIndexOf(')') + 2).trim().split(/\s+/);
-  const hz = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  return (Number(stat[13]) + Number(stat[14])) / hz;
 }
 
 /**
@@ -140,14 +145,8 @@ function runAb(spec: LoadSpec, durationSec: number, pem: string, body: string): 
   }
   if (spec.bodies?.length) args.push('-p', body);
   args.push(spec.url);
-  const r = spawnSync('sh', ['-c', 'ab "$@" || exit 1; cat /proc/$$/stat', 'sh', ...args], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`ab failed (exit ${r.status}): ${(r.stderr.trim() || r.stdout.trim()).slice(0, 2000)}`);
-  const out = r.stdout;
-  const num = (re: RegExp, what: string) => {
-    const m = re.exec(out);
-    if (!m) throw new Error(`ab printed no ${what}:\n${out}`);
-    return Number(m[1]);
-  };
+  const { out, match, cpuSeconds } = runTool('ab', args, false);
+  const num = (re: RegExp, what: string) => Number(match(re, what)[1]);
   const requests = num(/^Complete requests:\s+(\d+)/m, 'request count');
   const duration = num(/^Time taken for tests:\s+([\d.]+) seconds/m, 'duration');
   const non2xx = Number(/^Non-2xx responses:\s+(\d+)/m.exec(out)?.[1] ?? 0);
@@ -165,9 +164,17 @@ function runAb(spec: LoadSpec, durationSec: number, pem: string, body: string): 
     p50: pct('50'),
     p99: pct('99'),
     max: pct('100'),
-    loadCpu: childCpuSeconds(out) / duration,
+    loadCpu: cpuSeconds / duration,
     generator: 'ab',
   };
+}
+
+/** A C load generator's case: its warm-up, the measure mark, its result; then this process ends. */
+function measureWith(once: (durationSec: number) => LoadResult): never {
+  if (spec.warmupSec > 0) once(spec.warmupSec);
+  process.stdout.write(JSON.stringify({ phase: 'measure' }) + '\n');
+  process.stdout.write(JSON.stringify(once(spec.durationSec)) + '\n');
+  process.exit(0);
 }
 
 function run(spec: LoadSpec, durationSec: number): Promise<autocannon.Result> {
@@ -201,24 +208,18 @@ function run(spec: LoadSpec, durationSec: number): Promise<autocannon.Result> {
 }
 
 const spec = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as LoadSpec;
-// wrk has no rate limit: a case held at a --rate stays with autocannon.
+// Neither wrk nor ab has a rate limit: a case held at a --rate stays with autocannon.
 if (spec.generator === 'wrk' && spec.rate === undefined) {
   const script = process.argv[2]! + '.lua';
   if (spec.bodies?.length) writeFileSync(script, wrkScript(spec));
-  if (spec.warmupSec > 0) runWrk(spec, spec.warmupSec, script);
-  process.stdout.write(JSON.stringify({ phase: 'measure' }) + '\n');
-  process.stdout.write(JSON.stringify(runWrk(spec, spec.durationSec, script)) + '\n');
-  process.exit(0);
+  measureWith((sec) => runWrk(spec, sec, script));
 }
 if (spec.generator === 'ab' && spec.rate === undefined) {
   const pem = process.argv[2]! + '.pem';
   const body = process.argv[2]! + '.body';
   if (spec.tls) writeFileSync(pem, spec.tls.cert + spec.tls.key, { mode: 0o600 });
   if (spec.bodies?.length) writeFileSync(body, spec.bodies[0]!);
-  if (spec.warmupSec > 0) runAb(spec, spec.warmupSec, pem, body);
-  process.stdout.write(JSON.stringify({ phase: 'measure' }) + '\n');
-  process.stdout.write(JSON.stringify(runAb(spec, spec.durationSec, pem, body)) + '\n');
-  process.exit(0);
+  measureWith((sec) => runAb(spec, sec, pem, body));
 }
 if (spec.warmupSec > 0) await run(spec, spec.warmupSec);
 // Tells the orchestrator to start its CPU accounting of the server processes.

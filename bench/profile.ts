@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatSummary, summarise } from './cpuprofile.js';
 import { makeFixtures } from './fixtures.js';
-import { benchCsrAttrs, compileLib, failureText, loadSpecFor, runLoad, startAuthBackend, startBenchPostgres, startEstServer, type BenchOp } from './servers.js';
+import { benchCsrAttrs, compileLib, failureText, loadSpecFor, runLoad, startAuthBackend, startBenchPostgres, startEstServer, type BenchOp, type LoadChoice } from './servers.js';
 import { childPids, cpuSeconds, peakRssMb, resetPeakRss, threadCpuSeconds } from './system.js';
 
 const USAGE = `Usage: npm run bench:profile -- [options]
@@ -68,6 +68,12 @@ if (!['enroll-cert', 'enroll-auth', 'cacerts'].includes(values.op!)) {
   process.exit(2);
 }
 
+const load = values.load as LoadChoice;
+if (!['auto', 'autocannon', 'wrk', 'ab'].includes(load)) {
+  process.stderr.write(`--load must be auto, autocannon, wrk or ab (got ${load})\n`);
+  process.exit(2);
+}
+
 const compiled = compileLib();
 const fx = makeFixtures(32);
 const auth = await startAuthBackend();
@@ -97,14 +103,8 @@ const est = await startEstServer({
   nodeArgs: [...values['node-args']!.split(' ').filter(Boolean), ...(values['no-profile'] ? [] : ['--cpu-prof', '--cpu-prof-dir', profDir])],
 });
 
-const load = values.load!;
-if (!['auto', 'autocannon', 'wrk', 'ab'].includes(load)) throw new Error('--load must be auto, autocannon, wrk or ab');
-const spec = loadSpecFor(op, est.url, ca, fx.csrBodies, { connections: Number(values.connections), durationSec: Number(values.seconds), warmupSec: Number(values.warmup) }, load === 'auto' ? 'auto' : 'autocannon');
+const spec = loadSpecFor(op, est.url, ca, fx.csrBodies, { connections: Number(values.connections), durationSec: Number(values.seconds), warmupSec: Number(values.warmup) }, load);
 if (values.rate !== undefined) spec.rate = Number(values.rate);
-if (load === 'wrk' || load === 'ab') {
-  if (load === 'wrk' && spec.tls) throw new Error('wrk cannot present a client certificate: --load wrk needs --op enroll-auth or cacerts');
-  spec.generator = load;
-}
 
 /** CPU seconds of each thread of each process, keyed `pid/tid name: role`. */
 function threadCpu(pids: number[]): Map<string, number> {

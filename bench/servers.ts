@@ -179,7 +179,7 @@ export const NGINX = executable(['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/u
 /** Where the bench's nginx serves est-server's /cacerts bytes by itself (`return 200`), as a module would. */
 const STAND_IN_BASE = '/nginx-alone';
 
-/** wrk's path when installed (Debian: apt-get install wrk); /cacerts and /csrattrs fall back to autocannon. */
+/** wrk's path when installed (Debian: apt-get install wrk); the cases without a client certificate fall back to autocannon. */
 export const WRK = executable(['/usr/bin/wrk', '/usr/local/bin/wrk']);
 
 /** ab's path when installed (Debian: apt-get install apache2-utils); the client-certificate cases fall back to autocannon. */
@@ -338,6 +338,9 @@ export function runLoad(spec: LoadSpec, dir: string, n: number, onMeasure: () =>
   });
 }
 
+/** The load generator of a case: `auto` picks wrk without a client certificate and ab with one, each when installed, else autocannon. */
+export type LoadChoice = 'auto' | 'autocannon' | 'wrk' | 'ab';
+
 /** What a benchmark case asks of est-server. */
 export type BenchOp = 'cacerts' | 'csrattrs' | 'enroll-cert' | 'enroll-auth' | 'serverkeygen';
 
@@ -352,7 +355,7 @@ export function loadSpecFor(
   ca: CaFixture,
   csrBodies: string[],
   timing: { connections: number; durationSec: number; warmupSec: number },
-  generator: 'auto' | 'autocannon' = 'auto',
+  generator: LoadChoice = 'auto',
 ): LoadSpec {
   const spec: LoadSpec = { url: `${base}/${op}`, method: 'GET', headers: {}, ...timing };
   if (op !== 'cacerts' && op !== 'csrattrs') {
@@ -367,8 +370,9 @@ export function loadSpecFor(
   // the module's and the issue's figures were measured, and lighter than autocannon (~0.9 of a
   // core at ~25,000 req/s of /cacerts here). ab for the cases with one: C as well (0.09 of a core
   // at ~3,000 enrollments a second, where autocannon takes 0.22), though it posts one CSR for all.
-  if (generator === 'auto' && WRK && !spec.tls) spec.generator = 'wrk';
-  if (generator === 'auto' && AB && spec.tls) spec.generator = 'ab';
+  if (generator === 'wrk' && spec.tls) throw new Error(`wrk cannot present a client certificate: ${op} needs autocannon or ab`);
+  if (generator === 'wrk' || generator === 'ab') spec.generator = generator;
+  else if (generator === 'auto' && (spec.tls ? AB : WRK)) spec.generator = spec.tls ? 'ab' : 'wrk';
   return spec;
 }
 

@@ -610,11 +610,12 @@ export class FileRecordStore implements RecordStore {
     this.orphansMatchedAt = this.keys.size;
   }
 
-  /** Drops what was read of a ledger file that has since been replaced. */
+  /** Drops what was read of a ledger file that has since been replaced or changed: the next scan reads it from its start. */
   private forgetLedger(): void {
     this.ledgerAt = new Uint32Array(this.states.length);
     this.ledgerOrphans.clear();
     this.revokedBy.clear();
+    this.ledgerSeen = { ino: -1, size: 0 };
   }
 
   /** Where the ledger line of `key` starts, or -1 (after catchUpLedger()). */
@@ -634,7 +635,6 @@ export class FileRecordStore implements RecordStore {
       // Not the line its offset was taken for: the file was changed in place (an edit, a restore
       // over it). Its offsets are read again, once.
       this.forgetLedger();
-      this.ledgerSeen = { ino: -1, size: 0 };
       window?.clear();
       return this.readLedger(key, window, true);
     }
