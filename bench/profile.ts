@@ -3,6 +3,8 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { defaultIndexPath } from '../lib/store/file-store.js';
+import { writeIndexLines } from '../spec/helpers/index-lines.js';
 import { formatSummary, summarise } from './cpuprofile.js';
 import { makeFixtures } from './fixtures.js';
 import { benchCsrAttrs, compileLib, failureText, loadSpecFor, runLoad, startAuthBackend, startBenchPostgres, startEstServer, type BenchOp, type LoadChoice } from './servers.js';
@@ -27,6 +29,8 @@ Options:
   --rate <n>             requests per second in all (autocannon overallRate), below saturation:
                          CPU per request without the effects of a saturated machine
   --no-ledger            store: false (serial file only, no index.txt)
+  --ledger-lines <n>     index.txt lines written before est-server starts (as the bench's
+                         million-record case: --ledger-lines 1000000)
   --postgres             the PostgreSQL store, on a throwaway cluster (initdb) on loopback
   --crypto-threads <n>   est() cryptoThreads (default: est()'s own)
   --auth-cache <s>       est() authRequestCache ttl in seconds (enroll-auth; default off)
@@ -49,6 +53,7 @@ const { values } = parseArgs({
     rate: { type: 'string' },
     'no-ledger': { type: 'boolean', default: false },
     postgres: { type: 'boolean', default: false },
+    'ledger-lines': { type: 'string', default: '0' },
     'crypto-threads': { type: 'string' },
     'auth-cache': { type: 'string' },
     'no-profile': { type: 'boolean', default: false },
@@ -80,6 +85,8 @@ const auth = await startAuthBackend();
 const ca = fx.cas.p256;
 const serialFile = join(fx.dir, 'serial.srl');
 writeFileSync(serialFile, '1000\n');
+const ledgerLines = Number(values['ledger-lines']);
+if (ledgerLines > 0) writeIndexLines(defaultIndexPath(serialFile), ledgerLines, 'Bench Devices');
 const csrAttrs = join(fx.dir, 'csrattrs.der');
 writeFileSync(csrAttrs, benchCsrAttrs());
 const profDir = mkdtempSync(join(tmpdir(), 'est-profile-'));
@@ -140,7 +147,7 @@ const dbCpu = cpuSeconds(dbPids()) - db0;
 const threads1 = threadCpu(pids());
 
 process.stdout.write(
-  `${op}, ${values.workers} process(es)${Number(values.workers) > 1 ? ' + primary' : ''}, ${values.connections} connections, ledger ${values.postgres ? 'PostgreSQL' : values['no-ledger'] ? 'off' : 'on'}\n` +
+  `${op}, ${values.workers} process(es)${Number(values.workers) > 1 ? ' + primary' : ''}, ${values.connections} connections, ledger ${values.postgres ? 'PostgreSQL' : values['no-ledger'] ? 'off' : ledgerLines > 0 ? `on, ${ledgerLines} lines before` : 'on'}\n` +
     `${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, ${r.errors + r.non2xx} errors/non-2xx${r.errors + r.non2xx ? ` (${failureText(r)})` : ''}; est-server ${(cpu / wall).toFixed(2)} cores = ${((1000 * cpu) / r.requests).toFixed(3)} ms CPU per request; load generator ${r.loadCpu.toFixed(2)} cores` +
     `; peak RSS ${rss.map((m) => m.toFixed(0)).join(' / ')} MB (primary first)` +
     (db ? `; PostgreSQL ${(dbCpu / wall).toFixed(2)} cores = ${((1000 * dbCpu) / r.requests).toFixed(3)} ms per request` : '') +

@@ -11,6 +11,13 @@ const NIBBLE = new Uint8Array(256).fill(NOT_HEX);
 for (let c = 0; c < 10; c++) NIBBLE[0x30 + c] = c;
 for (let c = 0; c < 6; c++) NIBBLE[0x41 + c] = 10 + c;
 const HEX = '0123456789ABCDEF';
+/**
+ * How the arrays grow once full. Doubling made a million keys (just past 2^20) cost twice the
+ * memory of 1,000,000 and a second copy of every array while it grew; 1.5× bounds both.
+ */
+const GROWTH = 1.5;
+/** The table is grown (doubled: its size stays a power of two) once more than this share of its slots is used. */
+const MAX_LOAD = 0.75;
 
 /** FNV-1a, one digit value (0-15) at a time: hash() over a key's bytes, place() over stored nibbles. */
 const FNV_OFFSET = 0x811c9dc5;
@@ -32,7 +39,7 @@ export class SerialIndex {
   private digits = new Uint8Array(8 * 1024);
   /** Entry i's key is digits start[i] to start[i + 1] (in nibbles); start[count] is where the next key goes. */
   private start = new Uint32Array(1024);
-  /** Open addressing, linear probing: entry number or EMPTY; at most half full. */
+  /** Open addressing, linear probing: entry number or EMPTY; at most MAX_LOAD full. */
   private table = new Int32Array(2048).fill(EMPTY);
   private count = 0;
   /** A string key's characters, for the byte-wise lookups (keys are ASCII hex). */
@@ -76,17 +83,9 @@ export class SerialIndex {
     const i = this.count;
     const at = this.start[i]!;
     if (at + n > 0xffffffff) throw new RangeError('serial index over 4 Gi digits');
-    if (i + 1 === this.start.length) {
-      const start = new Uint32Array(this.start.length * 2);
-      start.set(this.start);
-      this.start = start;
-    }
+    if (i + 1 === this.start.length) this.growStart(Math.ceil(this.start.length * GROWTH));
     const bytes = (at + n + 1) >>> 1;
-    if (bytes > this.digits.length) {
-      const digits = new Uint8Array(Math.max(this.digits.length * 2, bytes));
-      digits.set(this.digits.subarray(0, (at + 1) >>> 1));
-      this.digits = digits;
-    }
+    if (bytes > this.digits.length) this.growDigits(Math.max(Math.ceil(this.digits.length * GROWTH), bytes));
     for (let k = 0; k < n; k++) {
       const j = at + k;
       const v = NIBBLE[buf[from + k]!]!;
@@ -95,9 +94,39 @@ export class SerialIndex {
     }
     this.start[i + 1] = at + n;
     this.count++;
-    if (this.count * 2 > this.table.length) this.rehash(this.table.length * 2);
+    if (this.count > this.table.length * MAX_LOAD) this.rehash(this.table.length * 2);
     else this.place(i, this.table);
     return i;
+  }
+
+  /**
+   * Room for `entries` keys of `digitsPerKey` digits on average, allocated now: index.txt's loader
+   * sizes the arrays once from the file's size instead of growing them a step at a time.
+   */
+  reserve(entries: number, digitsPerKey: number): void {
+    if (entries + 1 > this.start.length) this.growStart(entries + 1);
+    const bytes = Math.ceil((entries * digitsPerKey) / 2);
+    if (bytes > this.digits.length) this.growDigits(bytes);
+    let slots = this.table.length;
+    while (entries > slots * MAX_LOAD) slots *= 2;
+    if (slots > this.table.length) this.rehash(slots);
+  }
+
+  /** Average digits of the keys so far (0 when empty). */
+  get digitsPerKey(): number {
+    return this.count ? this.start[this.count]! / this.count : 0;
+  }
+
+  private growStart(length: number): void {
+    const start = new Uint32Array(length);
+    start.set(this.start.subarray(0, this.count + 1));
+    this.start = start;
+  }
+
+  private growDigits(length: number): void {
+    const digits = new Uint8Array(length);
+    digits.set(this.digits.subarray(0, (this.start[this.count]! + 1) >>> 1));
+    this.digits = digits;
   }
 
   /** The key of entry `i`. */

@@ -247,6 +247,34 @@ describe('file store with openssl ca', () => {
     assert.throws(() => fileStore(ca.serial), (e: EstStoreError) => e.code === 'ERR_EST_STORE_INDEX' && e.message.startsWith(`${index}:36001: expiry "soon"`));
   });
 
+  test('index.txt sized from its first chunk: too few or too many entries reserved, and lines appended past the headroom, all keep their status', async () => {
+    const ca = pki.ca('p256');
+    const index = defaultIndexPath(ca.serial);
+    const serial = (i: number) => (0x200000 + i).toString(16).toUpperCase();
+    const line = (i: number, long: boolean) => `${i % 7 === 3 ? 'R' : 'V'}\t300101000000Z\t${i % 7 === 3 ? '260101000000Z,keyCompromise' : ''}\t${serial(i)}\tunknown\t/CN=${long ? 'l'.repeat(900) : 's'}${i}`;
+    // First chunk of long lines then short ones (the estimate far too low: the arrays grow while
+    // loading), and the other way round (far too high: bounded by the file's size).
+    for (const longFirst of [true, false]) {
+      const count = 30_000;
+      writeFileSync(index, Array.from({ length: count }, (_, i) => line(i, longFirst ? i < 500 : i >= 500)).join('\n') + '\n');
+      const store = fileStore(ca.serial, 0);
+      try {
+        for (let i = 0; i < count; i++) assert.equal(await store.status(serial(i)), i % 7 === 3 ? 'revoked' : 'valid', `${longFirst} line ${i}`);
+        // Another process appends twice as many lines again: past any headroom, read as they come.
+        for (let part = 0; part < 4; part++) {
+          const from = count + part * 15_000;
+          appendFileSync(index, Array.from({ length: 15_000 }, (_, k) => line(from + k, false)).join('\n') + '\n');
+          await new Promise((r) => setImmediate(r));
+          assert.equal(await store.status(serial(from + 14_999)), (from + 14_999) % 7 === 3 ? 'revoked' : 'valid');
+        }
+        for (let i = 0; i < count * 3; i += 13) assert.equal(await store.status(serial(i)), i % 7 === 3 ? 'revoked' : 'valid', `${longFirst} line ${i}`);
+        assert.equal((await store.revoked()).length, Math.ceil((count * 3 - 3) / 7));
+      } finally {
+        await store.close();
+      }
+    }
+  });
+
   test('two stores on one set of files (two processes): each sees the other at once; group commit keeps every record', async () => {
     const ca = pki.ca('p256');
     const s1 = fileStore(ca.serial, 0);

@@ -26,6 +26,22 @@ describe('SerialIndex', () => {
     assert.deepEqual([...idx.keys()], unique);
   });
 
+  test('reserve() keeps the keys added before it; adding past what was reserved grows without losing any', () => {
+    const idx = new SerialIndex();
+    const key = (n: number) => (0x5000 + n * 7919).toString(16).toUpperCase();
+    for (let n = 0; n < 3_000; n++) assert.equal(idx.add(key(n)), n);
+    assert.equal(idx.digitsPerKey, [...idx.keys()].reduce((a, k) => a + k.length, 0) / 3_000);
+    idx.reserve(40_000, idx.digitsPerKey);
+    for (let n = 0; n < 3_000; n++) assert.equal(idx.find(key(n)), n, key(n));
+    // Past the reservation (and with longer keys than it was sized for): 1.5× growth from there.
+    for (let n = 3_000; n < 100_000; n++) assert.equal(n % 2 ? idx.add(key(n) + 'ABCDEF') : idx.add(key(n)), n);
+    for (let n = 0; n < 100_000; n++) assert.equal(idx.find(n % 2 && n >= 3_000 ? key(n) + 'ABCDEF' : key(n)), n);
+    assert.equal(idx.find(key(100_000)), -1);
+    // A reservation smaller than what is there changes nothing.
+    idx.reserve(10, 1);
+    assert.equal(idx.find(key(99_998)), 99_998);
+  });
+
   test('tells absent keys apart from prefixes, extensions and other cases of present ones', () => {
     const idx = new SerialIndex();
     idx.add('1000');
