@@ -251,6 +251,8 @@ http {
             proxy_cache_lock on;
             proxy_cache_use_stale error timeout updating http_500 http_502 http_503 http_504;
             proxy_cache_background_update on;
+            open_file_cache max=16 inactive=20s;
+            open_file_cache_valid 5s;
         }
         location /.well-known/est/ {
             proxy_pass http://est_app;

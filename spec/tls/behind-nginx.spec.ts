@@ -1,6 +1,8 @@
 // examples/behind-nginx for real: nginx terminating TLS (client cert via headers, no pop), and nginx stream pass-through (pop).
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { startBehindNginx } from '../../examples/behind-nginx/app.js';
 import { startDirectHttps } from '../../examples/direct-https/server.js';
@@ -38,9 +40,10 @@ suiteNeeding('behind nginx (examples/behind-nginx/nginx.conf): TLS terminated by
   let anon: Omit<TlsClientOptions, 'version' | 'session'>;
   let popPort = 0;
 
-  async function nginxFor(appPort: number, clientCa: string): Promise<number> {
+  async function nginxFor(appPort: number, clientCa: string, extra: Array<[string, string]> = []): Promise<number> {
     const port = await freePort();
     const cfg = renderExample('examples/behind-nginx/nginx.conf', [
+      ...extra,
       ...mainContext('nginx', port),
       ['server 127.0.0.1:8080;', `server 127.0.0.1:${appPort};`],
       ['listen 8443 ssl;', `listen 127.0.0.1:${port} ssl;`],
@@ -138,6 +141,47 @@ suiteNeeding('behind nginx (examples/behind-nginx/nginx.conf): TLS terminated by
     assert.equal(enroll.status, 200);
     assert.equal(enroll.headers['x-cache-status'], undefined);
     await c.close();
+  });
+
+  test('/cacerts behind nginx\'s cache and open_file_cache: a flood reaches the app once; a changed answer is served once the cached one expires', async () => {
+    // A stand-in app whose /cacerts answer changes on demand; the cache validity shortened from 10 s to 1 s.
+    let version = 1;
+    let hits = 0;
+    const upstream = createServer((req, res) => {
+      hits++;
+      res.writeHead(200, { 'Content-Type': 'application/pkcs7-mime' }).end(`answer ${version}`);
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    try {
+      const appPort = (upstream.address() as AddressInfo).port;
+      const port = await nginxFor(appPort, ca.cert, [['proxy_cache_valid     200 10s;', 'proxy_cache_valid     200 1s;']]);
+      const c = await TlsHttpConnection.open({ ...anon, port, version: 'TLSv1.3' });
+      const get = async () => (await c.request('GET', '/.well-known/est/cacerts')).body.toString('latin1');
+      assert.equal(await get(), 'answer 1');
+      // A flood: 8 more connections, 25 requests each (one at a time per connection).
+      const conns = await Promise.all(Array.from({ length: 8 }, () => TlsHttpConnection.open({ ...anon, port, version: 'TLSv1.3' })));
+      const flood = await Promise.all(conns.map(async (k) => {
+        const bodies: string[] = [];
+        for (let i = 0; i < 25; i++) bodies.push((await k.request('GET', '/.well-known/est/cacerts')).body.toString('latin1'));
+        await k.close();
+        return bodies;
+      }));
+      assert.ok(flood.flat().every((b) => b === 'answer 1'));
+      assert.ok(hits <= 2, `${hits} requests reached the app`);
+      version = 2;
+      // Expiry (1 s) + one stale answer while nginx refetches in the background; open_file_cache_valid is 5 s,
+      // so a kept file descriptor served past the refresh would still say "answer 1" at the deadline.
+      const deadline = Date.now() + 3500;
+      let body = await get();
+      while (body !== 'answer 2' && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        body = await get();
+      }
+      assert.equal(body, 'answer 2', 'the refreshed answer is served');
+      await c.close();
+    } finally {
+      await new Promise((r) => upstream.close(r));
+    }
   });
 
   test('pop through the nginx HTTP terminator cannot work: 400 naming the reason', async () => {
