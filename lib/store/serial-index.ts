@@ -16,8 +16,10 @@ const HEX = '0123456789ABCDEF';
  * memory of 1,000,000 and a second copy of every array while it grew; 1.5× bounds both.
  */
 const GROWTH = 1.5;
-/** The table is grown (doubled: its size stays a power of two) once more than this share of its slots is used. */
+/** The table is grown (by GROWTH) once more than this share of its slots is used. */
 const MAX_LOAD = 0.75;
+/** One key start kept per this many entries; the others are summed from the key lengths. */
+const STRIDE = 16;
 
 /** FNV-1a, one digit value (0-15) at a time: hash() over a key's bytes, place() over stored nibbles. */
 const FNV_OFFSET = 0x811c9dc5;
@@ -37,9 +39,21 @@ const fnv = (h: number, digit: number) => Math.imul(h ^ digit, 0x01000193);
 export class SerialIndex {
   /** The keys' digits, two to a byte (the first in the high nibble), back to back in the order added. */
   private digits = new Uint8Array(8 * 1024);
-  /** Entry i's key is digits start[i] to start[i + 1] (in nibbles); start[count] is where the next key goes. */
-  private start = new Uint32Array(1024);
-  /** Open addressing, linear probing: entry number or EMPTY; at most MAX_LOAD full. */
+  /** Entry i's key has length[i] digits (1-64). */
+  private length = new Uint8Array(1024);
+  /**
+   * Where (in nibbles) entry i·STRIDE's key starts; entry i's start is base[i / STRIDE] plus the
+   * lengths of the entries before it in its stride. 1.25 bytes an entry instead of 4 for a start
+   * each: with a million serials, 3 MB less.
+   */
+  private base = new Uint32Array(1024 / STRIDE);
+  /** Nibbles used: where the next key goes. */
+  private used = 0;
+  /**
+   * Open addressing, linear probing: entry number or EMPTY; at most MAX_LOAD full. Its size is not
+   * a power of two (see slotOf), so it is grown by GROWTH and sized for what reserve()
+   * asks, not rounded up to double it: with a million serials, 5.7 MB instead of 8.4.
+   */
   private table = new Int32Array(2048).fill(EMPTY);
   private count = 0;
   /** A string key's characters, for the byte-wise lookups (keys are ASCII hex). */
@@ -62,9 +76,9 @@ export class SerialIndex {
   /** The entry number of the key buf[from, to) (canonical already), or -1. */
   findBytes(buf: Uint8Array, from: number, to: number): number {
     if (to - from > MAX_KEY) return EMPTY;
-    const mask = this.table.length - 1;
-    for (let slot = hash(buf, from, to) & mask; ; slot = (slot + 1) & mask) {
-      const i = this.table[slot]!;
+    const table = this.table;
+    for (let slot = slotOf(hash(buf, from, to), table.length); ; slot = slot + 1 === table.length ? 0 : slot + 1) {
+      const i = table[slot]!;
       if (i === EMPTY || this.keyIs(i, buf, from, to)) return i;
     }
   }
@@ -81,9 +95,9 @@ export class SerialIndex {
     if (n <= 0 || n > MAX_KEY) throw new RangeError(`serial key of ${n} digits`);
     for (let k = from; k < to; k++) if (NIBBLE[buf[k]!] === NOT_HEX) throw new RangeError(`serial key with a character that is not an uppercase hex digit (${buf[k]})`);
     const i = this.count;
-    const at = this.start[i]!;
+    const at = this.used;
     if (at + n > 0xffffffff) throw new RangeError('serial index over 4 Gi digits');
-    if (i + 1 === this.start.length) this.growStart(Math.ceil(this.start.length * GROWTH));
+    if (i === this.length.length) this.growEntries(Math.ceil(this.length.length * GROWTH));
     const bytes = (at + n + 1) >>> 1;
     if (bytes > this.digits.length) this.growDigits(Math.max(Math.ceil(this.digits.length * GROWTH), bytes));
     for (let k = 0; k < n; k++) {
@@ -92,10 +106,12 @@ export class SerialIndex {
       // A fresh nibble's byte is zero until written: its low half belongs to the next digit.
       this.digits[j >>> 1] = j & 1 ? (this.digits[j >>> 1]! & 0xf0) | v : v << 4;
     }
-    this.start[i + 1] = at + n;
+    if (i % STRIDE === 0) this.base[i / STRIDE] = at;
+    this.length[i] = n;
+    this.used = at + n;
     this.count++;
-    if (this.count > this.table.length * MAX_LOAD) this.rehash(this.table.length * 2);
-    else this.place(i, this.table);
+    if (this.count > this.table.length * MAX_LOAD) this.rehash(Math.ceil(this.table.length * GROWTH));
+    else this.place(i, at, this.table);
     return i;
   }
 
@@ -104,35 +120,50 @@ export class SerialIndex {
    * sizes the arrays once from the file's size instead of growing them a step at a time.
    */
   reserve(entries: number, digitsPerKey: number): void {
-    if (entries + 1 > this.start.length) this.growStart(entries + 1);
+    if (entries > this.length.length) this.growEntries(entries);
     const bytes = Math.ceil((entries * digitsPerKey) / 2);
     if (bytes > this.digits.length) this.growDigits(bytes);
-    let slots = this.table.length;
-    while (entries > slots * MAX_LOAD) slots *= 2;
+    const slots = Math.ceil(entries / MAX_LOAD);
     if (slots > this.table.length) this.rehash(slots);
+  }
+
+  /** The bytes the index's arrays hold (allocated, used or not). */
+  get bytes(): number {
+    return this.digits.byteLength + this.length.byteLength + this.base.byteLength + this.table.byteLength;
   }
 
   /** Average digits of the keys so far (0 when empty). */
   get digitsPerKey(): number {
-    return this.count ? this.start[this.count]! / this.count : 0;
+    return this.count ? this.used / this.count : 0;
   }
 
-  private growStart(length: number): void {
-    const start = new Uint32Array(length);
-    start.set(this.start.subarray(0, this.count + 1));
-    this.start = start;
+  private growEntries(entries: number): void {
+    const length = new Uint8Array(entries);
+    length.set(this.length.subarray(0, this.count));
+    this.length = length;
+    const base = new Uint32Array(Math.ceil(entries / STRIDE));
+    base.set(this.base.subarray(0, Math.ceil(this.count / STRIDE)));
+    this.base = base;
   }
 
   private growDigits(length: number): void {
     const digits = new Uint8Array(length);
-    digits.set(this.digits.subarray(0, (this.start[this.count]! + 1) >>> 1));
+    digits.set(this.digits.subarray(0, (this.used + 1) >>> 1));
     this.digits = digits;
+  }
+
+  /** Where entry `i`'s key starts, in nibbles. */
+  private startOf(i: number): number {
+    let at = this.base[(i / STRIDE) | 0]!;
+    for (let j = i - (i % STRIDE); j < i; j++) at += this.length[j]!;
+    return at;
   }
 
   /** The key of entry `i`. */
   keyAt(i: number): string {
     let key = '';
-    for (let j = this.start[i]!; j < this.start[i + 1]!; j++) key += HEX[this.digitAt(j)];
+    const at = this.startOf(i);
+    for (let j = at; j < at + this.length[i]!; j++) key += HEX[this.digitAt(j)];
     return key;
   }
 
@@ -156,27 +187,32 @@ export class SerialIndex {
     return key.length;
   }
 
-  private place(i: number, table: Int32Array): void {
-    const mask = table.length - 1;
+  /** Puts entry `i`, whose key starts at nibble `at`, into `table`. */
+  private place(i: number, at: number, table: Int32Array): void {
     let h = FNV_OFFSET;
-    for (let j = this.start[i]!; j < this.start[i + 1]!; j++) h = fnv(h, this.digitAt(j));
-    let slot = (h >>> 0) & mask;
-    while (table[slot] !== EMPTY) slot = (slot + 1) & mask;
+    for (let j = at; j < at + this.length[i]!; j++) h = fnv(h, this.digitAt(j));
+    let slot = slotOf(h >>> 0, table.length);
+    while (table[slot] !== EMPTY) slot = slot + 1 === table.length ? 0 : slot + 1;
     table[slot] = i;
   }
 
   private rehash(size: number): void {
     const table = new Int32Array(size).fill(EMPTY);
-    for (let i = 0; i < this.count; i++) this.place(i, table);
+    for (let i = 0, at = 0; i < this.count; at += this.length[i++]!) this.place(i, at, table);
     this.table = table;
   }
 
   private keyIs(i: number, buf: Uint8Array, from: number, to: number): boolean {
-    const at = this.start[i]!;
-    if (this.start[i + 1]! - at !== to - from) return false;
+    if (this.length[i] !== to - from) return false;
+    const at = this.startOf(i);
     for (let k = 0; k < to - from; k++) if (this.digitAt(at + k) !== NIBBLE[buf[from + k]!]) return false;
     return true;
   }
+}
+
+/** A table slot from a 32-bit hash: its share of 2^32 scaled to the table's size (a multiplication, where % is a division). */
+function slotOf(h: number, size: number): number {
+  return ((h / 4294967296) * size) | 0;
 }
 
 /** The hash of the key buf[from, to): the same as place() computes from its stored nibbles. */

@@ -42,6 +42,29 @@ describe('SerialIndex', () => {
     assert.equal(idx.find(key(99_998)), 99_998);
   });
 
+  test('memory: ~10.6 bytes a reserved 8-digit key (4 of digits, 1 of length, 1/16 of a start, a table 3/4 full at most)', () => {
+    const idx = new SerialIndex();
+    idx.reserve(100_000, 8);
+    for (let n = 0; n < 100_000; n++) idx.add((0x10000000 + n).toString(16).toUpperCase());
+    // A start per key (4 bytes) and a power-of-two table (2^18 slots here) made it ~18.5.
+    const perKey = idx.bytes / 100_000;
+    assert.ok(perKey >= 10 && perKey <= 11, `${perKey} bytes a key`);
+    assert.equal(idx.find('10000000'), 0);
+    assert.equal(idx.find('1001869F'), 99_999);
+  });
+
+  test('keys of every length from 1 to 64 digits, mixed across the 16-entry strides, each found and read back', () => {
+    const idx = new SerialIndex();
+    const key = (n: number) => ((n * 2654435761) >>> 0).toString(16).toUpperCase().replace(/^0+/, '').padEnd((n % 64) + 1, 'F').slice(0, (n % 64) + 1).replace(/^0/, '1');
+    const keys = [...new Set(Array.from({ length: 5_000 }, (_, n) => key(n)))];
+    keys.forEach((k, n) => assert.equal(idx.add(k), n));
+    keys.forEach((k, n) => {
+      assert.equal(idx.keyAt(n), k);
+      assert.equal(idx.find(k), n);
+    });
+    assert.equal(idx.digitsPerKey, keys.reduce((a, k) => a + k.length, 0) / keys.length);
+  });
+
   test('tells absent keys apart from prefixes, extensions and other cases of present ones', () => {
     const idx = new SerialIndex();
     idx.add('1000');
