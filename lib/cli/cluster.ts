@@ -1,7 +1,7 @@
 // Multi-process serving for est-server: a node:cluster primary forks workers that share the port and the serial file.
 import cluster, { type Worker } from 'node:cluster';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JOURNAL_DIR_ENV, takeJournal } from './inflight-journal.js';
 
@@ -16,7 +16,7 @@ export interface ClusterOptions {
   /** Number of worker processes (each runs the whole server: TLS, est(), CA, serial store). */
   workers: number;
   logger: ClusterLogger;
-  /** Two malloc arenas per worker on top of {@link workerMemoryDefaults}' V8 settings (est-server `--lean-memory`). @default false */
+  /** Two malloc arenas per worker on top of {@link workerRuntimeDefaults}' V8 settings (est-server `--lean-memory`). @default false */
   leanMemory?: boolean;
   /**
    * Replace a worker that exits unexpectedly, always: one request that kills a worker must not
@@ -75,13 +75,20 @@ function isWorkerMessage(m: unknown): m is WorkerMessage {
  * With `lean` (est-server `--lean-memory`) also `MALLOC_ARENA_MAX=2`: glibc gives each thread
  * (libuv pool, crypto thread, V8 helpers) an arena of its own, and each keeps its free memory;
  * two arenas save ~5 MB more per worker for ~5% of throughput (0.934–0.985, 4 rounds).
+ * When there are as many workers as cores (`everyCoreBusy`) also `--no-parallel-scavenge`: each
+ * young-generation collection (~20 a second per worker under load) otherwise hands parts of its
+ * work to V8's helper threads and waits for them, and with every core running a worker's main
+ * thread they wait for a core. ~+5% enrollments a second (2 workers on 2 cores, 13 pairs of
+ * `bench:profile` 0.95–1.26, 11 above 1; side by side 1.00–1.14), peak RSS unchanged (thirteenth run).
  */
-export function workerMemoryDefaults(execArgv: readonly string[], env: NodeJS.ProcessEnv, lean: boolean): { execArgv: string[]; env: Record<string, string> } {
+export function workerRuntimeDefaults(execArgv: readonly string[], env: NodeJS.ProcessEnv, lean: boolean, everyCoreBusy = false): { execArgv: string[]; env: Record<string, string> } {
   const given = [...execArgv, env.NODE_OPTIONS ?? ''].join(' ').replaceAll('_', '-');
   const flags = [...execArgv];
   for (const [name, value] of [['--max-semi-space-size', '8'], ['--heap-growing-percent', '50']] as const) {
     if (!given.includes(name)) flags.push(`${name}=${value}`);
   }
+  // Any scavenger or GC threading flag of the operator's (--parallel-scavenge, --single-threaded-gc) wins.
+  if (everyCoreBusy && !given.includes('parallel-scavenge') && !given.includes('single-threaded')) flags.push('--no-parallel-scavenge');
   // Any Liftoff or wasm tiering flag of the operator's (--liftoff, --no-liftoff-only, ...) wins.
   if (!given.includes('liftoff') && !given.includes('--wasm-')) flags.push('--liftoff-only');
   const extraEnv: Record<string, string> = {};
@@ -159,7 +166,7 @@ export function startCluster(options: ClusterOptions): Promise<ClusterPrimary> {
       });
     };
 
-    const memory = workerMemoryDefaults(process.execArgv, process.env, options.leanMemory ?? false);
+    const memory = workerRuntimeDefaults(process.execArgv, process.env, options.leanMemory ?? false, workers >= availableParallelism());
     cluster.setupPrimary({ execArgv: memory.execArgv });
     const fork = () => {
       const w = cluster.fork({ ...memory.env, [JOURNAL_DIR_ENV]: journalDir });

@@ -19,7 +19,7 @@ export interface ServerConfig {
   /** est() options per mount path (`/.well-known/est` or `/.well-known/est/<label>`). */
   mounts: Record<string, EstOptions>;
   workers: number;
-  /** `--lean-memory` / `"leanMemory": true`: workers also get two malloc arenas (cluster.ts, workerMemoryDefaults). */
+  /** `--lean-memory` / `"leanMemory": true`: workers also get two malloc arenas (cluster.ts, workerRuntimeDefaults). */
   leanMemory?: boolean;
   /** The metrics port (/metrics, /healthz, /readyz); absent = none. */
   metrics?: { port: number; host: string };

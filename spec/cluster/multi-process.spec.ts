@@ -8,7 +8,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, describe, it } from 'node:test';
-import { workerMemoryDefaults } from '../../lib/cli/cluster.js';
+import { workerRuntimeDefaults } from '../../lib/cli/cluster.js';
 import { loadConfigFile } from '../../lib/cli/server-config.js';
 import { FileSerialStore, formatSerial, parseSerialFile } from '../../lib/ca/serial-file-store.js';
 import { decodeCertsOnly } from '../../lib/protocol/pkcs7.js';
@@ -106,18 +106,25 @@ describe('kill -9 while serials are being taken', () => {
   }
 });
 
-describe('workerMemoryDefaults', () => {
+describe('workerRuntimeDefaults', () => {
   it('adds each V8 flag, and MALLOC_ARENA_MAX when lean, only where the operator set none of the kind', () => {
-    assert.deepEqual(workerMemoryDefaults(['--enable-source-maps'], {}, true), {
+    assert.deepEqual(workerRuntimeDefaults(['--enable-source-maps'], {}, true), {
       execArgv: ['--enable-source-maps', '--max-semi-space-size=8', '--heap-growing-percent=50', '--liftoff-only'],
       env: { MALLOC_TRIM_THRESHOLD_: '1048576', MALLOC_ARENA_MAX: '2' },
     });
-    assert.deepEqual(workerMemoryDefaults(['--enable-source-maps'], {}, false), { execArgv: ['--enable-source-maps', '--max-semi-space-size=8', '--heap-growing-percent=50', '--liftoff-only'], env: { MALLOC_TRIM_THRESHOLD_: '1048576' } });
-    assert.deepEqual(workerMemoryDefaults(['--max-semi-space-size=32'], { MALLOC_ARENA_MAX: '8' }, true), { execArgv: ['--max-semi-space-size=32', '--heap-growing-percent=50', '--liftoff-only'], env: {} });
-    assert.deepEqual(workerMemoryDefaults([], { MALLOC_MMAP_THRESHOLD_: '65536' }, true).env, { MALLOC_ARENA_MAX: '2' }, 'any malloc setting of the operator\'s leaves the trim threshold alone');
-    assert.deepEqual(workerMemoryDefaults([], { GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=0' }, false).env, {});
-    assert.deepEqual(workerMemoryDefaults(['--heap_growing_percent=80', '--no-liftoff-only'], { NODE_OPTIONS: '--max_semi_space_size=4' }, false).execArgv, ['--heap_growing_percent=80', '--no-liftoff-only'], 'NODE_OPTIONS counts, in either spelling');
-    assert.deepEqual(workerMemoryDefaults(['--wasm-dynamic-tiering'], {}, false).execArgv, ['--wasm-dynamic-tiering', '--max-semi-space-size=8', '--heap-growing-percent=50'], 'a wasm tiering flag of the operator\'s wins');
+    assert.deepEqual(workerRuntimeDefaults(['--enable-source-maps'], {}, false), { execArgv: ['--enable-source-maps', '--max-semi-space-size=8', '--heap-growing-percent=50', '--liftoff-only'], env: { MALLOC_TRIM_THRESHOLD_: '1048576' } });
+    assert.deepEqual(workerRuntimeDefaults(['--max-semi-space-size=32'], { MALLOC_ARENA_MAX: '8' }, true), { execArgv: ['--max-semi-space-size=32', '--heap-growing-percent=50', '--liftoff-only'], env: {} });
+    assert.deepEqual(workerRuntimeDefaults([], { MALLOC_MMAP_THRESHOLD_: '65536' }, true).env, { MALLOC_ARENA_MAX: '2' }, 'any malloc setting of the operator\'s leaves the trim threshold alone');
+    assert.deepEqual(workerRuntimeDefaults([], { GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=0' }, false).env, {});
+    assert.deepEqual(workerRuntimeDefaults(['--heap_growing_percent=80', '--no-liftoff-only'], { NODE_OPTIONS: '--max_semi_space_size=4' }, false).execArgv, ['--heap_growing_percent=80', '--no-liftoff-only'], 'NODE_OPTIONS counts, in either spelling');
+    assert.deepEqual(workerRuntimeDefaults(['--wasm-dynamic-tiering'], {}, false).execArgv, ['--wasm-dynamic-tiering', '--max-semi-space-size=8', '--heap-growing-percent=50'], 'a wasm tiering flag of the operator\'s wins');
+  });
+
+  it('adds --no-parallel-scavenge only when the workers occupy every core, and not over a GC threading flag of the operator\'s', () => {
+    assert.deepEqual(workerRuntimeDefaults([], {}, false, true).execArgv, ['--max-semi-space-size=8', '--heap-growing-percent=50', '--no-parallel-scavenge', '--liftoff-only']);
+    assert.ok(!workerRuntimeDefaults([], {}, false, false).execArgv.includes('--no-parallel-scavenge'), 'a core left for the helper threads: V8\'s own');
+    assert.deepEqual(workerRuntimeDefaults(['--parallel-scavenge'], {}, false, true).execArgv, ['--parallel-scavenge', '--max-semi-space-size=8', '--heap-growing-percent=50', '--liftoff-only']);
+    assert.deepEqual(workerRuntimeDefaults(['--single-threaded-gc'], {}, false, true).execArgv, ['--single-threaded-gc', '--max-semi-space-size=8', '--heap-growing-percent=50', '--liftoff-only']);
   });
 
   it('is asked for with "leanMemory": true in the config (or --lean-memory); anything but a boolean is refused', async () => {
@@ -176,7 +183,7 @@ describe('est-server --workers 2', () => {
       const lines = server.log().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { pid?: number; serial?: string });
       const pids = new Set(lines.filter((l) => l.serial !== undefined).map((l) => l.pid));
       assert.equal(pids.size, 2, 'both workers issued certificates');
-      // --lean-memory: the workers run with workerMemoryDefaults' V8 flags, malloc trim threshold and two malloc arenas.
+      // --lean-memory: the workers run with workerRuntimeDefaults' V8 flags, malloc trim threshold and two malloc arenas.
       for (const pid of pids) {
         const argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
         for (const flag of ['--max-semi-space-size=8', '--heap-growing-percent=50', '--liftoff-only']) assert.ok(argv.includes(flag), `worker ${pid} without ${flag}`);
