@@ -143,7 +143,7 @@ suiteNeeding('behind nginx (examples/behind-nginx/nginx.conf): TLS terminated by
     await c.close();
   });
 
-  test('/cacerts behind nginx\'s cache and open_file_cache: a flood reaches the app once; a changed answer is served once the cached one expires', async () => {
+  test('/cacerts behind nginx\'s cache and open_file_cache: a flood reaches the app once or twice; a changed answer is served once the cached one expires', async () => {
     // A stand-in app whose /cacerts answer changes on demand; the cache validity shortened from 10 s to 1 s.
     let version = 1;
     let hits = 0;
@@ -159,6 +159,7 @@ suiteNeeding('behind nginx (examples/behind-nginx/nginx.conf): TLS terminated by
       const get = async () => (await c.request('GET', '/.well-known/est/cacerts')).body.toString('latin1');
       assert.equal(await get(), 'answer 1');
       // A flood: 8 more connections, 25 requests each (one at a time per connection).
+      const floodStart = Date.now();
       const conns = await Promise.all(Array.from({ length: 8 }, () => TlsHttpConnection.open({ ...anon, port, version: 'TLSv1.3' })));
       const flood = await Promise.all(conns.map(async (k) => {
         const bodies: string[] = [];
@@ -167,7 +168,9 @@ suiteNeeding('behind nginx (examples/behind-nginx/nginx.conf): TLS terminated by
         return bodies;
       }));
       assert.ok(flood.flat().every((b) => b === 'answer 1'));
-      assert.ok(hits <= 2, `${hits} requests reached the app`);
+      // One fetch, plus one background refresh per second of validity the flood outlasted (a slow machine).
+      const allowed = 2 + Math.floor((Date.now() - floodStart) / 1000);
+      assert.ok(hits <= allowed, `${hits} of 201 requests reached the app (at most ${allowed})`);
       version = 2;
       // Expiry (1 s) + one stale answer while nginx refetches in the background; open_file_cache_valid is 5 s,
       // so a kept file descriptor served past the refresh would still say "answer 1" at the deadline.
