@@ -76,7 +76,7 @@ function isWorkerMessage(m: unknown): m is WorkerMessage {
  * (libuv pool, crypto thread, V8 helpers) an arena of its own, and each keeps its free memory;
  * two arenas save ~5 MB more per worker for ~5% of throughput (0.934–0.985, 4 rounds).
  * When there are as many workers as cores (`everyCoreBusy`) also `--no-parallel-scavenge`: each
- * young-generation collection (~20 a second per worker under load) otherwise hands parts of its
+ * young-generation collection (15–20 a second per worker under load) otherwise hands parts of its
  * work to V8's helper threads and waits for them, and with every core running a worker's main
  * thread they wait for a core. ~+5% enrollments a second (2 workers on 2 cores, 13 pairs of
  * `bench:profile` 0.95–1.26, 11 above 1; side by side 1.00–1.14), peak RSS unchanged (thirteenth run).

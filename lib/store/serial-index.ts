@@ -39,8 +39,8 @@ const fnv = (h: number, digit: number) => Math.imul(h ^ digit, 0x01000193);
 export class SerialIndex {
   /** The keys' digits, two to a byte (the first in the high nibble), back to back in the order added. */
   private digits = new Uint8Array(8 * 1024);
-  /** Entry i's key has length[i] digits (1-64). */
-  private length = new Uint8Array(1024);
+  /** Entry i's key has keyLength[i] digits (1-64). */
+  private keyLength = new Uint8Array(1024);
   /**
    * Where (in nibbles) entry i·STRIDE's key starts; entry i's start is base[i / STRIDE] plus the
    * lengths of the entries before it in its stride. 1.25 bytes an entry instead of 4 for a start
@@ -77,7 +77,7 @@ export class SerialIndex {
   findBytes(buf: Uint8Array, from: number, to: number): number {
     if (to - from > MAX_KEY) return EMPTY;
     const table = this.table;
-    for (let slot = slotOf(hash(buf, from, to), table.length); ; slot = slot + 1 === table.length ? 0 : slot + 1) {
+    for (let slot = slotOf(hash(buf, from, to), table.length); ; slot = nextSlot(slot, table.length)) {
       const i = table[slot]!;
       if (i === EMPTY || this.keyIs(i, buf, from, to)) return i;
     }
@@ -97,7 +97,7 @@ export class SerialIndex {
     const i = this.count;
     const at = this.used;
     if (at + n > 0xffffffff) throw new RangeError('serial index over 4 Gi digits');
-    if (i === this.length.length) this.growEntries(Math.ceil(this.length.length * GROWTH));
+    if (i === this.keyLength.length) this.growEntries(Math.ceil(this.keyLength.length * GROWTH));
     const bytes = (at + n + 1) >>> 1;
     if (bytes > this.digits.length) this.growDigits(Math.max(Math.ceil(this.digits.length * GROWTH), bytes));
     for (let k = 0; k < n; k++) {
@@ -107,7 +107,7 @@ export class SerialIndex {
       this.digits[j >>> 1] = j & 1 ? (this.digits[j >>> 1]! & 0xf0) | v : v << 4;
     }
     if (i % STRIDE === 0) this.base[i / STRIDE] = at;
-    this.length[i] = n;
+    this.keyLength[i] = n;
     this.used = at + n;
     this.count++;
     if (this.count > this.table.length * MAX_LOAD) this.rehash(Math.ceil(this.table.length * GROWTH));
@@ -120,7 +120,7 @@ export class SerialIndex {
    * sizes the arrays once from the file's size instead of growing them a step at a time.
    */
   reserve(entries: number, digitsPerKey: number): void {
-    if (entries > this.length.length) this.growEntries(entries);
+    if (entries > this.keyLength.length) this.growEntries(entries);
     const bytes = Math.ceil((entries * digitsPerKey) / 2);
     if (bytes > this.digits.length) this.growDigits(bytes);
     const slots = Math.ceil(entries / MAX_LOAD);
@@ -129,7 +129,7 @@ export class SerialIndex {
 
   /** The bytes the index's arrays hold (allocated, used or not). */
   get bytes(): number {
-    return this.digits.byteLength + this.length.byteLength + this.base.byteLength + this.table.byteLength;
+    return this.digits.byteLength + this.keyLength.byteLength + this.base.byteLength + this.table.byteLength;
   }
 
   /** Average digits of the keys so far (0 when empty). */
@@ -138,9 +138,9 @@ export class SerialIndex {
   }
 
   private growEntries(entries: number): void {
-    const length = new Uint8Array(entries);
-    length.set(this.length.subarray(0, this.count));
-    this.length = length;
+    const keyLength = new Uint8Array(entries);
+    keyLength.set(this.keyLength.subarray(0, this.count));
+    this.keyLength = keyLength;
     const base = new Uint32Array(Math.ceil(entries / STRIDE));
     base.set(this.base.subarray(0, Math.ceil(this.count / STRIDE)));
     this.base = base;
@@ -155,7 +155,7 @@ export class SerialIndex {
   /** Where entry `i`'s key starts, in nibbles. */
   private startOf(i: number): number {
     let at = this.base[(i / STRIDE) | 0]!;
-    for (let j = i - (i % STRIDE); j < i; j++) at += this.length[j]!;
+    for (let j = i - (i % STRIDE); j < i; j++) at += this.keyLength[j]!;
     return at;
   }
 
@@ -163,7 +163,7 @@ export class SerialIndex {
   keyAt(i: number): string {
     let key = '';
     const at = this.startOf(i);
-    for (let j = at; j < at + this.length[i]!; j++) key += HEX[this.digitAt(j)];
+    for (let j = at; j < at + this.keyLength[i]!; j++) key += HEX[this.digitAt(j)];
     return key;
   }
 
@@ -190,20 +190,20 @@ export class SerialIndex {
   /** Puts entry `i`, whose key starts at nibble `at`, into `table`. */
   private place(i: number, at: number, table: Int32Array): void {
     let h = FNV_OFFSET;
-    for (let j = at; j < at + this.length[i]!; j++) h = fnv(h, this.digitAt(j));
+    for (let j = at; j < at + this.keyLength[i]!; j++) h = fnv(h, this.digitAt(j));
     let slot = slotOf(h >>> 0, table.length);
-    while (table[slot] !== EMPTY) slot = slot + 1 === table.length ? 0 : slot + 1;
+    while (table[slot] !== EMPTY) slot = nextSlot(slot, table.length);
     table[slot] = i;
   }
 
   private rehash(size: number): void {
     const table = new Int32Array(size).fill(EMPTY);
-    for (let i = 0, at = 0; i < this.count; at += this.length[i++]!) this.place(i, at, table);
+    for (let i = 0, at = 0; i < this.count; at += this.keyLength[i++]!) this.place(i, at, table);
     this.table = table;
   }
 
   private keyIs(i: number, buf: Uint8Array, from: number, to: number): boolean {
-    if (this.length[i] !== to - from) return false;
+    if (this.keyLength[i] !== to - from) return false;
     const at = this.startOf(i);
     for (let k = 0; k < to - from; k++) if (this.digitAt(at + k) !== NIBBLE[buf[from + k]!]) return false;
     return true;
@@ -213,6 +213,11 @@ export class SerialIndex {
 /** A table slot from a 32-bit hash: its share of 2^32 scaled to the table's size (a multiplication, where % is a division). */
 function slotOf(h: number, size: number): number {
   return ((h / 4294967296) * size) | 0;
+}
+
+/** Linear probing's next slot, wrapping at the table's end. */
+function nextSlot(slot: number, size: number): number {
+  return slot + 1 === size ? 0 : slot + 1;
 }
 
 /** The hash of the key buf[from, to): the same as place() computes from its stored nibbles. */
