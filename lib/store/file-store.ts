@@ -10,6 +10,7 @@ import { FileLock, isErrno } from '../ca/file-lock.js';
 import { GroupCommit } from '../ca/group-commit.js';
 import { parseCertificate } from '../protocol/x509.js';
 import { subjectDerOf } from './record.js';
+import { LineOffsets } from './line-offsets.js';
 import { SerialIndex } from './serial-index.js';
 import {
   formatIndexLine,
@@ -63,6 +64,10 @@ const INDEX_CHUNK_BYTES = 64 << 10;
 const INDEX_HEADROOM = 1.0625;
 /** Fewer bytes than any index.txt line has (status, date, three tabs, a serial, two more tabs, LF). */
 const MIN_INDEX_LINE_BYTES = 20;
+/** Line offsets kept exactly per index.txt entry (the rest as 16-bit distances): lines of ~100 bytes. */
+const INDEX_LINES_PER_BASE = 16;
+/** The same for the ledger, whose lines (a certificate in base64 and its JSON) are 1.5–5 KB. */
+const LEDGER_LINES_PER_BASE = 8;
 /** The ledger (`<index>.ledger`) is scanned for offsets this many bytes at a time. */
 const LEDGER_CHUNK_BYTES = 4 << 20;
 
@@ -216,20 +221,19 @@ export class FileRecordStore implements RecordStore {
   private readonly onError: ((err: Error) => void) | undefined;
   private readonly closeSerialStore: boolean;
 
-  // index.txt in memory: entry i (keys) has status states[i], its line at byte lineOffset[i]
+  // index.txt in memory: entry i (keys) has status states[i], its line at byte lineOffset.get(i)
   private keys = new SerialIndex();
   private states = new Uint8Array(1024);
-  /** 4 bytes an entry while index.txt is under 4 GiB (a million lines: ~130 MB), 8 after. */
-  private lineOffset: Uint32Array | Float64Array = new Uint32Array(1024);
+  private lineOffset = new LineOffsets(1024, INDEX_LINES_PER_BASE);
   private revocations = new Map<string, Revocation>();
   private indexSeen = { ino: -1, size: 0, mtimeMs: 0 };
   private refreshedThisTurn = false;
 
   // The ledger's lines, read on first need (asynchronously, a chunk at a time), then followed
-  // incrementally: entry i's `I` line starts at byte ledgerAt[i] - 1 (0: none); a line whose serial
+  // incrementally: entry i's `I` line starts at byte ledgerAt.get(i) (-1: none); a line whose serial
   // index.txt does not have (yet) is kept by key in ledgerOrphans. Allocated only once needed: a
   // worker that only issues never reads the ledger.
-  private ledgerAt: Uint32Array | Float64Array | undefined;
+  private ledgerAt: LineOffsets | undefined;
   private ledgerOrphans = new Map<string, number>();
   /** keys.size when ledgerOrphans was last matched against index.txt. */
   private orphansMatchedAt = -1;
@@ -290,8 +294,8 @@ export class FileRecordStore implements RecordStore {
     const st = new Uint8Array(length);
     st.set(this.states);
     this.states = st;
-    this.lineOffset = widened(this.lineOffset, length, 0);
-    if (this.ledgerAt) this.ledgerAt = widened(this.ledgerAt, length, 0);
+    this.lineOffset.grow(length);
+    this.ledgerAt?.grow(length);
   }
 
   /**
@@ -316,7 +320,7 @@ export class FileRecordStore implements RecordStore {
   private setEntry(i: number, status: number, revocation: Revocation | undefined, lineAt: number): void {
     const wasRevoked = this.states[i] === STATUS_R;
     this.states[i] = status;
-    this.lineOffset = withOffset(this.lineOffset, i, lineAt);
+    this.lineOffset.set(i, lineAt);
     if (revocation) this.revocations.set(this.keys.keyAt(i), revocation);
     else if (wasRevoked) this.revocations.delete(this.keys.keyAt(i));
   }
@@ -434,7 +438,7 @@ export class FileRecordStore implements RecordStore {
     const old = { keys: this.keys, states: this.states, lineOffset: this.lineOffset, rev: this.revocations, ledgerAt: this.ledgerAt };
     this.keys = new SerialIndex();
     this.states = new Uint8Array(Math.max(1024, old.states.length));
-    this.lineOffset = new Uint32Array(this.states.length);
+    this.lineOffset = new LineOffsets(this.states.length, INDEX_LINES_PER_BASE);
     this.revocations = new Map();
     let read: { used: number; st: Stats };
     try {
@@ -455,14 +459,15 @@ export class FileRecordStore implements RecordStore {
    * under the old numbering, moved to the new one; those of serials the file no longer has are
    * kept by key (restoreLost() reads them).
    */
-  private renumberLedger(oldKeys: SerialIndex, oldAt: Uint32Array | Float64Array): void {
-    const at = oldAt instanceof Float64Array ? new Float64Array(this.states.length) : new Uint32Array(this.states.length);
+  private renumberLedger(oldKeys: SerialIndex, oldAt: LineOffsets): void {
+    const at = new LineOffsets(this.states.length, LEDGER_LINES_PER_BASE);
     for (let i = 0; i < oldKeys.size; i++) {
-      if (!oldAt[i]) continue;
+      const o = oldAt.get(i);
+      if (o < 0) continue;
       const key = oldKeys.keyAt(i);
       const j = this.keys.find(key);
-      if (j >= 0) at[j] = oldAt[i]!;
-      else this.ledgerOrphans.set(key, oldAt[i]! - 1);
+      if (j >= 0) at.set(j, o);
+      else this.ledgerOrphans.set(key, o);
     }
     this.ledgerAt = at;
     this.orphansMatchedAt = -1;
@@ -546,7 +551,7 @@ export class FileRecordStore implements RecordStore {
    * million certificates it is about a gigabyte, and the event loop serves requests between chunks.
    */
   private async scanLedger(): Promise<void> {
-    this.ledgerAt ??= new Uint32Array(this.states.length);
+    this.ledgerAt ??= new LineOffsets(this.states.length, LEDGER_LINES_PER_BASE);
     let fh;
     try {
       fh = await open(this.ledgerPath, 'r');
@@ -618,7 +623,7 @@ export class FileRecordStore implements RecordStore {
       if (to - from <= 64) this.ledgerOrphans.set(buf.toString('latin1', from, to), at);
       return;
     }
-    this.ledgerAt = withOffset(this.ledgerAt!, i, at + 1);
+    this.ledgerAt!.set(i, at);
   }
 
   /** Ledger lines read before index.txt had their serial: moved to their entries now that it has. */
@@ -627,7 +632,7 @@ export class FileRecordStore implements RecordStore {
     for (const [key, at] of this.ledgerOrphans) {
       const i = this.keys.find(key);
       if (i < 0) continue;
-      this.ledgerAt = withOffset(this.ledgerAt!, i, at + 1);
+      this.ledgerAt!.set(i, at);
       this.ledgerOrphans.delete(key);
     }
     this.orphansMatchedAt = this.keys.size;
@@ -635,7 +640,7 @@ export class FileRecordStore implements RecordStore {
 
   /** Drops what was read of a ledger file that has since been replaced or changed: the next scan reads it from its start. */
   private forgetLedger(): void {
-    this.ledgerAt = new Uint32Array(this.states.length);
+    this.ledgerAt = new LineOffsets(this.states.length, LEDGER_LINES_PER_BASE);
     this.ledgerOrphans.clear();
     this.revokedBy.clear();
     this.ledgerSeen = { ino: -1, size: 0 };
@@ -644,8 +649,8 @@ export class FileRecordStore implements RecordStore {
   /** Where the ledger line of `key` starts, or -1 (after catchUpLedger()). */
   private ledgerOffsetOf(key: string): number {
     const i = this.keys.find(key);
-    const at = i >= 0 && this.ledgerAt ? this.ledgerAt[i]! : 0;
-    return at ? at - 1 : (this.ledgerOrphans.get(key) ?? -1);
+    const at = i >= 0 && this.ledgerAt ? this.ledgerAt.get(i) : -1;
+    return at >= 0 ? at : (this.ledgerOrphans.get(key) ?? -1);
   }
 
   /** The ledger line of a serial key: its JSON and DER (read through `window` when given). */
@@ -683,7 +688,7 @@ export class FileRecordStore implements RecordStore {
   /** The index.txt line of entry `i`, serial key `key` (records that have no ledger entry): read at its offset. */
   private readIndexLine(i: number, key: string): IndexLine | undefined {
     try {
-      const l = parseIndexLine(readLineAt(this.indexPath, this.lineOffset[i]!, 1 << 20).toString('utf8'));
+      const l = parseIndexLine(readLineAt(this.indexPath, this.lineOffset.get(i), 1 << 20).toString('utf8'));
       // The file may have been rewritten since its offsets were taken: then not this line.
       return typeof l !== 'string' && l.serial === key ? l : undefined;
     } catch {
@@ -917,8 +922,8 @@ export class FileRecordStore implements RecordStore {
         await new Promise<void>((r) => setImmediate(r));
         ledgerAt = current();
       }
-      const at = ledgerAt[i]!;
-      if (only < 0 && (k < n) !== (at > 0)) continue;
+      const at = ledgerAt.get(i);
+      if (only < 0 && (k < n) !== (at >= 0)) continue;
       if (query.status && (states[i] === STATUS_R ? 'revoked' : 'valid') !== query.status) continue;
       if (!readEach && !(total >= offset && matched.length < limit)) {
         total++;
@@ -932,7 +937,7 @@ export class FileRecordStore implements RecordStore {
       const onPage = total >= offset && matched.length < limit;
       // Off the page a match only counts: the ledger line's JSON answers, without the record.
       const key = keys.keyAt(i);
-      let line = at ? window.lineAt(at - 1).toString('utf8') : undefined;
+      let line = at >= 0 ? window.lineAt(at).toString('utf8') : undefined;
       // Another serial's line there: the file changed in place; recordOf() reads it again.
       if (line !== undefined && !line.startsWith(key + '\t')) line = undefined;
       if (rawFilter !== undefined && line !== undefined && !line.toLowerCase().includes(rawFilter)) continue;
@@ -1223,24 +1228,6 @@ class LedgerWindow {
     }
     return this.buf.subarray(off - this.start, nl);
   }
-}
-
-/**
- * `offsets` with entry `i` set to `value`: the same array, or a copy of 8-byte floats once `value`
- * is past 4 GiB (index.txt line offsets, ledger offsets). Exported for its spec.
- * @internal
- */
-export function withOffset(offsets: Uint32Array | Float64Array, i: number, value: number): Uint32Array | Float64Array {
-  const out = value > 0xffffffff && offsets instanceof Uint32Array ? widened(offsets, offsets.length, value) : offsets;
-  out[i] = value;
-  return out;
-}
-
-/** `offsets` copied into an array of `length` entries, of 8-byte floats once `needed` is past 4 GiB. */
-function widened(offsets: Uint32Array | Float64Array, length: number, needed: number): Uint32Array | Float64Array {
-  const out = offsets instanceof Float64Array || needed > 0xffffffff ? new Float64Array(length) : new Uint32Array(length);
-  out.set(offsets);
-  return out;
 }
 
 /** Line number of the first line whose serial is `key` (for the duplicate message). */

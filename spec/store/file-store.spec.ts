@@ -6,7 +6,7 @@ import { appendFileSync, existsSync, readFileSync, renameSync, unlinkSync, write
 import { join } from 'node:path';
 import { FileSerialStore } from '../../lib/ca/serial-file-store.js';
 import { EstStoreError } from '../../lib/errors.js';
-import { FileRecordStore, defaultIndexPath, withOffset } from '../../lib/store/file-store.js';
+import { FileRecordStore, defaultIndexPath } from '../../lib/store/file-store.js';
 import { asn1TimeText, formatIndexLine, parseIndexLine } from '../../lib/store/openssl-index.js';
 import { main as admin } from '../../lib/cli/est-admin.js';
 import { INDEX_LINES_START, writeIndexLines } from '../helpers/index-lines.js';
@@ -426,18 +426,6 @@ describe('file store with openssl ca', () => {
     assert.equal(status, 'valid');
     assert.ok(perRecord < 140, `${perRecord.toFixed(0)} bytes of heap per record`);
     console.log(`# ${perRecord.toFixed(0)} bytes of heap per recorded certificate`);
-  });
-});
-
-describe('file offsets in memory', () => {
-  test('4 bytes an offset until one is past 4 GiB, then 8, every offset kept', () => {
-    const small = new Uint32Array(4);
-    assert.equal(withOffset(small, 1, 0xffffffff), small);
-    const big = withOffset(small, 2, 2 ** 32 + 7);
-    assert.ok(big instanceof Float64Array);
-    assert.deepEqual([...big], [0, 0xffffffff, 2 ** 32 + 7, 0]);
-    assert.equal(withOffset(big, 3, 5), big, 'stays 8 bytes');
-    assert.equal(big[3], 5);
   });
 });
 
