@@ -221,9 +221,8 @@ export class FileRecordStore implements RecordStore {
   private readonly onError: ((err: Error) => void) | undefined;
   private readonly closeSerialStore: boolean;
 
-  // index.txt in memory: entry i (keys) has status states[i], its line at byte lineOffset.get(i)
+  // index.txt in memory: entry i (keys) has status keys.tag(i), its line at byte lineOffset.get(i)
   private keys = new SerialIndex();
-  private states = new Uint8Array(1024);
   private lineOffset = new LineOffsets(1024, INDEX_LINES_PER_BASE);
   private revocations = new Map<string, Revocation>();
   private indexSeen = { ino: -1, size: 0, mtimeMs: 0 };
@@ -285,15 +284,12 @@ export class FileRecordStore implements RecordStore {
 
   // ---- index.txt ----
 
-  /** Room in states/lineOffset for entry `i`, just added to `keys` (1.5× as SerialIndex grows). */
+  /** Room in lineOffset (and ledgerAt) for entry `i`, just added to `keys` (1.5× as SerialIndex grows). */
   private roomFor(i: number): void {
-    if (i >= this.states.length) this.resizeEntries(Math.ceil(this.states.length * 1.5));
+    if (i >= this.lineOffset.length) this.resizeEntries(Math.ceil(this.lineOffset.length * 1.5));
   }
 
   private resizeEntries(length: number): void {
-    const st = new Uint8Array(length);
-    st.set(this.states);
-    this.states = st;
     this.lineOffset.grow(length);
     this.ledgerAt?.grow(length);
   }
@@ -310,16 +306,16 @@ export class FileRecordStore implements RecordStore {
     const lines = Math.min((fileSize / bytesParsed) * linesParsed, fileSize / MIN_INDEX_LINE_BYTES);
     const entries = Math.ceil(lines * INDEX_HEADROOM);
     this.keys.reserve(entries, this.keys.digitsPerKey);
-    if (entries > this.states.length) this.resizeEntries(entries);
+    if (entries > this.lineOffset.length) this.resizeEntries(entries);
   }
 
   /**
-   * Entry `i` now has `status`, from the line at byte `lineAt`. A new entry's slot in `states` is
-   * still 0 (V): the arrays are only ever grown, zero-filled, for entries that `keys` adds next.
+   * Entry `i` now has `status` (its tag in `keys`: 0, V, for a key just added), from the line at
+   * byte `lineAt`.
    */
   private setEntry(i: number, status: number, revocation: Revocation | undefined, lineAt: number): void {
-    const wasRevoked = this.states[i] === STATUS_R;
-    this.states[i] = status;
+    const wasRevoked = this.keys.tag(i) === STATUS_R;
+    this.keys.setTag(i, status);
     this.lineOffset.set(i, lineAt);
     if (revocation) this.revocations.set(this.keys.keyAt(i), revocation);
     else if (wasRevoked) this.revocations.delete(this.keys.keyAt(i));
@@ -435,16 +431,15 @@ export class FileRecordStore implements RecordStore {
       return [];
     }
     const before = this.keys;
-    const old = { keys: this.keys, states: this.states, lineOffset: this.lineOffset, rev: this.revocations, ledgerAt: this.ledgerAt };
+    const old = { keys: this.keys, lineOffset: this.lineOffset, rev: this.revocations, ledgerAt: this.ledgerAt };
     this.keys = new SerialIndex();
-    this.states = new Uint8Array(Math.max(1024, old.states.length));
-    this.lineOffset = new LineOffsets(this.states.length, INDEX_LINES_PER_BASE);
+    this.lineOffset = new LineOffsets(Math.max(1024, old.lineOffset.length), INDEX_LINES_PER_BASE);
     this.revocations = new Map();
     let read: { used: number; st: Stats };
     try {
       read = this.parseWholeFile();
     } catch (e) {
-      Object.assign(this, { keys: old.keys, states: old.states, lineOffset: old.lineOffset, revocations: old.rev, ledgerAt: old.ledgerAt });
+      Object.assign(this, { keys: old.keys, lineOffset: old.lineOffset, revocations: old.rev, ledgerAt: old.ledgerAt });
       throw e;
     }
     this.indexSeen = { ino: read.st.ino, size: read.used, mtimeMs: read.st.mtimeMs };
@@ -460,7 +455,7 @@ export class FileRecordStore implements RecordStore {
    * kept by key (restoreLost() reads them).
    */
   private renumberLedger(oldKeys: SerialIndex, oldAt: LineOffsets): void {
-    const at = new LineOffsets(this.states.length, LEDGER_LINES_PER_BASE);
+    const at = new LineOffsets(this.lineOffset.length, LEDGER_LINES_PER_BASE);
     for (let i = 0; i < oldKeys.size; i++) {
       const o = oldAt.get(i);
       if (o < 0) continue;
@@ -551,7 +546,7 @@ export class FileRecordStore implements RecordStore {
    * million certificates it is about a gigabyte, and the event loop serves requests between chunks.
    */
   private async scanLedger(): Promise<void> {
-    this.ledgerAt ??= new LineOffsets(this.states.length, LEDGER_LINES_PER_BASE);
+    this.ledgerAt ??= new LineOffsets(this.lineOffset.length, LEDGER_LINES_PER_BASE);
     let fh;
     try {
       fh = await open(this.ledgerPath, 'r');
@@ -640,7 +635,7 @@ export class FileRecordStore implements RecordStore {
 
   /** Drops what was read of a ledger file that has since been replaced or changed: the next scan reads it from its start. */
   private forgetLedger(): void {
-    this.ledgerAt = new LineOffsets(this.states.length, LEDGER_LINES_PER_BASE);
+    this.ledgerAt = new LineOffsets(this.lineOffset.length, LEDGER_LINES_PER_BASE);
     this.ledgerOrphans.clear();
     this.revokedBy.clear();
     this.ledgerSeen = { ino: -1, size: 0 };
@@ -699,7 +694,7 @@ export class FileRecordStore implements RecordStore {
   private async recordOf(key: string, window?: LedgerWindow): Promise<CertificateRecord | undefined> {
     const i = this.keys.find(key);
     if (i < 0) return undefined;
-    const st = this.states[i]!;
+    const st = this.keys.tag(i);
     const rev = this.revocations.get(key);
     const fromLedger = await this.readLedger(key, window);
     let r: CertificateRecord;
@@ -877,7 +872,7 @@ export class FileRecordStore implements RecordStore {
     this.refreshIndexThisTurn();
     const i = this.keys.find(key);
     if (i < 0) return 'unknown';
-    return this.states[i] === STATUS_R ? 'revoked' : 'valid';
+    return this.keys.tag(i) === STATUS_R ? 'revoked' : 'valid';
   }
 
   async list(query: RecordQuery = {}): Promise<{ records: CertificateRecord[]; total: number }> {
@@ -889,7 +884,7 @@ export class FileRecordStore implements RecordStore {
     const now = Date.now();
     const horizon = query.expiringWithinDays !== undefined ? now + query.expiringWithinDays * 86_400_000 : undefined;
     // The index as it is now: a reload while records are read below replaces these, not changes them.
-    const { keys, states } = this;
+    const { keys } = this;
     // The ledger's offsets, taken again after each wait: readLedger() re-reads them when it finds
     // the file changed in place (same numbering, so only while `keys` is still this index's).
     const snapshot = this.ledgerAt!;
@@ -924,7 +919,7 @@ export class FileRecordStore implements RecordStore {
       }
       const at = ledgerAt.get(i);
       if (only < 0 && (k < n) !== (at >= 0)) continue;
-      if (query.status && (states[i] === STATUS_R ? 'revoked' : 'valid') !== query.status) continue;
+      if (query.status && (keys.tag(i) === STATUS_R ? 'revoked' : 'valid') !== query.status) continue;
       if (!readEach && !(total >= offset && matched.length < limit)) {
         total++;
         continue;

@@ -2,7 +2,17 @@
 
 /** Longest key: RFC 5280 §4.1.2.2 allows 20 octets; index.txt lines are accepted up to 64 hex digits. */
 const MAX_KEY = 64;
+/** What find() returns for a key not there. */
 const EMPTY = -1;
+/** keyLength's low 6 bits: a key's digits less one (1-64); the top 2: its tag. */
+const LENGTH_MASK = 0x3f;
+const TAG_SHIFT = 6;
+/**
+ * A table slot holds entry number + 1 (0: empty) in this many bytes, little-endian, while the
+ * entries fit (16,777,214 of them); past that, in 4.
+ */
+const SLOT_BYTES = 3;
+const SLOT_LIMIT = 2 ** 24 - 1;
 /** Not a digit of a key: what NIBBLE holds for every byte but 0-9 and A-F. */
 const NOT_HEX = 0xff;
 
@@ -34,12 +44,13 @@ const fnv = (h: number, digit: number) => Math.imul(h ^ digit, 0x01000193);
  * collection mark a million strings.
  *
  * Keys can be added and looked up from a Buffer's bytes (index.txt's own), so loading the file
- * creates no string per line.
+ * creates no string per line. Each key carries a 2-bit tag for its owner (the file store keeps
+ * its certificate's status there), in the byte that holds its length.
  */
 export class SerialIndex {
   /** The keys' digits, two to a byte (the first in the high nibble), back to back in the order added. */
   private digits = new Uint8Array(8 * 1024);
-  /** Entry i's key has keyLength[i] digits (1-64). */
+  /** Entry i's key has (keyLength[i] & LENGTH_MASK) + 1 digits (1-64); the top two bits are its tag. */
   private keyLength = new Uint8Array(1024);
   /**
    * Where (in nibbles) entry i·STRIDE's key starts; entry i's start is base[i / STRIDE] plus the
@@ -50,14 +61,20 @@ export class SerialIndex {
   /** Nibbles used: where the next key goes. */
   private used = 0;
   /**
-   * Open addressing, linear probing: entry number or EMPTY; at most MAX_LOAD full. Its size is not
-   * a power of two (see slotOf), so it is grown by GROWTH and sized for what reserve()
-   * asks, not rounded up to double it: with a million serials, 5.7 MB instead of 8.4.
+   * Open addressing, linear probing: `slotBytes` bytes a slot (entry number + 1, or 0 when empty);
+   * at most MAX_LOAD full. Its size is not a power of two (see slotOf), so it is grown by GROWTH
+   * and sized for what reserve() asks, not rounded up to double it. With a million serials,
+   * 4.2 MB: 5.7 with 4-byte slots, 8.4 with a power of two.
    */
-  private table = new Int32Array(2048).fill(EMPTY);
+  private table = new Uint8Array(2048 * SLOT_BYTES);
+  private slots = 2048;
+  private slotBytes = SLOT_BYTES;
   private count = 0;
   /** A string key's characters, for the byte-wise lookups (keys are ASCII hex). */
   private readonly scratch = new Uint8Array(MAX_KEY);
+
+  /** `slotLimit`: entries from which slots take 4 bytes (lower only in the spec, to reach it). */
+  constructor(private readonly slotLimit = SLOT_LIMIT) {}
 
   get size(): number {
     return this.count;
@@ -76,11 +93,21 @@ export class SerialIndex {
   /** The entry number of the key buf[from, to) (canonical already), or -1. */
   findBytes(buf: Uint8Array, from: number, to: number): number {
     if (to - from > MAX_KEY) return EMPTY;
-    const table = this.table;
-    for (let slot = slotOf(hash(buf, from, to), table.length); ; slot = nextSlot(slot, table.length)) {
-      const i = table[slot]!;
+    const slots = this.slots;
+    for (let slot = slotOf(hash(buf, from, to), slots); ; slot = nextSlot(slot, slots)) {
+      const i = this.entryIn(this.table, slot);
       if (i === EMPTY || this.keyIs(i, buf, from, to)) return i;
     }
+  }
+
+  /** The tag of entry `i` (0-3; 0 until set). */
+  tag(i: number): number {
+    return this.keyLength[i]! >>> TAG_SHIFT;
+  }
+
+  /** Sets entry `i`'s tag (0-3). */
+  setTag(i: number, tag: number): void {
+    this.keyLength[i] = (this.keyLength[i]! & LENGTH_MASK) | (tag << TAG_SHIFT);
   }
 
   /** Adds `key` (not yet in the index) and returns its entry number. */
@@ -107,11 +134,12 @@ export class SerialIndex {
       this.digits[j >>> 1] = j & 1 ? (this.digits[j >>> 1]! & 0xf0) | v : v << 4;
     }
     if (i % STRIDE === 0) this.base[i / STRIDE] = at;
-    this.keyLength[i] = n;
+    this.keyLength[i] = n - 1;
     this.used = at + n;
     this.count++;
-    if (this.count > this.table.length * MAX_LOAD) this.rehash(Math.ceil(this.table.length * GROWTH));
-    else this.place(i, at, this.table);
+    if (this.count > this.slots * MAX_LOAD) this.rehash(Math.ceil(this.slots * GROWTH));
+    else if (this.count >= this.slotLimit && this.slotBytes === SLOT_BYTES) this.rehash(this.slots);
+    else this.place(i, at, this.table, this.slots);
     return i;
   }
 
@@ -124,7 +152,7 @@ export class SerialIndex {
     const bytes = Math.ceil((entries * digitsPerKey) / 2);
     if (bytes > this.digits.length) this.growDigits(bytes);
     const slots = Math.ceil(entries / MAX_LOAD);
-    if (slots > this.table.length) this.rehash(slots);
+    if (slots > this.slots) this.rehash(slots);
   }
 
   /** The bytes the index's arrays hold (allocated, used or not). */
@@ -155,15 +183,20 @@ export class SerialIndex {
   /** Where entry `i`'s key starts, in nibbles. */
   private startOf(i: number): number {
     let at = this.base[(i / STRIDE) | 0]!;
-    for (let j = i - (i % STRIDE); j < i; j++) at += this.keyLength[j]!;
+    for (let j = i - (i % STRIDE); j < i; j++) at += this.lengthOf(j);
     return at;
+  }
+
+  /** Digits of entry `i`'s key. */
+  private lengthOf(i: number): number {
+    return (this.keyLength[i]! & LENGTH_MASK) + 1;
   }
 
   /** The key of entry `i`. */
   keyAt(i: number): string {
     let key = '';
     const at = this.startOf(i);
-    for (let j = at; j < at + this.keyLength[i]!; j++) key += HEX[this.digitAt(j)];
+    for (let j = at; j < at + this.lengthOf(i); j++) key += HEX[this.digitAt(j)];
     return key;
   }
 
@@ -187,23 +220,38 @@ export class SerialIndex {
     return key.length;
   }
 
-  /** Puts entry `i`, whose key starts at nibble `at`, into `table`. */
-  private place(i: number, at: number, table: Int32Array): void {
-    let h = FNV_OFFSET;
-    for (let j = at; j < at + this.keyLength[i]!; j++) h = fnv(h, this.digitAt(j));
-    let slot = slotOf(h >>> 0, table.length);
-    while (table[slot] !== EMPTY) slot = nextSlot(slot, table.length);
-    table[slot] = i;
+  /** The entry number in `table`'s slot `slot`, or EMPTY. */
+  private entryIn(table: Uint8Array, slot: number): number {
+    const j = slot * this.slotBytes;
+    const v = table[j]! | (table[j + 1]! << 8) | (table[j + 2]! << 16) | (this.slotBytes === 4 ? table[j + 3]! << 24 : 0);
+    return (v >>> 0) - 1;
   }
 
-  private rehash(size: number): void {
-    const table = new Int32Array(size).fill(EMPTY);
-    for (let i = 0, at = 0; i < this.count; at += this.keyLength[i++]!) this.place(i, at, table);
+  /** Puts entry `i`, whose key starts at nibble `at`, into `table` of `slots` slots. */
+  private place(i: number, at: number, table: Uint8Array, slots: number): void {
+    let h = FNV_OFFSET;
+    for (let j = at; j < at + this.lengthOf(i); j++) h = fnv(h, this.digitAt(j));
+    let slot = slotOf(h >>> 0, slots);
+    while (this.entryIn(table, slot) !== EMPTY) slot = nextSlot(slot, slots);
+    const v = i + 1;
+    const j = slot * this.slotBytes;
+    table[j] = v;
+    table[j + 1] = v >>> 8;
+    table[j + 2] = v >>> 16;
+    if (this.slotBytes === 4) table[j + 3] = v >>> 24;
+  }
+
+  /** A new table of `slots` slots (4 bytes each once the entries no longer fit 3), every entry placed again. */
+  private rehash(slots: number): void {
+    if (this.count >= this.slotLimit) this.slotBytes = 4;
+    const table = new Uint8Array(slots * this.slotBytes);
+    for (let i = 0, at = 0; i < this.count; at += this.lengthOf(i++)) this.place(i, at, table, slots);
     this.table = table;
+    this.slots = slots;
   }
 
   private keyIs(i: number, buf: Uint8Array, from: number, to: number): boolean {
-    if (this.keyLength[i] !== to - from) return false;
+    if (this.lengthOf(i) !== to - from) return false;
     const at = this.startOf(i);
     for (let k = 0; k < to - from; k++) if (this.digitAt(at + k) !== NIBBLE[buf[from + k]!]) return false;
     return true;

@@ -42,13 +42,13 @@ describe('SerialIndex', () => {
     assert.equal(idx.find(key(99_998)), 99_998);
   });
 
-  test('memory: ~10.6 bytes a reserved 8-digit key (4 of digits, 1 of length, 1/16 of a start, a table 3/4 full at most)', () => {
+  test('memory: ~9.25 bytes a reserved 8-digit key (4 of digits, 1 of length and tag, 1/16 of a start, a table of 3-byte slots 3/4 full at most)', () => {
     const idx = new SerialIndex();
     idx.reserve(100_000, 8);
     for (let n = 0; n < 100_000; n++) idx.add((0x10000000 + n).toString(16).toUpperCase());
-    // A start per key (4 bytes) and a power-of-two table (2^18 slots here) made it ~18.5.
+    // A start per key (4 bytes) and a power-of-two table (2^18 slots here) of 4-byte slots made it ~18.5.
     const perKey = idx.bytes / 100_000;
-    assert.ok(perKey >= 10 && perKey <= 11, `${perKey} bytes a key`);
+    assert.ok(perKey >= 9 && perKey <= 9.5, `${perKey} bytes a key`);
     assert.equal(idx.find('10000000'), 0);
     assert.equal(idx.find('1001869F'), 99_999);
   });
@@ -112,6 +112,42 @@ describe('SerialIndex', () => {
     assert.equal(idx.find('1\u0141'), -1);
     assert.equal(idx.find('a'), -1);
     assert.deepEqual([idx.find('A'), idx.find('1A')], [0, 1]);
+  });
+
+  test('each key keeps its tag (0-3) apart from its length, across every length from 1 to 64', () => {
+    const idx = new SerialIndex();
+    // Lengths 1-64 four times over, told apart by their first digit (1-4).
+    const keys = Array.from({ length: 64 * 4 }, (_, n) => String(1 + (n >> 6)) + 'F'.repeat(n % 64));
+    keys.forEach((k) => idx.add(k));
+    assert.equal(new Set(keys).size, keys.length);
+    keys.forEach((_, n) => assert.equal(idx.tag(n), 0, 'untagged'));
+    keys.forEach((_, n) => idx.setTag(n, n % 4));
+    keys.forEach((k, n) => {
+      assert.equal(idx.tag(n), n % 4);
+      assert.equal(idx.keyAt(n), k, 'a tag is not part of the length');
+      assert.equal(idx.find(k), n);
+    });
+    idx.setTag(5, 0);
+    assert.equal(idx.tag(5), 0);
+    assert.equal(idx.keyAt(5), keys[5]);
+    assert.equal(idx.tag(6), 2, 'a neighbour keeps its own');
+  });
+
+  test('past the entries 3-byte slots can number, slots of 4 bytes: every key still found (a low limit, to reach it)', () => {
+    const idx = new SerialIndex(3_000);
+    const key = (n: number) => (0x5000 + n * 7).toString(16).toUpperCase();
+    for (let n = 0; n < 2_999; n++) idx.add(key(n));
+    const narrow = idx.bytes;
+    idx.add(key(2_999));
+    assert.ok(idx.bytes > narrow, 'the table widened when the limit was reached');
+    for (let n = 3_000; n < 20_000; n++) idx.add(key(n));
+    for (let n = 0; n < 20_000; n++) assert.equal(idx.find(key(n)), n, key(n));
+    assert.equal(idx.find(key(20_000)), -1);
+    // The default limit is that of 3 bytes: 2^24 - 1 entry numbers + 1 for an empty slot.
+    const wide = new SerialIndex();
+    wide.reserve(100_000, 4);
+    // keyLength, a start per 16, slots for 3/4 full at 3 bytes, 4-digit keys at two to a byte.
+    assert.equal(wide.bytes, 100_000 + Math.ceil(100_000 / 16) * 4 + Math.ceil(100_000 / 0.75) * 3 + 200_000);
   });
 
   test('odd and even key lengths side by side keep each other\'s digits (two to a byte)', () => {
