@@ -68,6 +68,8 @@ const MIN_INDEX_LINE_BYTES = 20;
 const INDEX_LINES_PER_BASE = 16;
 /** The same for the ledger, whose lines (a certificate in base64 and its JSON) are 1.5–5 KB. */
 const LEDGER_LINES_PER_BASE = 8;
+/** index.txt is scanned for its line offsets (on first need) this many bytes at a time. */
+const INDEX_SCAN_BYTES = 256 << 10;
 /** The ledger (`<index>.ledger`) is scanned for offsets this many bytes at a time. */
 const LEDGER_CHUNK_BYTES = 4 << 20;
 
@@ -141,6 +143,17 @@ function readLineAt(path: string, offset: number, maxBytes = Infinity): Buffer {
     if (nl >= 0) return buf.subarray(0, nl);
     if (buf.length < len || len >= maxBytes) return buf;
   }
+}
+
+/** The serial key of the index.txt line buf[from, to) (its fourth field), or undefined. */
+function serialOfIndexLine(buf: Buffer, from: number, to: number): string | undefined {
+  let t = from - 1;
+  for (let n = 0; n < 3; n++) {
+    t = buf.indexOf(9, t + 1);
+    if (t < 0 || t >= to) return undefined;
+  }
+  const end = buf.indexOf(9, t + 1);
+  return end < 0 || end >= to ? undefined : serialKey(buf.toString('latin1', t + 1, end));
 }
 
 /** The offset of the first LF in `path` from `from` (before `to`), or -1. */
@@ -221,9 +234,16 @@ export class FileRecordStore implements RecordStore {
   private readonly onError: ((err: Error) => void) | undefined;
   private readonly closeSerialStore: boolean;
 
-  // index.txt in memory: entry i (keys) has status keys.tag(i), its line at byte lineOffset.get(i)
+  // index.txt in memory: entry i (keys) has status keys.tag(i)
   private keys = new SerialIndex();
-  private lineOffset = new LineOffsets(1024, INDEX_LINES_PER_BASE);
+  /**
+   * Entry i's line is at byte lineOffset.get(i). Only a record without a ledger line (one `openssl
+   * ca` wrote) is read from index.txt, so the offsets are taken on first need, by an asynchronous
+   * scan (offsetScan), and kept up to date from then on: a worker that only issues never holds
+   * them (a million lines: 2.6 MB).
+   */
+  private lineOffset: LineOffsets | undefined;
+  private offsetScan: Promise<void> | undefined;
   private revocations = new Map<string, Revocation>();
   private indexSeen = { ino: -1, size: 0, mtimeMs: 0 };
   private refreshedThisTurn = false;
@@ -284,16 +304,6 @@ export class FileRecordStore implements RecordStore {
 
   // ---- index.txt ----
 
-  /** Room in lineOffset (and ledgerAt) for entry `i`, just added to `keys` (1.5× as SerialIndex grows). */
-  private roomFor(i: number): void {
-    if (i >= this.lineOffset.length) this.resizeEntries(Math.ceil(this.lineOffset.length * 1.5));
-  }
-
-  private resizeEntries(length: number): void {
-    this.lineOffset.grow(length);
-    this.ledgerAt?.grow(length);
-  }
-
   /**
    * While loading the whole file, once its first chunk is parsed: every array sized for the lines
    * the rest of the file will hold at that chunk's average length, plus INDEX_HEADROOM for the
@@ -306,7 +316,7 @@ export class FileRecordStore implements RecordStore {
     const lines = Math.min((fileSize / bytesParsed) * linesParsed, fileSize / MIN_INDEX_LINE_BYTES);
     const entries = Math.ceil(lines * INDEX_HEADROOM);
     this.keys.reserve(entries, this.keys.digitsPerKey);
-    if (entries > this.lineOffset.length) this.resizeEntries(entries);
+    this.lineOffset?.grow(entries);
   }
 
   /**
@@ -316,7 +326,7 @@ export class FileRecordStore implements RecordStore {
   private setEntry(i: number, status: number, revocation: Revocation | undefined, lineAt: number): void {
     const wasRevoked = this.keys.tag(i) === STATUS_R;
     this.keys.setTag(i, status);
-    this.lineOffset.set(i, lineAt);
+    this.lineOffset?.set(i, lineAt);
     if (revocation) this.revocations.set(this.keys.keyAt(i), revocation);
     else if (wasRevoked) this.revocations.delete(this.keys.keyAt(i));
   }
@@ -373,10 +383,7 @@ export class FileRecordStore implements RecordStore {
         const dup = this.keys.keyAt(i);
         throw this.indexError(lineNo, `serial ${serialText(dup)} already on line ${firstLineOf(readFileSync(this.indexPath, 'latin1'), dup)}`);
       }
-      if (i < 0) {
-        i = key === undefined ? this.keys.addBytes(buf, keyFrom, keyTo) : this.keys.add(key);
-        this.roomFor(i);
-      }
+      if (i < 0) i = key === undefined ? this.keys.addBytes(buf, keyFrom, keyTo) : this.keys.add(key);
       // latin1: one character per byte, so pos is the line's byte offset in buf.
       this.setEntry(i, status, revocation, fileOffset + pos);
       pos = nl + 1;
@@ -433,7 +440,8 @@ export class FileRecordStore implements RecordStore {
     const before = this.keys;
     const old = { keys: this.keys, lineOffset: this.lineOffset, rev: this.revocations, ledgerAt: this.ledgerAt };
     this.keys = new SerialIndex();
-    this.lineOffset = new LineOffsets(Math.max(1024, old.lineOffset.length), INDEX_LINES_PER_BASE);
+    // Offsets in use are kept in use: the parse below fills them.
+    this.lineOffset = old.lineOffset && new LineOffsets(old.lineOffset.length, INDEX_LINES_PER_BASE);
     this.revocations = new Map();
     let read: { used: number; st: Stats };
     try {
@@ -455,7 +463,7 @@ export class FileRecordStore implements RecordStore {
    * kept by key (restoreLost() reads them).
    */
   private renumberLedger(oldKeys: SerialIndex, oldAt: LineOffsets): void {
-    const at = new LineOffsets(this.lineOffset.length, LEDGER_LINES_PER_BASE);
+    const at = new LineOffsets(this.keys.size + 1024, LEDGER_LINES_PER_BASE);
     for (let i = 0; i < oldKeys.size; i++) {
       const o = oldAt.get(i);
       if (o < 0) continue;
@@ -546,7 +554,7 @@ export class FileRecordStore implements RecordStore {
    * million certificates it is about a gigabyte, and the event loop serves requests between chunks.
    */
   private async scanLedger(): Promise<void> {
-    this.ledgerAt ??= new LineOffsets(this.lineOffset.length, LEDGER_LINES_PER_BASE);
+    this.ledgerAt ??= new LineOffsets(this.keys.size + 1024, LEDGER_LINES_PER_BASE);
     let fh;
     try {
       fh = await open(this.ledgerPath, 'r');
@@ -635,7 +643,7 @@ export class FileRecordStore implements RecordStore {
 
   /** Drops what was read of a ledger file that has since been replaced or changed: the next scan reads it from its start. */
   private forgetLedger(): void {
-    this.ledgerAt = new LineOffsets(this.lineOffset.length, LEDGER_LINES_PER_BASE);
+    this.ledgerAt = new LineOffsets(this.keys.size + 1024, LEDGER_LINES_PER_BASE);
     this.ledgerOrphans.clear();
     this.revokedBy.clear();
     this.ledgerSeen = { ino: -1, size: 0 };
@@ -680,8 +688,63 @@ export class FileRecordStore implements RecordStore {
     }
   }
 
-  /** The index.txt line of entry `i`, serial key `key` (records that have no ledger entry): read at its offset. */
-  private readIndexLine(i: number, key: string): IndexLine | undefined {
+  /**
+   * index.txt's line offsets, read from the file a chunk at a time on the pool (a million lines
+   * are ~70 MB), the event loop serving requests between chunks. lineOffset is in place from the
+   * start, so lines appended meanwhile get theirs from takeAppended(), and the scan sets only what
+   * is still unset. When the whole file is reloaded meanwhile, that reload fills a fresh
+   * lineOffset itself and the scan stops; when the file was replaced before it could be opened,
+   * none is left in place and the next need scans again.
+   */
+  private async scanIndexOffsets(): Promise<void> {
+    this.refreshIndex();
+    const offsets = new LineOffsets(this.keys.size + 1024, INDEX_LINES_PER_BASE);
+    const { keys, indexSeen: seen } = this;
+    this.lineOffset = offsets;
+    let fh;
+    try {
+      fh = await open(this.indexPath, 'r');
+      if ((await fh.stat()).ino !== seen.ino) {
+        if (this.lineOffset === offsets) this.lineOffset = undefined;
+        return;
+      }
+      const buf = Buffer.allocUnsafe(INDEX_SCAN_BYTES);
+      for (let from = 0; from < seen.size && this.lineOffset === offsets; ) {
+        const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, seen.size - from), from);
+        if (bytesRead === 0 || this.lineOffset !== offsets) return;
+        const take = (lineFrom: number, lineTo: number) => {
+          const key = serialOfIndexLine(buf, lineFrom, lineTo);
+          const i = key === undefined ? -1 : keys.find(key);
+          if (i >= 0 && offsets.get(i) < 0) offsets.set(i, from + lineFrom);
+        };
+        let pos = 0;
+        for (let nl = buf.indexOf(10); nl >= 0 && nl < bytesRead; pos = nl + 1, nl = buf.indexOf(10, pos)) take(pos, nl);
+        if (pos > 0) from += pos;
+        else {
+          // A line longer than the buffer: its serial is in its first bytes; then on past its end.
+          take(0, bytesRead);
+          const nl = findLf(this.indexPath, from + bytesRead, seen.size);
+          if (nl < 0) return;
+          from = nl + 1;
+        }
+      }
+    } catch (e) {
+      if (this.lineOffset === offsets) this.lineOffset = undefined;
+      if (!isErrno(e, 'ENOENT')) throw e;
+    } finally {
+      await fh?.close();
+    }
+  }
+
+  /** The index.txt line of serial key `key` (records that have no ledger entry): read at its offset. */
+  private async readIndexLine(key: string): Promise<IndexLine | undefined> {
+    // Three scans at most: each one that fails leaves none in place (a file replaced meanwhile).
+    for (let scans = 0; (this.offsetScan || !this.lineOffset) && scans < 3; scans++) {
+      this.offsetScan ??= this.scanIndexOffsets().finally(() => (this.offsetScan = undefined));
+      await this.offsetScan.catch((e: Error) => this.onError?.(e));
+    }
+    const i = this.keys.find(key);
+    if (i < 0 || !this.lineOffset) return undefined;
     try {
       const l = parseIndexLine(readLineAt(this.indexPath, this.lineOffset.get(i), 1 << 20).toString('utf8'));
       // The file may have been rewritten since its offsets were taken: then not this line.
@@ -718,7 +781,7 @@ export class FileRecordStore implements RecordStore {
       if (e.label !== undefined) r.label = e.label;
     } else {
       // A line written by `openssl ca` itself: only what index.txt knows.
-      const l = this.readIndexLine(i, key);
+      const l = await this.readIndexLine(key);
       if (!l) return undefined;
       r = {
         serial: serialText(key),

@@ -44,8 +44,9 @@ export class LineOffsets {
     return d === FAR ? this.far.get(i)! : this.base[(i / this.stride) | 0]! + d;
   }
 
-  /** Sets entry `i` (within `length`) to byte `at` (≥ 0). */
+  /** Sets entry `i` to byte `at` (≥ 0), growing the room by half when `i` is past it. */
   set(i: number, at: number): void {
+    if (i >= this.distance.length) this.grow(Math.max(i + 1, Math.ceil(this.distance.length * 1.5)));
     const s = (i / this.stride) | 0;
     let b = this.base[s]!;
     if (Number.isNaN(b)) b = this.base[s] = at;

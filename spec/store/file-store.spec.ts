@@ -247,6 +247,39 @@ describe('file store with openssl ca', () => {
     assert.throws(() => fileStore(ca.serial), (e: EstStoreError) => e.code === 'ERR_EST_STORE_INDEX' && e.message.startsWith(`${index}:36001: expiry "soon"`));
   });
 
+  test("index.txt's line offsets are taken on first need, by a scan that lines appended meanwhile and a rewrite do not confuse", async () => {
+    const ca = pki.ca('p256');
+    const index = defaultIndexPath(ca.serial);
+    const serial = (i: number) => (0x300000 + i).toString(16).toUpperCase();
+    // openssl ca's lines (no ledger), lowercase and zero-padded serials among them, one line
+    // longer than the scan's 256 KB buffer, ~1.5 MB in all: several chunks.
+    const subject = (i: number) => `/CN=s${i}${i === 9_000 ? '/OU=' + 'y'.repeat(300_000) : ''}`;
+    const line = (i: number) => `V\t300101000000Z\t\t${i % 5 === 0 ? '00' + serial(i).toLowerCase() : serial(i)}\tunknown\t${subject(i)}`;
+    writeFileSync(index, Array.from({ length: 20_000 }, (_, i) => line(i)).join('\n') + '\n');
+    const store = fileStore(ca.serial, 0);
+    const held = () => (store as unknown as { lineOffset?: unknown }).lineOffset !== undefined;
+    try {
+      assert.equal(await store.status(serial(19_999)), 'valid');
+      assert.equal(held(), false, 'loading and status() take no offsets');
+      // The first get() starts the scan; another writer appends while it runs.
+      const first = store.get(serial(15_000));
+      appendFileSync(index, Array.from({ length: 3 }, (_, k) => line(20_000 + k)).join('\n') + '\n');
+      await new Promise((r) => setImmediate(r)); // status() looks at the file once a turn
+      assert.equal(await store.status(serial(20_002)), 'valid');
+      assert.equal((await first)?.subject, '/CN=s15000');
+      assert.equal(held(), true);
+      for (const i of [0, 5, 8_999, 9_000, 9_001, 19_999, 20_000, 20_002]) assert.equal((await store.get(serial(i)))?.subject, subject(i), `line ${i}`);
+      // A rewrite (openssl ca -revoke does one): reloaded whole, the offsets with it.
+      writeFileSync(index + '.new', [line(20_002), line(7)].join('\n') + '\n');
+      renameSync(index + '.new', index);
+      assert.equal(await store.status(serial(8)), 'unknown');
+      assert.equal((await store.get(serial(7)))?.subject, '/CN=s7');
+      assert.equal((await store.get(serial(20_002)))?.subject, '/CN=s20002');
+    } finally {
+      await store.close();
+    }
+  });
+
   test('index.txt sized from its first chunk: too few or too many entries reserved, and lines appended past the headroom, all keep their status', async () => {
     const ca = pki.ca('p256');
     const index = defaultIndexPath(ca.serial);
