@@ -38,8 +38,8 @@ const fnv = (h: number, digit: number) => Math.imul(h ^ digit, 0x01000193);
 /**
  * A set of serial keys (uppercase hex without leading zeros, at most 64 digits, as `serialKey()`
  * makes them), each with its entry number 0, 1, 2… in the order added. It does what a
- * `Map<string, number>` did, in typed arrays: each digit a nibble, so ~16 bytes for a serial of
- * 8 digits (~34 for a random 20-octet one) against ~50 for a Map of strings, and nothing for V8's
+ * `Map<string, number>` did, in typed arrays: each digit a nibble, so ~9.25 bytes for a serial of
+ * 8 digits (~25 for a random 20-octet one) against ~50 for a Map of strings, and nothing for V8's
  * garbage collector to trace, which with a million records in the ledger made every full
  * collection mark a million strings.
  *

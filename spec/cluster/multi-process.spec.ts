@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { availableParallelism } from 'node:os';
 import { Agent, request } from 'node:https';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -187,6 +188,8 @@ describe('est-server --workers 2', () => {
       for (const pid of pids) {
         const argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
         for (const flag of ['--max-semi-space-size=8', '--heap-growing-percent=50', '--liftoff-only']) assert.ok(argv.includes(flag), `worker ${pid} without ${flag}`);
+        // Two workers fill a machine of two cores or fewer: V8's scavenger then runs on the main thread alone.
+        assert.equal(argv.includes('--no-parallel-scavenge'), availableParallelism() <= 2, `worker ${pid}: ${argv.join(' ')}`);
         const environ = readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0');
         for (const kv of ['MALLOC_ARENA_MAX=2', 'MALLOC_TRIM_THRESHOLD_=1048576']) assert.ok(environ.includes(kv), `worker ${pid} without ${kv}`);
       }
