@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../spec/helpers/ports.js';
+import { renderExample } from '../spec/tls/harness.js';
 import { postgresUnavailable, startPostgres, type TestPostgres } from '../spec/helpers/postgres.js';
 import { createPool, migrate } from '../lib/store/postgres-store.js';
 import { Oid } from '../lib/protocol/constants.js';
@@ -186,9 +187,9 @@ export const WRK = executable(['/usr/bin/wrk', '/usr/local/bin/wrk']);
 export const AB = executable(['/usr/bin/ab', '/usr/local/bin/ab']);
 
 /**
- * nginx terminating TLS in front of a plain-HTTP est-server, configured like
- * examples/behind-nginx/nginx.conf (client certificate passed in X-SSL-Client-Cert), with
- * `worker_processes auto` and upstream keep-alive.
+ * nginx terminating TLS in front of a plain-HTTP est-server with examples/behind-nginx/nginx.conf
+ * (client certificate passed in X-SSL-Client-Cert, /cacerts from nginx's cache), more connections
+ * and more upstream keep-alive.
  */
 export async function startNginx(opts: { ca: CaFixture; dir: string; upstreamPort: number }): Promise<RunningServer & { standInBase: string }> {
   if (!NGINX) throw new Error('nginx is not installed');
@@ -200,75 +201,34 @@ export async function startNginx(opts: { ca: CaFixture; dir: string; upstreamPor
   const port = await freePort();
   const prefix = join(opts.dir, `nginx-${opts.ca.kind}-${port}`);
   const conf = `${prefix}.conf`;
+  // The example itself, with this run's ports, files and connection limits, and the stand-in
+  // location: the bench measures the configuration the README gives.
   writeFileSync(
     conf,
-    `worker_processes auto;
-error_log ${prefix}.error.log warn;
-pid ${prefix}.pid;
-daemon off;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path ${opts.dir};
-    proxy_temp_path ${opts.dir};
-    fastcgi_temp_path ${opts.dir};
-    uwsgi_temp_path ${opts.dir};
-    scgi_temp_path ${opts.dir};
-    proxy_cache_path ${opts.dir}/nginx-cache-${port} keys_zone=est_cacerts:1m max_size=1m inactive=1m use_temp_path=off;
-    upstream est_app {
-        server 127.0.0.1:${opts.upstreamPort};
-        keepalive 128;
-    }
-    server {
-        listen 127.0.0.1:${port} ssl;
-        ssl_certificate     ${opts.ca.server.cert};
-        ssl_certificate_key ${opts.ca.server.key};
-        ssl_protocols       TLSv1.2 TLSv1.3;
-        ssl_client_certificate ${opts.ca.cert};
-        ssl_verify_client      optional;
-        keepalive_requests 1000000;
-        location = ${STAND_IN_BASE}/cacerts {
+    renderExample('examples/behind-nginx/nginx.conf', [
+      // As root, nginx's workers would run as nobody, who cannot enter the bench's 0700 folder to write the /cacerts cache.
+      ['worker_processes auto;', `worker_processes auto;${process.getuid?.() === 0 ? ' user root;' : ''}`],
+      ['error_log nginx-error.log;', `error_log ${prefix}.error.log warn;`],
+      ['pid nginx.pid;', `pid ${prefix}.pid;\ndaemon off;`],
+      ['worker_connections 1024;', 'worker_connections 4096;'],
+      ['proxy_cache_path tmp-cache ', `proxy_cache_path tmp-cache-${port} `],
+      ['server 127.0.0.1:8080;', `server 127.0.0.1:${opts.upstreamPort};`],
+      ['keepalive 16;', 'keepalive 128;'],
+      ['listen 8443 ssl;', `listen 127.0.0.1:${port} ssl;\n        keepalive_requests 1000000;`],
+      ['pki/tls/server.crt', opts.ca.server.cert],
+      ['pki/tls/server.key', opts.ca.server.key],
+      ['pki/ca.crt', opts.ca.cert],
+      [
+        '        location /.well-known/est/ {',
+        `        location = ${STAND_IN_BASE}/cacerts {
             default_type application/pkcs7-mime;
             add_header Content-Transfer-Encoding base64;
             return 200 "${body}";
         }
-        # /cacerts is the same for every client: served from nginx's cache, refreshed every 10 s
-        # (examples/behind-nginx/nginx.conf).
-        location ~ ^/\\.well-known/est/(?:[^/]+/)?cacerts$ {
-            proxy_pass http://est_app;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_set_header X-SSL-Client-Cert   "";
-            proxy_set_header X-SSL-Client-Verify "";
-            proxy_set_header X-TLS-Protocol      $ssl_protocol;
-            proxy_set_header X-TLS-Unique        "";
-            proxy_set_header X-Forwarded-For     $remote_addr;
-            proxy_cache est_cacerts;
-            proxy_cache_key $host$uri;
-            proxy_cache_methods GET HEAD;
-            proxy_cache_valid 200 10s;
-            proxy_cache_lock on;
-            proxy_cache_use_stale error timeout updating http_500 http_502 http_503 http_504;
-            proxy_cache_background_update on;
-            open_file_cache max=16 inactive=20s;
-            open_file_cache_valid 5s;
-        }
-        location /.well-known/est/ {
-            proxy_pass http://est_app;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_set_header X-SSL-Client-Cert   $ssl_client_escaped_cert;
-            proxy_set_header X-SSL-Client-Verify $ssl_client_verify;
-            proxy_set_header X-TLS-Protocol      $ssl_protocol;
-            proxy_set_header X-TLS-Unique        "";
-            proxy_set_header X-Forwarded-For     $remote_addr;
-            client_max_body_size 64k;
-        }
-    }
-}
-`,
+
+        location /.well-known/est/ {`,
+      ],
+    ]),
   );
   const child = spawn(NGINX, ['-e', `${prefix}.error.log`, '-c', conf, '-p', opts.dir], { stdio: ['ignore', 'pipe', 'pipe'] });
   // nginx prints nothing on success: wait until the port accepts connections.
