@@ -64,7 +64,7 @@ const INDEX_CHUNK_BYTES = 64 << 10;
 const INDEX_HEADROOM = 1.0625;
 /** Fewer bytes than any index.txt line has (status, date, three tabs, a serial, two more tabs, LF). */
 const MIN_INDEX_LINE_BYTES = 20;
-/** Line offsets kept exactly per index.txt entry (the rest as 16-bit distances): lines of ~100 bytes. */
+/** index.txt entries per exact line offset (LineOffsets' stride; the others are 16-bit distances from it): lines of ~100 bytes. */
 const INDEX_LINES_PER_BASE = 16;
 /** The same for the ledger, whose lines (a certificate in base64 and its JSON) are 1.5–5 KB. */
 const LEDGER_LINES_PER_BASE = 8;
