@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../spec/helpers/ports.js';
-import { renderExample } from '../spec/tls/harness.js';
+import { nginxWorkers, renderExample } from '../spec/tls/harness.js';
 import { postgresUnavailable, startPostgres, type TestPostgres } from '../spec/helpers/postgres.js';
 import { createPool, migrate } from '../lib/store/postgres-store.js';
 import { Oid } from '../lib/protocol/constants.js';
@@ -206,8 +206,7 @@ export async function startNginx(opts: { ca: CaFixture; dir: string; upstreamPor
   writeFileSync(
     conf,
     renderExample('examples/behind-nginx/nginx.conf', [
-      // As root, nginx's workers would run as nobody, who cannot enter the bench's 0700 folder to write the /cacerts cache.
-      ['worker_processes auto;', `worker_processes auto;${process.getuid?.() === 0 ? ' user root;' : ''}`],
+      nginxWorkers('auto'),
       ['error_log nginx-error.log;', `error_log ${prefix}.error.log warn;`],
       ['pid nginx.pid;', `pid ${prefix}.pid;\ndaemon off;`],
       ['worker_connections 1024;', 'worker_connections 4096;'],

@@ -48,8 +48,8 @@ function median(xs: number[]): number {
  * file) for `minutes`, sampling its RSS; prints one line per sample. Fails when RSS grows by
  * {@link SOAK_MAX_GROWTH} or more over the second half, where a leak shows and warm-up does not.
  *
- * Records go to PostgreSQL: the embedded store keeps ~17 bytes per certificate in memory by
- * design (its index of serials), which at ~2,000 enrollments a second (~2 MB a minute) is growth
+ * Records go to PostgreSQL: the embedded store keeps ~10 bytes per certificate in memory by
+ * design (its index of serials), which at ~2,000 enrollments a second (~1 MB a minute) is growth
  * no leak check could tell apart. That cost has its own check (spec/store/file-store.spec.ts, "memory").
  */
 export async function runSoak(opts: {

@@ -145,15 +145,15 @@ function readLineAt(path: string, offset: number, maxBytes = Infinity): Buffer {
   }
 }
 
-/** The serial key of the index.txt line buf[from, to) (its fourth field), or undefined. */
-function serialOfIndexLine(buf: Buffer, from: number, to: number): string | undefined {
-  let t = from - 1;
+/** The serial key of an index.txt line (its fourth field), or undefined. */
+function serialOfIndexLine(line: string): string | undefined {
+  let t = -1;
   for (let n = 0; n < 3; n++) {
-    t = buf.indexOf(9, t + 1);
-    if (t < 0 || t >= to) return undefined;
+    t = line.indexOf('\t', t + 1);
+    if (t < 0) return undefined;
   }
-  const end = buf.indexOf(9, t + 1);
-  return end < 0 || end >= to ? undefined : serialKey(buf.toString('latin1', t + 1, end));
+  const end = line.indexOf('\t', t + 1);
+  return end < 0 ? undefined : serialKey(line.slice(t + 1, end));
 }
 
 /** The offset of the first LF in `path` from `from` (before `to`), or -1. */
@@ -713,7 +713,7 @@ export class FileRecordStore implements RecordStore {
         const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, seen.size - from), from);
         if (bytesRead === 0 || this.lineOffset !== offsets) return;
         const take = (lineFrom: number, lineTo: number) => {
-          const key = serialOfIndexLine(buf, lineFrom, lineTo);
+          const key = serialOfIndexLine(buf.toString('latin1', lineFrom, lineTo));
           const i = key === undefined ? -1 : keys.find(key);
           if (i >= 0 && offsets.get(i) < 0) offsets.set(i, from + lineFrom);
         };
@@ -1042,15 +1042,7 @@ export class FileRecordStore implements RecordStore {
       const text = buf.toString('utf8');
       const lines = text.split('\n');
       let found = -1;
-      for (let n = 0; n < lines.length; n++) {
-        const t1 = lines[n]!.indexOf('\t', lines[n]!.indexOf('\t', lines[n]!.indexOf('\t') + 1) + 1);
-        const t2 = lines[n]!.indexOf('\t', t1 + 1);
-        if (t1 < 0 || t2 < 0) continue;
-        if (serialKey(lines[n]!.slice(t1 + 1, t2)) === key) {
-          found = n;
-          break;
-        }
-      }
+      for (let n = 0; n < lines.length && found < 0; n++) if (serialOfIndexLine(lines[n]!) === key) found = n;
       if (found < 0) throw unknown();
       const l = parseIndexLine(lines[found]!);
       if (typeof l === 'string') throw new EstStoreError('ERR_EST_STORE_INDEX', `${this.indexPath}:${found + 1}: ${l}`, { status: 500 });

@@ -67,7 +67,6 @@ export class SerialIndex {
    * 4.2 MB: 5.7 with 4-byte slots, 8.4 with a power of two.
    */
   private table = new Uint8Array(2048 * SLOT_BYTES);
-  private slots = 2048;
   private slotBytes = SLOT_BYTES;
   private count = 0;
   /** A string key's characters, for the byte-wise lookups (keys are ASCII hex). */
@@ -78,6 +77,11 @@ export class SerialIndex {
 
   get size(): number {
     return this.count;
+  }
+
+  /** Slots in the table. */
+  private get slots(): number {
+    return this.table.length / this.slotBytes;
   }
 
   /** The entry number of `key`, or -1. */
@@ -247,7 +251,6 @@ export class SerialIndex {
     const table = new Uint8Array(slots * this.slotBytes);
     for (let i = 0, at = 0; i < this.count; at += this.lengthOf(i++)) this.place(i, at, table, slots);
     this.table = table;
-    this.slots = slots;
   }
 
   private keyIs(i: number, buf: Uint8Array, from: number, to: number): boolean {

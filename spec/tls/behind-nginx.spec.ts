@@ -9,7 +9,7 @@ import { startDirectHttps } from '../../examples/direct-https/server.js';
 import { pkcs7Certs, TestPki } from '../helpers/pki.js';
 import { basic } from '../helpers/http.js';
 import { startAuthBackend } from '../helpers/servers.js';
-import { freePort, NGINX, NGINX_STREAM_MODULE, renderExample, startNginx, type Daemon } from './harness.js';
+import { freePort, NGINX, NGINX_STREAM_MODULE, nginxWorkers, renderExample, startNginx, type Daemon } from './harness.js';
 import { missing, suiteNeeding } from '../helpers/suite.js';
 import { buildCsr, TlsHttpConnection, type TlsClientOptions } from './pop-client.js';
 import { keyOf, MODES, popRounds } from './pop-matrix.js';
@@ -19,8 +19,7 @@ const PATH = '/.well-known/est/simpleenroll';
 /** Replacements common to both example configs: one worker; logs, pid and temp paths stay relative (under -p, the test dir). */
 function mainContext(name: string, port: number): Array<[string, string]> {
   return [
-    // As root, nginx's workers would run as nobody, who cannot enter the test's 0700 folder to write the /cacerts cache.
-    ['worker_processes auto;', `worker_processes 1;${process.getuid?.() === 0 ? ' user root;' : ''}`],
+    nginxWorkers(1),
     [`pid ${name}.pid;`, `pid ${name}-${port}.pid;`],
   ];
 }

@@ -50,6 +50,14 @@ export function renderExample(relPath: string, replacements: Array<[string | Reg
   return text;
 }
 
+/**
+ * An nginx example's `worker_processes auto;` replaced for a test or bench run: as root, nginx's
+ * workers would run as nobody, who cannot enter a 0700 temporary folder to write the /cacerts cache.
+ */
+export function nginxWorkers(count: number | 'auto'): [string, string] {
+  return ['worker_processes auto;', `worker_processes ${count};${process.getuid?.() === 0 ? ' user root;' : ''}`];
+}
+
 export interface Daemon {
   proc: ChildProcess;
   log(): string;
