@@ -223,11 +223,25 @@ export function readString(t: Tlv): string {
 
 // ---- writer ----
 
-function encodeLength(len: number): Uint8Array {
-  if (len < 0x80) return Uint8Array.of(len);
-  const bytes: number[] = [];
-  for (let v = len; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
-  return Uint8Array.of(0x80 | bytes.length, ...bytes);
+/** Octets of a DER length field (X.690 §8.1.3): 1 below 128, else 1 + the length's own octets. */
+function lengthOctets(len: number): number {
+  if (len < 0x80) return 1;
+  let n = 1;
+  for (let v = len; v > 0; v = Math.floor(v / 256)) n++;
+  return n;
+}
+
+/** Writes the tag and definite length of a TLV at `out[0]`; returns where the contents start. */
+function writeHeader(out: Uint8Array, tag: number, len: number): number {
+  out[0] = tag;
+  if (len < 0x80) {
+    out[1] = len;
+    return 2;
+  }
+  const n = lengthOctets(len) - 1;
+  out[1] = 0x80 | n;
+  for (let i = n, v = len; i >= 1; i--, v = Math.floor(v / 256)) out[1 + i] = v & 0xff;
+  return 2 + n;
 }
 
 /** Concatenates byte arrays. */
@@ -243,14 +257,19 @@ export function concat(parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** Encodes a TLV with the given tag byte around the concatenated contents. */
+/**
+ * Encodes a TLV with the given tag byte around the concatenated contents, in one array: the
+ * contents are copied once, straight into place (no intermediate body or length arrays).
+ */
 export function tlv(tag: number, ...contents: Uint8Array[]): Uint8Array {
-  const body = contents.length === 1 ? contents[0]! : concat(contents);
-  const len = encodeLength(body.length);
-  const out = new Uint8Array(1 + len.length + body.length);
-  out[0] = tag;
-  out.set(len, 1);
-  out.set(body, 1 + len.length);
+  let len = 0;
+  for (const c of contents) len += c.length;
+  const out = new Uint8Array(1 + lengthOctets(len) + len);
+  let pos = writeHeader(out, tag, len);
+  for (const c of contents) {
+    out.set(c, pos);
+    pos += c.length;
+  }
   return out;
 }
 
@@ -316,13 +335,30 @@ export function oid(dotted: string): Uint8Array {
   return enc;
 }
 
-/** A Time (RFC 5280 §4.1.2.5): UTCTime through 2049, GeneralizedTime from 2050. */
+/** A Time (RFC 5280 §4.1.2.5): UTCTime through 2049, GeneralizedTime from 2050, whole seconds, Z. */
 export function time(d: Date): Uint8Array {
-  const iso = d.toISOString(); // YYYY-MM-DDTHH:MM:SS.sssZ
   const y = d.getUTCFullYear();
-  const digits = iso.slice(0, 19).replace(/[-T:]/g, ''); // YYYYMMDDHHMMSS
-  if (y >= 1950 && y < 2050) return tlv(Tag.utcTime, Buffer.from(digits.slice(2) + 'Z', 'latin1'));
-  return tlv(Tag.generalizedTime, Buffer.from(digits + 'Z', 'latin1'));
+  if (!(y >= 0 && y <= 9999)) throw new RangeError(`year ${y} cannot be a Time`);
+  const utc = y >= 1950 && y < 2050;
+  // YYMMDDHHMMSSZ or YYYYMMDDHHMMSSZ, written straight after the tag and length.
+  const len = utc ? 13 : 15;
+  const out = new Uint8Array(2 + len);
+  out[0] = utc ? Tag.utcTime : Tag.generalizedTime;
+  out[1] = len;
+  let pos = 2;
+  const two = (v: number) => {
+    out[pos++] = 0x30 + Math.floor(v / 10);
+    out[pos++] = 0x30 + (v % 10);
+  };
+  if (!utc) two(Math.floor(y / 100));
+  two(y % 100);
+  two(d.getUTCMonth() + 1);
+  two(d.getUTCDate());
+  two(d.getUTCHours());
+  two(d.getUTCMinutes());
+  two(d.getUTCSeconds());
+  out[pos] = 0x5a; // 'Z'
+  return out;
 }
 
 /** Decodes a UTCTime or GeneralizedTime TLV. */

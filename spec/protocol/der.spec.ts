@@ -1,11 +1,11 @@
-// OBJECT IDENTIFIER decoding (X.690 §8.19), with the decoded-OID cache in front of it.
+// OBJECT IDENTIFIER decoding (X.690 §8.19), with the decoded-OID cache in front of it; the writer's lengths and Times.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { oid, readOid, readWhole } from '../../lib/protocol/der.js';
+import { oid, readOid, readTime, readWhole, time, tlv } from '../../lib/protocol/der.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'der-spec-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -51,4 +51,41 @@ test('thousands of distinct OIDs (hostile input) decode right and do not disable
   }
   assert.equal(readOid(oidTlv('550403')), '2.5.4.3');
   assert.equal(readOid(oidTlv(encodeOid('1.3.6.1.4.1.99999.1'))), '1.3.6.1.4.1.99999.1');
+});
+
+// The writer (X.690 §8.1.3 definite lengths; RFC 5280 §4.1.2.5 Time).
+
+test('tlv writes the definite length in the fewest octets, as openssl does, with its contents in any number of parts', () => {
+  for (const len of [1, 127, 128, 255, 256, 65535, 65536]) {
+    const body = Buffer.alloc(len);
+    for (let i = 0; i < len; i++) body[i] = (i * 7 + 3) & 0xff;
+    const conf = join(dir, 'octets.cnf');
+    writeFileSync(conf, `asn1=FORMAT:HEX,OCTETSTRING:${body.toString('hex')}\n`);
+    const out = join(dir, 'octets.der');
+    execFileSync('openssl', ['asn1parse', '-genconf', conf, '-noout', '-out', out]);
+    const expected = readFileSync(out);
+    const third = Math.floor(len / 3);
+    assert.deepEqual(Buffer.from(tlv(0x04, body)), expected, `one part, ${len} octets`);
+    assert.deepEqual(Buffer.from(tlv(0x04, body.subarray(0, third), body.subarray(third, 2 * third), body.subarray(2 * third))), expected, `three parts, ${len} octets`);
+  }
+  assert.deepEqual(Buffer.from(tlv(0x30)), Buffer.from([0x30, 0x00]));
+  assert.deepEqual(Buffer.from(tlv(0x04, new Uint8Array(0), new Uint8Array(0))), Buffer.from([0x04, 0x00]));
+});
+
+test('time writes UTCTime through 2049 and GeneralizedTime from 2050, in whole seconds, and reads back', () => {
+  const cases: Array<[string, string]> = [
+    ['1950-01-01T00:00:00.000Z', '170d3530303130313030303030305a'],
+    ['2049-12-31T23:59:59.999Z', '170d3439313233313233353935395a'],
+    ['2050-01-01T00:00:00.000Z', '180f32303530303130313030303030305a'],
+    ['1949-12-31T23:59:59.000Z', '180f31393439313233313233353935395a'],
+    ['9999-12-31T23:59:59.000Z', '180f39393939313233313233353935395a'],
+    ['2026-02-03T04:05:06.000Z', '170d3236303230333034303530365a'],
+  ];
+  for (const [iso, hex] of cases) {
+    const der = time(new Date(iso));
+    assert.equal(Buffer.from(der).toString('hex'), hex, iso);
+    assert.equal(readTime(readWhole(der)).getTime(), Math.floor(Date.parse(iso) / 1000) * 1000, iso);
+  }
+  assert.throws(() => time(new Date(NaN)), RangeError);
+  assert.throws(() => time(new Date('+010000-01-01T00:00:00Z')), RangeError);
 });
