@@ -219,6 +219,8 @@ export async function main(argv: string[], io: CliIO = { out: (s) => process.std
           crlNumber = BigInt(v['crl-number']);
         }
         const days = positive('next-update', v['next-update'] as string | undefined);
+        // nextUpdate is a Time (RFC 5280 §5.1.2.5): the same bound as init-ca's --days keeps it well inside year 9999.
+        if (days !== undefined && days > 36500) throw new UsageError(`--next-update must be at most 36500 days (got ${JSON.stringify(v['next-update'])})`);
         store = await open();
         const der = await createCrl(store, {
           caCertificate: where.caCert,

@@ -149,6 +149,10 @@ describe('file store with openssl ca', () => {
       const w = capture();
       assert.equal(await admin(['crl', '--out', ours, '--pem', '--crl-number', '42', '--next-update', '3', '--serial-file', ca.serial, '--ca-cert', ca.cert, '--ca-key', ca.key], w.io), 0, w.err.join(''));
       assert.match(w.out.join(''), /2 revoked certificate\(s\)/);
+      // A nextUpdate no Time can hold is a usage error naming the option, not an encoder's message.
+      const far = capture();
+      assert.equal(await admin(['crl', '--out', pki.path('far.crl'), '--next-update', '3000000', '--serial-file', ca.serial, '--ca-cert', ca.cert, '--ca-key', ca.key], far.io), 2);
+      assert.match(far.err.join(''), /--next-update must be at most 36500 days/);
       const crlCheck = openssl(['crl', '-in', ours, '-CAfile', ca.cert, '-noout', '-text']).toString();
       assert.match(crlCheck, /CRL Number: \s*42/);
       assert.match(crlCheck, new RegExp(`Serial Number: ${a.serial}[\\s\\S]*Key Compromise`));
