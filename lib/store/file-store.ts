@@ -200,6 +200,13 @@ async function flushAndClose(fd: number): Promise<void> {
   }
 }
 
+/**
+ * Record batches written at once. A batch holds the lock only for its appends and then waits for
+ * its two fdatasyncs (~0.3 ms here, more on a busy disk); the next batch appends meanwhile
+ * instead of waiting behind that wait (BENCHMARKS.md, fifteenth run). More than two gained nothing.
+ */
+const WRITE_BATCHES_IN_FLIGHT = 2;
+
 /** Appends `text` and resolves once it is on disk. */
 function appendDurably(path: string, text: string): Promise<void> {
   return flushAndClose(appendNow(path, text));
@@ -219,7 +226,8 @@ function appendDurably(path: string, text: string): Promise<void> {
  * Writes are batched: concurrent `record()` calls share one lock, one append and one fsync per
  * file (group commit), and resolve once durable. The lock covers the check and the append only;
  * the fsync follows it, so processes sharing the files (`est-server --workers`) hold it for
- * microseconds each. In memory: serial → status, the byte offset of
+ * microseconds each, and the next batch appends while one waits for its fsync (two in flight).
+ * In memory: serial → status, the byte offset of
  * its index line, revocations; so `status()` never reads the disk for a known serial. index.txt is
  * polled (size, mtime, inode): appends by other processes are read incrementally; a replaced file
  * (`openssl ca -revoke` rewrites it) is reloaded whole, and any line the rewrite lost (appended
@@ -286,6 +294,7 @@ export class FileRecordStore implements RecordStore {
         return [];
       },
       () => this.lock.yieldToWaiters(),
+      WRITE_BATCHES_IN_FLIGHT,
     );
     this.loadIndexWhole(true);
     this.catchUpPending();

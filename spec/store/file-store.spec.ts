@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import fs from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { FileSerialStore } from '../../lib/ca/serial-file-store.js';
 import { EstStoreError } from '../../lib/errors.js';
 import { FileRecordStore, defaultIndexPath } from '../../lib/store/file-store.js';
@@ -336,6 +339,64 @@ describe('file store with openssl ca', () => {
     } finally {
       await s1.close();
       await s2.close();
+    }
+  });
+
+  test('group commit: the next batch is appended while one waits for its fdatasync, two in flight and never three; each record() resolves only once its lines are synced', async () => {
+    const ca = pki.ca('p256');
+    const store = fileStore(ca.serial, 0);
+    const indexPath = defaultIndexPath(ca.serial);
+    const realSync = fs.fdatasync;
+    let inFlight = 0;
+    let most = 0;
+    // The largest size of each file (by inode) that a completed fdatasync covered.
+    const synced = new Map<number, number>();
+    fs.fdatasync = ((fd: number, cb: (e: NodeJS.ErrnoException | null) => void) => {
+      const { ino, size } = fs.fstatSync(fd);
+      inFlight++;
+      most = Math.max(most, inFlight);
+      // A slow disk: each sync takes 40 ms, so batches queue behind it.
+      setTimeout(() => realSync(fd, (e) => {
+        inFlight--;
+        synced.set(ino, Math.max(synced.get(ino) ?? 0, size));
+        cb(e);
+      }), 40);
+    }) as typeof fs.fdatasync;
+    syncBuiltinESMExports();
+    try {
+      const der = new Uint8Array(openssl(['x509', '-in', pki.clientCert(ca).cert, '-outform', 'DER']));
+      const seenAtResolve = new Map<string, { index: number; ledger: number }>();
+      const inos = () => ({ index: fs.statSync(indexPath).ino, ledger: fs.statSync(indexPath + '.ledger').ino });
+      const wave = (base: number) =>
+        Promise.all(Array.from({ length: 5 }, (_, j) => {
+          const serial = (0x30000000 + base + j).toString(16).toUpperCase();
+          return store.record(recordInput(serial, { certificate: der })).then(() => {
+            const i = inos();
+            seenAtResolve.set(serial, { index: synced.get(i.index) ?? 0, ledger: synced.get(i.ledger) ?? 0 });
+          });
+        }));
+      // Three waves 10 ms apart: the second is written while the first waits; the third waits for one of them.
+      const waves = [wave(0)];
+      await delay(10);
+      waves.push(wave(10));
+      await delay(10);
+      waves.push(wave(20));
+      await Promise.all(waves);
+      // Each record resolved only after a completed fdatasync covered its index.txt line and its ledger line.
+      const indexText = fs.readFileSync(indexPath, 'latin1');
+      const ledgerText = fs.readFileSync(indexPath + '.ledger', 'latin1');
+      assert.equal(seenAtResolve.size, 15);
+      for (const [serial, at] of seenAtResolve) {
+        const indexEnd = indexText.indexOf('\n', indexText.indexOf(`\t${serial}\t`)) + 1;
+        const ledgerEnd = ledgerText.indexOf('\n', ledgerText.indexOf(`${serial}\t`)) + 1;
+        assert.ok(indexEnd > 0 && indexEnd <= at.index, `${serial}: index.txt line ends at ${indexEnd}, synced up to ${at.index} when record() resolved`);
+        assert.ok(ledgerEnd > 0 && ledgerEnd <= at.ledger, `${serial}: ledger line ends at ${ledgerEnd}, synced up to ${at.ledger} when record() resolved`);
+      }
+      assert.equal(most, 4, 'two batches in flight, each syncing index.txt and the ledger');
+    } finally {
+      fs.fdatasync = realSync;
+      syncBuiltinESMExports();
+      await store.close();
     }
   });
 
