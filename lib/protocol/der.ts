@@ -231,17 +231,16 @@ function lengthOctets(len: number): number {
   return n;
 }
 
-/** Writes the tag and definite length of a TLV at `out[0]`; returns where the contents start. */
-function writeHeader(out: Uint8Array, tag: number, len: number): number {
+/** Writes the tag and the definite length (in `octets`, from lengthOctets) at `out[0]`; returns where the contents start. */
+function writeHeader(out: Uint8Array, tag: number, len: number, octets: number): number {
   out[0] = tag;
-  if (len < 0x80) {
+  if (octets === 1) {
     out[1] = len;
     return 2;
   }
-  const n = lengthOctets(len) - 1;
-  out[1] = 0x80 | n;
-  for (let i = n, v = len; i >= 1; i--, v = Math.floor(v / 256)) out[1 + i] = v & 0xff;
-  return 2 + n;
+  out[1] = 0x80 | (octets - 1);
+  for (let i = octets - 1, v = len; i >= 1; i--, v = Math.floor(v / 256)) out[1 + i] = v & 0xff;
+  return 1 + octets;
 }
 
 /** Concatenates byte arrays. */
@@ -264,8 +263,9 @@ export function concat(parts: readonly Uint8Array[]): Uint8Array {
 export function tlv(tag: number, ...contents: Uint8Array[]): Uint8Array {
   let len = 0;
   for (const c of contents) len += c.length;
-  const out = new Uint8Array(1 + lengthOctets(len) + len);
-  let pos = writeHeader(out, tag, len);
+  const octets = lengthOctets(len);
+  const out = new Uint8Array(1 + octets + len);
+  let pos = writeHeader(out, tag, len, octets);
   for (const c of contents) {
     out.set(c, pos);
     pos += c.length;
