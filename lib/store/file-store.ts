@@ -145,6 +145,16 @@ function readLineAt(path: string, offset: number, maxBytes = Infinity): Buffer {
   }
 }
 
+/** Room for index.txt line offsets of `entries` entries. */
+function indexOffsets(entries: number): LineOffsets {
+  return new LineOffsets(entries, INDEX_LINES_PER_BASE);
+}
+
+/** Room for the ledger's line offsets of the index's `entries` entries and 1,024 more. */
+function ledgerOffsets(entries: number): LineOffsets {
+  return new LineOffsets(entries + 1024, LEDGER_LINES_PER_BASE);
+}
+
 /** The serial key of an index.txt line (its fourth field), or undefined. */
 function serialOfIndexLine(line: string): string | undefined {
   let t = -1;
@@ -450,7 +460,7 @@ export class FileRecordStore implements RecordStore {
     const old = { keys: this.keys, lineOffset: this.lineOffset, rev: this.revocations, ledgerAt: this.ledgerAt };
     this.keys = new SerialIndex();
     // Offsets in use are kept in use: the parse below fills them.
-    this.lineOffset = old.lineOffset && new LineOffsets(old.lineOffset.length, INDEX_LINES_PER_BASE);
+    this.lineOffset = old.lineOffset && indexOffsets(old.lineOffset.length);
     this.revocations = new Map();
     let read: { used: number; st: Stats };
     try {
@@ -472,7 +482,7 @@ export class FileRecordStore implements RecordStore {
    * kept by key (restoreLost() reads them).
    */
   private renumberLedger(oldKeys: SerialIndex, oldAt: LineOffsets): void {
-    const at = new LineOffsets(this.keys.size + 1024, LEDGER_LINES_PER_BASE);
+    const at = ledgerOffsets(this.keys.size);
     for (let i = 0; i < oldKeys.size; i++) {
       const o = oldAt.get(i);
       if (o < 0) continue;
@@ -563,7 +573,7 @@ export class FileRecordStore implements RecordStore {
    * million certificates it is about a gigabyte, and the event loop serves requests between chunks.
    */
   private async scanLedger(): Promise<void> {
-    this.ledgerAt ??= new LineOffsets(this.keys.size + 1024, LEDGER_LINES_PER_BASE);
+    this.ledgerAt ??= ledgerOffsets(this.keys.size);
     let fh;
     try {
       fh = await open(this.ledgerPath, 'r');
@@ -652,7 +662,7 @@ export class FileRecordStore implements RecordStore {
 
   /** Drops what was read of a ledger file that has since been replaced or changed: the next scan reads it from its start. */
   private forgetLedger(): void {
-    this.ledgerAt = new LineOffsets(this.keys.size + 1024, LEDGER_LINES_PER_BASE);
+    this.ledgerAt = ledgerOffsets(this.keys.size);
     this.ledgerOrphans.clear();
     this.revokedBy.clear();
     this.ledgerSeen = { ino: -1, size: 0 };
@@ -707,7 +717,7 @@ export class FileRecordStore implements RecordStore {
    */
   private async scanIndexOffsets(): Promise<void> {
     this.refreshIndex();
-    const offsets = new LineOffsets(this.keys.size + 1024, INDEX_LINES_PER_BASE);
+    const offsets = indexOffsets(this.keys.size + 1024);
     const { keys, indexSeen: seen } = this;
     this.lineOffset = offsets;
     let fh;
@@ -718,14 +728,16 @@ export class FileRecordStore implements RecordStore {
         return;
       }
       const buf = Buffer.allocUnsafe(INDEX_SCAN_BYTES);
-      for (let from = 0; from < seen.size && this.lineOffset === offsets; ) {
+      let from = 0;
+      // The line buf[lineFrom, lineTo), at file offset from + lineFrom: its entry's offset, if still unset.
+      const take = (lineFrom: number, lineTo: number) => {
+        const key = serialOfIndexLine(buf.toString('latin1', lineFrom, lineTo));
+        const i = key === undefined ? -1 : keys.find(key);
+        if (i >= 0 && offsets.get(i) < 0) offsets.set(i, from + lineFrom);
+      };
+      while (from < seen.size && this.lineOffset === offsets) {
         const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, seen.size - from), from);
         if (bytesRead === 0 || this.lineOffset !== offsets) return;
-        const take = (lineFrom: number, lineTo: number) => {
-          const key = serialOfIndexLine(buf.toString('latin1', lineFrom, lineTo));
-          const i = key === undefined ? -1 : keys.find(key);
-          if (i >= 0 && offsets.get(i) < 0) offsets.set(i, from + lineFrom);
-        };
         let pos = 0;
         for (let nl = buf.indexOf(10); nl >= 0 && nl < bytesRead; pos = nl + 1, nl = buf.indexOf(10, pos)) take(pos, nl);
         if (pos > 0) from += pos;
