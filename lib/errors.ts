@@ -157,6 +157,7 @@ export const ERROR_CATALOGUE = Object.freeze({
   ERR_EST_STORE_REASON: { class: 'EstStoreError', status: 400, message: 'reason <reason> cannot be written to index.txt' },
   ERR_EST_STORE_CLOSED: { class: 'EstStoreError', status: 503, message: 'record store <path> is closed' },
   ERR_EST_STORE_CRL_KEY: { class: 'EstStoreError', status: 500, message: 'the CA key does not match the CA certificate' },
+  ERR_EST_STORE_CRL_OPTION: { class: 'EstStoreError', status: 500, message: 'createCrl: <nextUpdateDays or crlNumber> must be <its range> (got <value>)' },
   ERR_EST_REENROLL_REVOKED: { class: 'EstForbiddenError', status: 403, message: 'the client certificate (serial <serial>) has been revoked' },
   ERR_EST_CERT_REVOKED: { class: 'EstForbiddenError', status: 403, message: 'the client certificate (serial <serial>) has been revoked' },
   ERR_EST_REENROLL_NOT_ISSUED: { class: 'EstForbiddenError', status: 403, message: 'the client certificate (serial <serial>) was not issued by this CA' },

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { EstError } from '../errors.js';
 import { toPem } from '../protocol/pem.js';
-import { createCrl, importFiles, openStore, revokeCertificate, type StoreLocation } from '../store/admin.js';
+import { createCrl, importFiles, MAX_NEXT_UPDATE_DAYS, openStore, revokeCertificate, type StoreLocation } from '../store/admin.js';
 import { parseReason } from '../store/openssl-index.js';
 import { createPool, migrate, redactUrl } from '../store/postgres-store.js';
 import type { CertificateRecord, RecordStore } from '../store/types.js';
@@ -219,8 +219,8 @@ export async function main(argv: string[], io: CliIO = { out: (s) => process.std
           crlNumber = BigInt(v['crl-number']);
         }
         const days = positive('next-update', v['next-update'] as string | undefined);
-        // nextUpdate is a Time (RFC 5280 §5.1.2.5): the same bound as init-ca's --days keeps it well inside year 9999.
-        if (days !== undefined && days > 36500) throw new UsageError(`--next-update must be at most 36500 days (got ${JSON.stringify(v['next-update'])})`);
+        // nextUpdate is a Time (RFC 5280 §5.1.2.5): createCrl's bound, said here as a usage error.
+        if (days !== undefined && days > MAX_NEXT_UPDATE_DAYS) throw new UsageError(`--next-update must be at most ${MAX_NEXT_UPDATE_DAYS} days (got ${JSON.stringify(v['next-update'])})`);
         store = await open();
         const der = await createCrl(store, {
           caCertificate: where.caCert,

@@ -61,8 +61,17 @@ export interface CreateCrlOptions {
   caKey: string | Uint8Array | KeyObject;
   /** cRLNumber. @default the current Unix time in seconds (increases from one run to the next) */
   crlNumber?: bigint;
-  /** Days until nextUpdate. @default 7 */
+  /** Days until nextUpdate, 0 to {@link MAX_NEXT_UPDATE_DAYS}. @default 7 */
   nextUpdateDays?: number;
+}
+
+/** nextUpdate's bound (init-ca's `--days` bound): well inside a Time's year 9999 (RFC 5280 §5.1.2.5). */
+export const MAX_NEXT_UPDATE_DAYS = 36_500;
+/** cRLNumber is a non-negative INTEGER of at most 20 octets (RFC 5280 §5.2.3). */
+const CRL_NUMBER_LIMIT = 1n << 159n;
+
+function crlOption(message: string): EstStoreError {
+  return new EstStoreError('ERR_EST_STORE_CRL_OPTION', `createCrl: ${message}`, { status: 500 });
 }
 
 function bytesOf(v: string | Uint8Array): Uint8Array {
@@ -72,6 +81,14 @@ function bytesOf(v: string | Uint8Array): Uint8Array {
 
 /** A CRL of every revocation in `store`, signed by the CA (DER). @see RFC 5280 §5 */
 export async function createCrl(store: RecordStore, options: CreateCrlOptions): Promise<Uint8Array> {
+  const days = options.nextUpdateDays ?? 7;
+  if (typeof days !== 'number' || !(days >= 0 && days <= MAX_NEXT_UPDATE_DAYS)) {
+    throw crlOption(`nextUpdateDays must be a number of days from 0 to ${MAX_NEXT_UPDATE_DAYS} (got ${String(days)})`);
+  }
+  const { crlNumber } = options;
+  if (crlNumber !== undefined && (typeof crlNumber !== 'bigint' || crlNumber < 0n || crlNumber >= CRL_NUMBER_LIMIT)) {
+    throw crlOption(`crlNumber must be a bigint from 0 to 2^159 - 1, at most 20 octets (got ${String(crlNumber).slice(0, 60)})`);
+  }
   const cert = new X509Certificate(bytesOf(options.caCertificate));
   const key = typeof options.caKey === 'object' && 'asymmetricKeyType' in options.caKey ? options.caKey : createPrivateKey(Buffer.from(bytesOf(options.caKey as string | Uint8Array)));
   if (!cert.checkPrivateKey(key)) throw new EstStoreError('ERR_EST_STORE_CRL_KEY', 'the CA key does not match the CA certificate', { status: 500 });
@@ -80,9 +97,9 @@ export async function createCrl(store: RecordStore, options: CreateCrlOptions): 
     caCertificate: new Uint8Array(cert.raw),
     caKey: key,
     revoked: await store.revoked(),
-    crlNumber: options.crlNumber ?? BigInt(Math.floor(now.getTime() / 1000)),
+    crlNumber: crlNumber ?? BigInt(Math.floor(now.getTime() / 1000)),
     thisUpdate: now,
-    nextUpdate: new Date(now.getTime() + (options.nextUpdateDays ?? 7) * 86_400_000),
+    nextUpdate: new Date(now.getTime() + days * 86_400_000),
   });
 }
 

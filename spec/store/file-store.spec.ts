@@ -12,6 +12,7 @@ import { EstStoreError } from '../../lib/errors.js';
 import { FileRecordStore, defaultIndexPath } from '../../lib/store/file-store.js';
 import { asn1TimeText, formatIndexLine, parseIndexLine } from '../../lib/store/openssl-index.js';
 import { main as admin } from '../../lib/cli/est-admin.js';
+import { createCrl, type CreateCrlOptions } from '../../lib/store/admin.js';
 import { INDEX_LINES_START, writeIndexLines } from '../helpers/index-lines.js';
 import { openssl, TestPki } from '../helpers/pki.js';
 import { issuer } from './issue.js';
@@ -156,6 +157,21 @@ describe('file store with openssl ca', () => {
       const far = capture();
       assert.equal(await admin(['crl', '--out', pki.path('far.crl'), '--next-update', '3000000', '--serial-file', ca.serial, '--ca-cert', ca.cert, '--ca-key', ca.key], far.io), 2);
       assert.match(far.err.join(''), /--next-update must be at most 36500 days/);
+      // createCrl (the API under it) bounds both numbers itself and names the option.
+      const refusals: Array<[Partial<CreateCrlOptions>, RegExp]> = [
+        [{ nextUpdateDays: 3_000_000 }, /^createCrl: nextUpdateDays must be a number of days from 0 to 36500 \(got 3000000\)$/],
+        [{ nextUpdateDays: Number.NaN }, /nextUpdateDays .*\(got NaN\)/],
+        [{ nextUpdateDays: -1 }, /nextUpdateDays .*\(got -1\)/],
+        [{ crlNumber: -1n }, /^createCrl: crlNumber must be a bigint from 0 to 2\^159 - 1, at most 20 octets \(got -1\)$/],
+        [{ crlNumber: 1n << 159n }, /crlNumber .*\(got 7307508186654514591018424163581415098279662714\d+\)$/],
+      ];
+      for (const [opts, message] of refusals) {
+        await assert.rejects(createCrl(store, { caCertificate: ca.cert, caKey: ca.key, ...opts }), (e: unknown) => e instanceof EstStoreError && e.code === 'ERR_EST_STORE_CRL_OPTION' && message.test(e.message));
+      }
+      // Both bounds themselves are accepted, and openssl reads them back.
+      const edge = openssl(['crl', '-inform', 'DER', '-noout', '-text'], Buffer.from(await createCrl(store, { caCertificate: ca.cert, caKey: ca.key, crlNumber: (1n << 159n) - 1n, nextUpdateDays: 36_500 }))).toString();
+      assert.match(edge, /CRL Number: \s*0x7F(FF){19}\b/i);
+      assert.match(edge, new RegExp(`Next Update: .* ${new Date(Date.now() + 36_500 * 86_400_000).getUTCFullYear()} GMT`));
       const crlCheck = openssl(['crl', '-in', ours, '-CAfile', ca.cert, '-noout', '-text']).toString();
       assert.match(crlCheck, /CRL Number: \s*42/);
       assert.match(crlCheck, new RegExp(`Serial Number: ${a.serial}[\\s\\S]*Key Compromise`));
