@@ -71,8 +71,8 @@ export function readWhole(buf: Uint8Array, expectTag?: number, what = 'structure
 }
 
 /** The children of a constructed TLV, which must exactly fill it. */
-export function children(t: Tlv): Tlv[] {
-  if (!(t.tag & 0x20)) throw new DerError('expected a constructed type');
+export function children(t: Tlv | undefined): Tlv[] {
+  if (t === undefined || !(t.tag & 0x20)) throw new DerError('expected a constructed type');
   const out: Tlv[] = [];
   let pos = t.contentStart;
   while (pos < t.end) {
@@ -84,8 +84,8 @@ export function children(t: Tlv): Tlv[] {
 }
 
 /** Children of `t`, checking `t`'s tag first. */
-export function expectChildren(t: Tlv, tag: number, what: string): Tlv[] {
-  if (t.tag !== tag) throw new DerError(`${what} has the wrong ASN.1 type`);
+export function expectChildren(t: Tlv | undefined, tag: number, what: string): Tlv[] {
+  if (t?.tag !== tag) throw new DerError(`${what} has the wrong ASN.1 type`);
   return children(t);
 }
 
@@ -116,8 +116,8 @@ const DECODED_OIDS_MAX = 512;
  * Decodes an OBJECT IDENTIFIER TLV to dotted form (X.690 §8.19), in time linear in its length:
  * arcs that fit 2^53 accumulate as numbers, longer ones as a run of octets converted once.
  */
-export function readOid(t: Tlv): string {
-  if (t.tag !== Tag.oid) throw new DerError('expected an OBJECT IDENTIFIER');
+export function readOid(t: Tlv | undefined): string {
+  if (t?.tag !== Tag.oid) throw new DerError('expected an OBJECT IDENTIFIER');
   const c = content(t);
   if (c.length === 0) throw new DerError('empty OBJECT IDENTIFIER');
   if (c.length > MAX_OID_LENGTH) throw new DerError(`OBJECT IDENTIFIER longer than ${MAX_OID_LENGTH} octets`);
@@ -157,14 +157,14 @@ function decodeOid(c: Uint8Array): string {
 }
 
 /** Reads a BOOLEAN. */
-export function readBoolean(t: Tlv): boolean {
-  if (t.tag !== Tag.boolean || t.end - t.contentStart !== 1) throw new DerError('expected a BOOLEAN');
+export function readBoolean(t: Tlv | undefined): boolean {
+  if (t?.tag !== Tag.boolean || t.end - t.contentStart !== 1) throw new DerError('expected a BOOLEAN');
   return t.buf[t.contentStart] !== 0;
 }
 
 /** Reads a small non-negative INTEGER as a number. */
-export function readSmallInt(t: Tlv): number {
-  if (t.tag !== Tag.integer) throw new DerError('expected an INTEGER');
+export function readSmallInt(t: Tlv | undefined): number {
+  if (t?.tag !== Tag.integer) throw new DerError('expected an INTEGER');
   const c = content(t);
   if (c.length === 0 || c.length > 6 || c[0]! & 0x80) throw new DerError('INTEGER out of range');
   let v = 0;
@@ -173,8 +173,8 @@ export function readSmallInt(t: Tlv): number {
 }
 
 /** Reads an INTEGER as a bigint (two's complement). */
-export function readBigInt(t: Tlv): bigint {
-  if (t.tag !== Tag.integer) throw new DerError('expected an INTEGER');
+export function readBigInt(t: Tlv | undefined): bigint {
+  if (t?.tag !== Tag.integer) throw new DerError('expected an INTEGER');
   const c = content(t);
   if (c.length === 0) throw new DerError('empty INTEGER');
   let v = 0n;
@@ -184,15 +184,21 @@ export function readBigInt(t: Tlv): bigint {
 }
 
 /** Content of a BIT STRING with no unused bits (keys, signatures). */
-export function readBitStringBytes(t: Tlv): Uint8Array {
-  if (t.tag !== Tag.bitString) throw new DerError('expected a BIT STRING');
+export function readBitStringBytes(t: Tlv | undefined): Uint8Array {
+  if (t?.tag !== Tag.bitString) throw new DerError('expected a BIT STRING');
   const c = content(t);
   if (c.length === 0 || c[0] !== 0) throw new DerError('BIT STRING with unused bits');
   return c.subarray(1);
 }
 
+/** A Unicode scalar value: a code point that is a character, neither a surrogate nor past U+10FFFF. */
+export function isUnicodeScalar(cp: number): boolean {
+  return cp <= 0x10ffff && (cp < 0xd800 || cp > 0xdfff);
+}
+
 /** Decodes any DirectoryString / ASN.1 character string to a JS string. */
-export function readString(t: Tlv): string {
+export function readString(t: Tlv | undefined): string {
+  if (t === undefined) throw new DerError('expected a character string');
   const c = Buffer.from(content(t));
   switch (t.tag) {
     case Tag.utf8String:
@@ -205,7 +211,9 @@ export function readString(t: Tlv): string {
     case Tag.teletexString:
       return c.toString('latin1');
     case Tag.bmpString: {
+      // UCS-2: a surrogate is no character there (X.680 §41.12), and OpenSSL refuses one.
       if (c.length % 2) throw new DerError('odd-length BMPString');
+      for (let i = 0; i < c.length; i += 2) if ((c[i]! & 0xf8) === 0xd8) throw new DerError('BMPString holds a surrogate');
       const swapped = Buffer.from(c);
       swapped.swap16();
       return swapped.toString('utf16le');
@@ -213,7 +221,11 @@ export function readString(t: Tlv): string {
     case Tag.universalString: {
       if (c.length % 4) throw new DerError('bad UniversalString');
       let s = '';
-      for (let i = 0; i < c.length; i += 4) s += String.fromCodePoint(c.readUInt32BE(i));
+      for (let i = 0; i < c.length; i += 4) {
+        const cp = c.readUInt32BE(i);
+        if (!isUnicodeScalar(cp)) throw new DerError('UniversalString holds a surrogate or a code point beyond Unicode');
+        s += String.fromCodePoint(cp);
+      }
       return s;
     }
     default:
@@ -362,7 +374,8 @@ export function time(d: Date): Uint8Array {
 }
 
 /** Decodes a UTCTime or GeneralizedTime TLV. */
-export function readTime(t: Tlv): Date {
+export function readTime(t: Tlv | undefined): Date {
+  if (t === undefined) throw new DerError('bad Time value');
   const s = Buffer.from(content(t)).toString('latin1');
   let m: RegExpMatchArray | null;
   if (t.tag === Tag.utcTime && (m = s.match(/^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/))) {

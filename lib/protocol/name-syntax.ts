@@ -1,6 +1,6 @@
 // Structural checks of X.501 Names and GeneralNames (RFC 5280 §4.1.2.4, §4.1.2.6, §4.2.1.6) before they are copied into a certificate.
 import { Oid } from './constants.js';
-import { children, content, DerError, readOid, readWhole, Tag, type Tlv } from './der.js';
+import { children, content, DerError, isUnicodeScalar, readOid, readWhole, Tag, type Tlv } from './der.js';
 
 /** Why a Name or GeneralName cannot go into a certificate: the message names the rule. */
 export class NameSyntaxError extends Error {
@@ -76,7 +76,12 @@ function decodeString(t: Tlv, what: string): string | undefined {
     case Tag.bmpString: {
       if (c.length % 2) throw new NameSyntaxError(`${what} is an odd-length BMPString`);
       let s = '';
-      for (let i = 0; i < c.length; i += 2) s += String.fromCharCode((c[i]! << 8) | c[i + 1]!);
+      for (let i = 0; i < c.length; i += 2) {
+        const unit = (c[i]! << 8) | c[i + 1]!;
+        // UCS-2 has no surrogates as characters; OpenSSL cannot read a name holding one.
+        if (!isUnicodeScalar(unit)) throw new NameSyntaxError(`${what} holds a surrogate, which a BMPString cannot`);
+        s += String.fromCharCode(unit);
+      }
       return s;
     }
     case Tag.universalString: {
@@ -84,7 +89,7 @@ function decodeString(t: Tlv, what: string): string | undefined {
       let s = '';
       for (let i = 0; i < c.length; i += 4) {
         const cp = ((c[i]! << 24) | (c[i + 1]! << 16) | (c[i + 2]! << 8) | c[i + 3]!) >>> 0;
-        if (cp > 0x10ffff) throw new NameSyntaxError(`${what} holds a code point beyond Unicode`);
+        if (!isUnicodeScalar(cp)) throw new NameSyntaxError(`${what} holds a surrogate or a code point beyond Unicode`);
         s += String.fromCodePoint(cp);
       }
       return s;

@@ -2,7 +2,7 @@
 import { generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { bitString, explicit, integer, octetString, oid, seq, set, tlv, time, nullValue } from '../../lib/protocol/der.js';
 
-export { seq, set, tlv, oid, octetString, explicit, integer };
+export { seq, set, tlv, oid, octetString, explicit, integer, bitString };
 
 /** UTF8String / PrintableString / IA5String TLVs. */
 export const utf8 = (s: string) => tlv(0x0c, Buffer.from(s, 'utf8'));

@@ -9,6 +9,8 @@ import { basic, b64lines, fetchRaw } from '../helpers/http.js';
 import { prng } from '../helpers/prng.js';
 import { startEstServer, type Running } from '../helpers/servers.js';
 import { est } from '../../lib/index.js';
+import { sign } from 'node:crypto';
+import { bitString, craftCsr, CN, integer, name, oid, p256, rdn, seq, set, tlv } from '../helpers/craft.js';
 
 const pki = new TestPki();
 const ca = pki.ca('p256');
@@ -111,6 +113,40 @@ describe('degenerate public keys (one such request used to abort the process)', 
         }
         const alive = await fetchRaw(`${srv.url}/cacerts`, { method: 'GET' });
         assert.equal(alive.status, 200);
+      });
+    }
+  }
+});
+
+describe('malformed fields inside a well-formed CSR (each used to answer 500)', () => {
+  const key = p256();
+  const point = key.spki.subarray(key.spki.length - 65);
+  /** certificationRequestInfo around `spki`, signed; `sigAlg` replaces the signature algorithm. */
+  const around = (spki: Uint8Array, sigAlg = seq(oid('1.2.840.10045.4.3.2'))) => {
+    const info = seq(integer(0), name(rdn(CN, tlv(0x0c, Buffer.from('device')))), spki, tlv(0xa0));
+    return Buffer.from(seq(info, sigAlg, bitString(sign('sha256', info, key.privateKey))));
+  };
+  const beyondUnicode = tlv(0x1c, Uint8Array.of(0x7f, 0xff, 0xff, 0xff));
+  const attribute = (type: string, value: Uint8Array) => seq(oid(type), set(value));
+  const cases: Array<[string, Buffer, RegExp]> = [
+    ['an empty key AlgorithmIdentifier', around(seq(seq(), bitString(point))), /malformed PKCS#10 request/],
+    ['an empty signature AlgorithmIdentifier', around(key.spki, seq()), /malformed PKCS#10 request/],
+    ['a challengePassword beyond Unicode', craftCsr({ subject: name(rdn(CN, tlv(0x0c, Buffer.from('device')))), key, attributes: [attribute('1.2.840.113549.1.9.7', beyondUnicode)] }), /malformed PKCS#10 request: UniversalString/],
+    ['an otpChallenge beyond Unicode', craftCsr({ subject: name(rdn(CN, tlv(0x0c, Buffer.from('device')))), key, attributes: [attribute('1.2.840.113549.1.9.16.2.56', beyondUnicode)] }), /UniversalString/],
+    ['an estIdentityLinking beyond Unicode', craftCsr({ subject: name(rdn(CN, tlv(0x0c, Buffer.from('device')))), key, attributes: [attribute('1.2.840.113549.1.9.16.2.58', beyondUnicode)] }), /UniversalString/],
+    // OpenSSL cannot read a name holding a lone surrogate ("illegal characters"): never issued.
+    ['a CN BMPString holding a lone surrogate', craftCsr({ subject: name(rdn(CN, tlv(0x1e, Uint8Array.of(0xd8, 0x00)))), key }), /surrogate/],
+    ['a CN UniversalString holding a surrogate', craftCsr({ subject: name(rdn(CN, tlv(0x1c, Uint8Array.of(0, 0, 0xdc, 0x00)))), key }), /surrogate/],
+  ];
+  for (const [what, der, reason] of cases) {
+    for (const op of ['simpleenroll', 'serverkeygen']) {
+      it(`${what} to /${op} → 400 with its reason, nothing issued`, async () => {
+        const n = issued.length;
+        const r = await post(op, b64lines(der));
+        assert.equal(r.status, 400, `${what}: ${r.status} ${r.text}`);
+        assert.match(r.text, reason);
+        assert.equal(r.text.trim().split('\n').length, 1);
+        assert.equal(issued.length, n);
       });
     }
   }
