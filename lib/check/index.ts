@@ -16,6 +16,7 @@ import { checkSignature } from './signature.js';
 
 export { compileRequiredAttrs, type RequiredAttrsCheck } from './required-attrs.js';
 export { compileNameRules, type NameRulesCheck } from './name-rules.js';
+export { otpHeaderValue } from './otp.js';
 export type { ReenrollKind } from './reenroll.js';
 
 /** What the check stage needs to know about the request and the configuration. */

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createAuthRequest, OTP_HEADER } from '../auth/auth-request.js';
 import { authorize } from '../auth/authorize.js';
-import { compileNameRules, compileRequiredAttrs } from '../check/index.js';
+import { compileNameRules, compileRequiredAttrs, otpHeaderValue } from '../check/index.js';
 import { EstConfigError, EstError, EstForbiddenError, EstUnauthorizedError, estError } from '../errors.js';
 import { secondsSince, type AuthOutcome } from '../observe/metrics.js';
 import { inSpan } from '../observe/tracing.js';
@@ -194,7 +194,7 @@ export function est(options: EstOptions): EstMiddleware {
       };
       if (label !== undefined) ctx.label = label;
       if (who.user !== undefined) ctx.user = who.user;
-      if (authRequest) ctx.verifyOtp = async (otp) => void (await authRequest.check(req, originalUri, { [OTP_HEADER]: otp }));
+      if (authRequest) ctx.verifyOtp = async (otp) => void (await authRequest.check(req, originalUri, { [OTP_HEADER]: otpHeaderValue(otp) }));
       await op.handler(ctx);
       span.setAttribute('http.response.status_code', res.statusCode);
     });

@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { TestPki, openssl, pkcs7Certs, verifyCert, x509Text, type KeySpec } from '../helpers/pki.js';
 import { basic, b64lines, fetchRaw } from '../helpers/http.js';
 import { startAuthBackend, startEstServer, type Running } from '../helpers/servers.js';
+import { CN, craftCsr, name, oid, p256, rdn, seq, set, tlv, utf8 } from '../helpers/craft.js';
 
 const pki = new TestPki();
 const ca = pki.ca('p256');
@@ -204,6 +205,33 @@ describe('authRequest (est_auth_request)', () => {
     const r = await post('simpleenroll', b64lines(pki.csr().der), { ...good, 'X-EST-OTP-Challenge': 'good-otp' });
     assert.equal(r.status, 200);
     assert.equal(auth.seen.at(-1)!['x-est-otp-challenge'], undefined);
+  });
+  it('an otpChallenge that cannot travel in a header or is past 255 characters is a 400, and the backend is not asked; a non-ASCII one goes as its UTF-8 octets', async () => {
+    const key = p256();
+    const withOtp = (value: Uint8Array) =>
+      b64lines(craftCsr({ subject: name(rdn(CN, utf8('otp-device'))), key, attributes: [seq(oid('1.2.840.113549.1.9.16.2.56'), set(value))] }));
+    const refused: Array<[string, Uint8Array, RegExp]> = [
+      ['CR LF', utf8('123\r\nX-Injected: 1'), /otpChallenge holds a control character/],
+      ['NUL', utf8('12\u000034'), /control character/],
+      ['DEL', utf8('12\u007f34'), /control character/],
+      ['empty', utf8(''), /otpChallenge must have 1 to 255 characters \(has 0\)/],
+      ['256 characters', utf8('7'.repeat(256)), /1 to 255 characters \(has 256\)/],
+      ['20,000 characters', utf8('7'.repeat(20_000)), /\(has 20000\)/],
+    ];
+    for (const [what, value, reason] of refused) {
+      const n = auth.seen.length;
+      const r = await post('simpleenroll', withOtp(value));
+      assert.equal(r.status, 400, `${what}: ${r.status} ${r.text}`);
+      assert.match(r.text, reason, what);
+      // The Basic credentials are checked first; the OTP never reaches the backend.
+      assert.ok(auth.seen.slice(n).every((h) => h['x-est-otp-challenge'] === undefined), what);
+    }
+    // 255 characters, and characters beyond Latin-1: asked, refused by the backend (not good-otp), never a 500.
+    for (const otp of ['7'.repeat(255), 'pässwörd ✓ 𝄞']) {
+      const r = await post('simpleenroll', withOtp(tlv(0x0c, Buffer.from(otp, 'utf8'))));
+      assert.equal(r.status, 403, `${otp.slice(0, 20)}: ${r.status} ${r.text}`);
+      assert.equal(Buffer.from(auth.seen.at(-1)!['x-est-otp-challenge'] as string, 'latin1').toString('utf8'), otp);
+    }
   });
   it('cacerts and csrattrs never need authentication', async () => {
     const n = auth.seen.length;
