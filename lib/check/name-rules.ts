@@ -31,8 +31,8 @@ function refuse(message: string): never {
 /**
  * Compiles the name rules: every CSR's subject is a well-formed Name within `maxSubjectSize`
  * bytes (RFC 5280 §4.1.2.4, §4.1.2.6; bounds of Appendix A; no NUL characters) and is not the
- * name of a CA certificate; its subjectAltName, when requested, is well formed and holds at most
- * `maxSubjectAltNames` names (RFC 5280 §4.2.1.6). A violation is a 400 `ERR_EST_CSR_NAME` naming the rule.
+ * name of a CA certificate; its subjectAltName, when requested, is well formed, holds at most
+ * `maxSubjectAltNames` names (RFC 5280 §4.2.1.6) and no directoryName that is a CA certificate's name. A violation is a 400 `ERR_EST_CSR_NAME` naming the rule.
  */
 export function compileNameRules(options: NameRulesOptions): NameRulesCheck {
   const caNames = new Set<string>();
@@ -51,7 +51,13 @@ export function compileNameRules(options: NameRulesOptions): NameRulesCheck {
       const attrs = checkNameSyntax(readWhole(csr.subjectDer, Tag.sequence, 'subject'));
       if (attrs.length > 0 && caNames.has(canonical(attrs))) refuse("subject equals a CA certificate's name: an issued certificate may not impersonate its issuer (RFC 5280 §4.1.2.6)");
       const san = csr.extensions.find((e) => e.oid === Oid.subjectAltName);
-      if (san) checkGeneralNames(san.value, options.maxSubjectAltNames);
+      if (san) {
+        for (const g of checkGeneralNames(san.value, options.maxSubjectAltNames)) {
+          if (g.name && g.name.length > 0 && caNames.has(canonical(g.name))) {
+            refuse("subjectAltName directoryName equals a CA certificate's name: an issued certificate may not impersonate its issuer (RFC 5280 §4.1.2.6, §4.2.1.6)");
+          }
+        }
+      }
     } catch (e) {
       if (e instanceof NameSyntaxError) refuse(e.message);
       throw e;

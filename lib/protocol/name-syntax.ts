@@ -159,6 +159,8 @@ export interface GeneralNameEntry {
   kind: number;
   /** Text of IA5String forms; the address bytes of an iPAddress. */
   value?: string | Uint8Array;
+  /** A directoryName's attributes. */
+  name?: NameAttribute[];
 }
 
 const DNS_NAME = /^(\*\.)?([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?$/;
@@ -229,8 +231,7 @@ export function checkGeneralNames(value: Uint8Array, maxEntries: number): Genera
         case 4: {
           const f = constructed ? children(g) : [];
           if (f.length !== 1) throw new NameSyntaxError('subjectAltName directoryName must hold exactly one Name (RFC 5280 §4.2.1.6)');
-          checkNameSyntax(f[0]!, 'subjectAltName directoryName');
-          out.push({ kind });
+          out.push({ kind, name: checkNameSyntax(f[0]!, 'subjectAltName directoryName') });
           break;
         }
         case 6: {
