@@ -73,7 +73,10 @@ function parseRevokeRequest(id: number, v: asn1js.AsnType): CmcRevokeRequest {
   if (!(issuer instanceof asn1js.Sequence) || !(serial instanceof asn1js.Integer) || !(reason instanceof asn1js.Enumerated)) {
     throw new CmcFailure(CmcFailInfo.badRequest, 'malformed revokeRequest', [id]);
   }
-  const r: CmcRevokeRequest = { bodyPartId: id, issuerDer: raw(issuer), serial: serial.toBigInt(), reason: Number(reason.valueBlock.valueDec) };
+  // asn1js reads an ENUMERATED past 6 octets as valueDec 0 (unspecified): read all of it.
+  const code = reason.toBigInt();
+  if (code < 0n || code > 0xffn) throw new CmcFailure(CmcFailInfo.badRequest, `unknown CRLReason ${code} (RFC 5280 §5.3.1)`, [id]);
+  const r: CmcRevokeRequest = { bodyPartId: id, issuerDer: raw(issuer), serial: serial.toBigInt(), reason: Number(code) };
   const comment = rest.find((x) => x instanceof asn1js.Utf8String) as asn1js.Utf8String | undefined;
   if (comment) r.comment = comment.valueBlock.value;
   return r;

@@ -36,7 +36,7 @@ public class CmcInterop {
     }
   }
 
-  // request <csr.der|-> <signing key.pem> <signer cert.pem|-> <out> [txid=N] [nonce=HEX] [ident=TEXT] [revoke=ISSUER_CERT_PEM:SERIAL_HEX] [unknown] [crmf]
+  // request <csr.der|-> <signing key.pem> <signer cert.pem|-> <out> [txid=N] [nonce=HEX] [ident=TEXT] [revoke=ISSUER_CERT_PEM:SERIAL_HEX[:REASON]] [unknown] [crmf]
   static void request(String[] a) throws Exception {
     List<TaggedAttribute> controls = new ArrayList<>();
     List<TaggedRequest> reqs = new ArrayList<>();
@@ -50,7 +50,18 @@ public class CmcInterop {
       else if (arg.startsWith("revoke=")) {
         String[] p = arg.substring(7).split(":");
         X500Name issuer = cert(p[0]).getSubject();
-        RevokeRequest rr = new RevokeRequest(issuer, new ASN1Integer(new BigInteger(p[1], 16)), CRLReason.lookup(CRLReason.keyCompromise), null, null, new DERUTF8String("lost device"));
+        ASN1Encodable rr;
+        if (p.length > 2) {
+          // revoke=ISSUER:SERIAL:REASON with any CRLReason value, even one no CRLReason can hold.
+          ASN1EncodableVector v = new ASN1EncodableVector();
+          v.add(issuer);
+          v.add(new ASN1Integer(new BigInteger(p[1], 16)));
+          v.add(new ASN1Enumerated(new BigInteger(p[2])));
+          v.add(new DERUTF8String("lost device"));
+          rr = new DERSequence(v);
+        } else {
+          rr = new RevokeRequest(issuer, new ASN1Integer(new BigInteger(p[1], 16)), CRLReason.lookup(CRLReason.keyCompromise), null, null, new DERUTF8String("lost device"));
+        }
         controls.add(new TaggedAttribute(new BodyPartID(id++), CMCObjectIdentifiers.id_cmc_revokeRequest, new DERSet(rr)));
       } else if (arg.equals("unknown")) controls.add(new TaggedAttribute(new BodyPartID(id++), CMCObjectIdentifiers.id_cmc_getCRL, new DERSet(DERNull.INSTANCE)));
     }

@@ -103,6 +103,19 @@ describe('Full PKI Request (RFC 5272 §3.2) from Bouncy Castle', { skip }, () =>
     assert.ok(Buffer.from(r.revocations[0]!.issuerDer).includes(Buffer.from('Test EST CA')));
   });
 
+  test('revokeRequest with a CRLReason past one octet (2^96, which asn1js reads as 0): badRequest naming it', async () => {
+    const client = pki.clientCert(ca);
+    const serial = openssl(['x509', '-in', client.cert, '-noout', '-serial']).toString().trim().split('=')[1]!;
+    for (const reason of ['79228162514264337593543950336', '256']) {
+      const f = await failure(readFullPkiRequest(bcRequest(undefined, client.key, client.cert, [`revoke=${ca.cert}:${serial}:${reason}`]), spkiOf));
+      assert.equal(f.failInfo, CmcFailInfo.badRequest);
+      assert.match(f.message, new RegExp(`unknown CRLReason ${reason} `));
+      assert.deepEqual(f.bodyList, [1]);
+    }
+    const ok = await readFullPkiRequest(bcRequest(undefined, client.key, client.cert, [`revoke=${ca.cert}:${serial}:10`]), spkiOf);
+    assert.equal(ok.revocations[0]!.reason, 10);
+  });
+
   test('garbage and non-CMC SignedData: badRequest', async () => {
     assert.equal((await failure(readFullPkiRequest(new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x00]), spkiOf))).failInfo, CmcFailInfo.badRequest);
     const certsOnly = openssl(['crl2pkcs7', '-nocrl', '-certfile', ca.cert, '-outform', 'DER']);
