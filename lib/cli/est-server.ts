@@ -15,6 +15,7 @@ import { EstConfigError, EstError } from '../errors.js';
 import { est, requestIdOf, type EstMiddleware } from '../middleware/est.js';
 import { lookupOperation } from '../middleware/operations.js';
 import { pathOf, splitWellKnown, WELL_KNOWN } from '../middleware/route.js';
+import { cutUnreadBody } from '../middleware/respond.js';
 import { isClusterWorker, reportListening, reportStartFailure, startCluster } from './cluster.js';
 import { JOURNAL_DIR_ENV, openJournal, type InflightJournal } from './inflight-journal.js';
 import type { EstLogger, EstOptions } from '../middleware/options.js';
@@ -226,14 +227,15 @@ async function startAdmin(cfg: ServerConfig, store: RecordStore, ca: Certificate
  * (see BENCHMARKS.md).
  */
 function labelHandler(byLabel: ReadonlyMap<string, EstMiddleware>): (req: IncomingMessage, res: ServerResponse) => void {
-  const notFound = (res: ServerResponse) => {
+  const notFound = (req: IncomingMessage, res: ServerResponse) => {
+    cutUnreadBody(req, res);
     res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': '10' }).end('not found\n');
   };
   return (req, res) => {
     const where = splitWellKnown(pathOf(req.url ?? '/'));
     const m = where && byLabel.get(where.label ?? '');
-    if (!m) return notFound(res);
-    m(req, res, () => notFound(res));
+    if (!m) return notFound(req, res);
+    m(req, res, () => notFound(req, res));
   };
 }
 

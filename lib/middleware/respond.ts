@@ -27,6 +27,29 @@ export function send(req: IncomingMessage, res: ServerResponse, p: Prepared, ext
   res.end(req.method === 'HEAD' ? undefined : p.body);
 }
 
+/** How long the rest of a request body an early answer left unread may still be read and dropped. */
+const UNREAD_BODY_GRACE_MS = 2_000;
+
+/**
+ * For an answer given before the request body was read to its end (401, 404, 413…): once the
+ * answer is out, node reads and drops the rest of the body (so that a small body in flight ends
+ * cleanly: closing on unread bytes would reset the connection and could lose the answer), for at
+ * most UNREAD_BODY_GRACE_MS; then the socket is destroyed, so an endless upload cannot hold the
+ * connection until the server's requestTimeout. (`Connection: close` would make node close at
+ * once, on the unread bytes.)
+ */
+export function cutUnreadBody(req: IncomingMessage, res: ServerResponse): void {
+  if (req.complete) return;
+  res.once('finish', () => {
+    if (req.complete) return;
+    const cut = setTimeout(() => req.socket.destroy(), UNREAD_BODY_GRACE_MS);
+    cut.unref();
+    const keep = () => clearTimeout(cut);
+    req.once('end', keep);
+    req.socket.once('close', keep);
+  });
+}
+
 /** Renders an error: 401 empty with WWW-Authenticate; others text/plain with a one-line reason. */
 export function sendError(req: IncomingMessage, res: ServerResponse, err: EstError): void {
   if (res.headersSent) {
@@ -49,6 +72,7 @@ export function sendError(req: IncomingMessage, res: ServerResponse, err: EstErr
     res.removeHeader('Content-Length');
     res.removeHeader('Transfer-Encoding');
   } else headers['Content-Length'] = String(body.length);
+  cutUnreadBody(req, res);
   res.writeHead(err.status, headers);
   res.end(req.method === 'HEAD' || body.length === 0 ? undefined : body);
 }

@@ -178,6 +178,61 @@ describe('hostile headers', () => {
   });
 });
 
+describe('a body still arriving when the answer is given early (401, 413)', () => {
+  /**
+   * Opens a connection, sends `head` and then 1 KB more of body every 20 ms, for as long as the
+   * server lets it; returns the answer and how long after it the server cut the connection.
+   */
+  const upload = (head: string, withCert: boolean) =>
+    new Promise<{ answer: string; cutAfterMs: number }>((resolve, reject) => {
+      let more: NodeJS.Timeout | undefined;
+      const s = connect({ host: '127.0.0.1', port: srv.port, rejectUnauthorized: false, ...(withCert ? { cert: readFileSync(client.cert), key: readFileSync(client.key) } : {}) }, () => {
+        s.write(head);
+        more = setInterval(() => s.writable && s.write(head.includes('chunked') ? `400\r\n${'A'.repeat(1024)}\r\n` : 'A'.repeat(1024)), 20);
+      });
+      let answer = '';
+      let answeredAt = 0;
+      const limit = setTimeout(() => s.destroy(new Error('still open 10 s after the answer')), 10_000);
+      s.on('data', (c: Buffer) => {
+        answer += c.toString('latin1');
+        answeredAt ||= performance.now();
+      });
+      s.on('error', () => {});
+      s.on('close', () => {
+        clearInterval(more);
+        clearTimeout(limit);
+        if (!answeredAt) return reject(new Error('closed without an answer'));
+        resolve({ answer, cutAfterMs: performance.now() - answeredAt });
+      });
+    });
+  it('an endless chunked upload after a 401: read and dropped for 2 s, then cut (not at node\'s 300 s requestTimeout)', async () => {
+    const r = await upload('POST /.well-known/est/simpleenroll HTTP/1.1\r\nHost: x\r\nContent-Type: application/pkcs10\r\nTransfer-Encoding: chunked\r\n\r\n400\r\n' + 'A'.repeat(1024) + '\r\n', false);
+    assert.match(r.answer, /^HTTP\/1\.1 401 /);
+    assert.ok(r.cutAfterMs > 1_500 && r.cutAfterMs < 5_000, `cut ${r.cutAfterMs} ms after the answer`);
+  });
+  it('a declared body past the limit: 413, the upload read and dropped for 2 s, then cut', async () => {
+    const r = await upload('POST /.well-known/est/simpleenroll HTTP/1.1\r\nHost: x\r\nContent-Type: application/pkcs10\r\nContent-Length: 100000000\r\n\r\n', true);
+    assert.match(r.answer, /^HTTP\/1\.1 413 /);
+    assert.ok(r.cutAfterMs > 1_500 && r.cutAfterMs < 5_000, `cut ${r.cutAfterMs} ms after the answer`);
+  });
+  it('a small body in flight behind a 401: the whole answer arrives, and the connection serves the next request', async () => {
+    const body = b64lines(pki.csr().der);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const s = connect({ host: '127.0.0.1', port: srv.port, rejectUnauthorized: false }, () => {
+        s.write(`POST /.well-known/est/simpleenroll HTTP/1.1\r\nHost: x\r\nContent-Type: application/pkcs10\r\nContent-Length: ${body.length}\r\n\r\n`);
+        // The body follows a moment after the 401; then, on the same connection, /cacerts.
+        setTimeout(() => s.write(body), 100);
+        setTimeout(() => s.write('GET /.well-known/est/cacerts HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), 3_000);
+      });
+      let out = '';
+      s.on('data', (c: Buffer) => (out += c.toString('latin1')));
+      s.on('error', reject);
+      s.on('close', () => resolve(out));
+    });
+    assert.match(answer, /^HTTP\/1\.1 401 [^]*HTTP\/1\.1 200 [^]*application\/pkcs7-mime/);
+  });
+});
+
 describe('property: mutated CSR bytes', () => {
   it('every mutation of a valid CSR gets a 4xx (or a valid 200), never a crash or a 5xx', async () => {
     const base = pki.csr({ keySpec: 'p256', exts: ['subjectAltName=DNS:fuzz.example'] }).der;
