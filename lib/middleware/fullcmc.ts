@@ -13,6 +13,7 @@ import { MediaType, Oid } from '../protocol/constants.js';
 import { DerError } from '../protocol/der.js';
 import { parseCsr } from '../protocol/pkcs10.js';
 import { fromDer, pkijsCertificate } from '../protocol/pkix.js';
+import { chainLimitProblem } from '../tls/chain-limits.js';
 import { verifyChain } from '../tls/verify-chain.js';
 import { readDerBody } from './body.js';
 import type { RequestContext } from './context.js';
@@ -145,6 +146,9 @@ export async function fullcmc(ctx: RequestContext): Promise<void> {
   if ('certificate' in request.signer) {
     const cert = request.signer.certificate;
     const others = request.certificates.filter((c) => c.fingerprint256 !== cert.fingerprint256);
+    // The same bounds as a TLS client's chain, before any signature of it is verified.
+    const limit = chainLimitProblem([cert, ...others], "the Full PKI Request's certificate chain");
+    if (limit) return refuse(ctx, signer, 403, new CmcFailure(CmcFailInfo.badMessageCheck, `the Full PKI Request's signer is not trusted: ${limit}`, request.bodyPartIds), echo);
     const chain = await verifyChain(cert, others, ctx.config.trustAnchors);
     if (!chain.ok) return refuse(ctx, signer, 403, new CmcFailure(CmcFailInfo.badMessageCheck, `the Full PKI Request's signer is not trusted: ${chain.reason}`, request.bodyPartIds), echo);
     requesters.push(cert);

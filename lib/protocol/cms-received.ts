@@ -22,12 +22,27 @@ function octets(o: asn1js.OctetString): Uint8Array {
   return new Uint8Array(o.valueBlock.valueHexView);
 }
 
+/**
+ * Most certificates a received SignedData may carry: the signer's and a chain, as deep as a TLS
+ * client's may be. Each costs a pkijs parse (~1.5 ms) and is a candidate issuer.
+ */
+export const MAX_SIGNED_DATA_CERTIFICATES = 8;
+
+/** How many certificates SignedData (asn1js, before pkijs reads it) carries in `certificates [0]`. */
+function certificateCount(signedData: asn1js.AsnType): number {
+  const fields = (signedData as asn1js.Sequence).valueBlock?.value ?? [];
+  const certs = fields.find((f) => f.idBlock.tagClass === 3 && f.idBlock.tagNumber === 0) as asn1js.Constructed | undefined;
+  return certs?.valueBlock?.value?.length ?? 0;
+}
+
 /** Decodes ContentInfo(SignedData) with exactly one signer and an encapsulated content. */
 export function readSignedData(der: Uint8Array): ReceivedSignedData {
   let sd: pkijs.SignedData;
   try {
     const ci = new pkijs.ContentInfo({ schema: fromDer(der, 'ContentInfo') });
     if (ci.contentType !== Oid.signedData) throw new SignedDataError(`expected SignedData, got content type ${ci.contentType}`);
+    const n = certificateCount(ci.content);
+    if (n > MAX_SIGNED_DATA_CERTIFICATES) throw new SignedDataError(`SignedData carries ${n} certificates; at most ${MAX_SIGNED_DATA_CERTIFICATES} are read`);
     sd = new pkijs.SignedData({ schema: ci.content });
   } catch (e) {
     if (e instanceof SignedDataError) throw e;

@@ -8,6 +8,8 @@ import { basic, b64lines, fetchRaw } from '../helpers/http.js';
 import { startAuthBackend, startEstServer, withAuthEstServer, type Running } from '../helpers/servers.js';
 import { recordOf } from '../../lib/store/record.js';
 import { bcMissing, compileBc } from '../helpers/bc.js';
+import * as pkijs from 'pkijs';
+import { CN, craftCertificate, name, rdn, rsaSpkiWithExponent, utf8 } from '../helpers/craft.js';
 
 const skip = bcMissing();
 const pki = new TestPki();
@@ -104,6 +106,41 @@ describe('POST /fullcmc (RFC 7030 §4.3)', { skip }, () => {
     const u = await send(request(pki.csr(), ['txid=9', 'unknown']));
     assert.equal(u.status, 400);
     assert.match(bcRead(u.body), /status=2 bodyList=2, string=unsupported CMC control\(s\) in body part\(s\) 2 failInfo=2/);
+  });
+
+  it('carried certificates are bounded before they are read: 9 is badRequest, a chain with a 768-bit RSA exponent badMessageCheck, a body of 6,000 elements badRequest; each answered at once', async () => {
+    const client = pki.clientCert(ca);
+    /** The signed request with `extra` certificates added to SignedData.certificates (unsigned: the signature still verifies). */
+    const carrying = (extra: Uint8Array[]) => {
+      const ci = pkijs.ContentInfo.fromBER(request(pki.csr(), [], client));
+      const sd = new pkijs.SignedData({ schema: ci.content });
+      for (const c of extra) sd.certificates!.push(pkijs.Certificate.fromBER(c));
+      return Buffer.from(new pkijs.ContentInfo({ contentType: ci.contentType, content: sd.toSchema(true) }).toSchema().toBER(false));
+    };
+    const caDer = Buffer.from(openssl(['x509', '-in', ca.cert, '-outform', 'DER']));
+    const within = await send(carrying(Array.from({ length: 7 }, () => caDer)));
+    assert.equal(within.status, 200, 'the signer and 7 more: read');
+    const tooMany = await send(carrying(Array.from({ length: 8 }, () => caDer)));
+    assert.equal(tooMany.status, 400);
+    assert.match(bcRead(tooMany.body), /status=2 .*SignedData carries 9 certificates; at most 8 are read failInfo=2/);
+    // A candidate issuer whose verification would be costly: refused before any signature of the chain is checked.
+    const issuerName = name(rdn(CN, utf8('costly')));
+    const costly = craftCertificate({ subject: issuerName, issuer: issuerName, spki: rsaSpkiWithExponent(768), ca: true });
+    const timed = async (der: Buffer) => {
+      const t0 = performance.now();
+      const r = await send(der);
+      return { r, ms: performance.now() - t0 };
+    };
+    const slow = await timed(carrying([costly]));
+    assert.equal(slow.r.status, 403);
+    assert.match(bcRead(slow.r.body), /status=2 .*signer is not trusted: an RSA key in the Full PKI Request's certificate chain has a public exponent longer than 64 bits failInfo=1/);
+    // 6,000 elements (a SEQUENCE of NULLs): refused by count, before asn1js reads them.
+    const nulls = Buffer.concat([Buffer.from([0x30, 0x82, 0x2e, 0xe0]), Buffer.alloc(12_000).map((_, i) => (i % 2 ? 0 : 5))]);
+    const many = await timed(nulls);
+    assert.equal(many.r.status, 400);
+    assert.match(bcRead(many.r.body), /more than 2048 ASN\.1 elements/);
+    // Generous bounds (other spec files share the cores; each case used to cost the event loop ~0.1 s or more).
+    assert.ok(slow.ms < 1_000 && many.ms < 1_000, `${slow.ms} and ${many.ms} ms`);
   });
 
   it('a request signed by a certificate that does not chain to a trust anchor: 403 badMessageCheck', async () => {
