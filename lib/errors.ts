@@ -129,6 +129,7 @@ export const ERROR_CATALOGUE = Object.freeze({
   ERR_EST_REENROLL_SAN: { class: 'EstBadRequestError', status: 400, message: 'CSR subjectAltName differs from the certificate being renewed' },
   ERR_EST_REENROLL_NO_CERT: { class: 'EstForbiddenError', status: 403, message: 're-enrollment requires the TLS client certificate being renewed' },
   ERR_EST_UNAUTHORIZED: { class: 'EstUnauthorizedError', status: 401, message: 'authentication required (always with `WWW-Authenticate`)' },
+  ERR_EST_ADMIN_BUSY: { class: 'EstError', status: 503, message: '<n> admin logins are already being checked; retry in a second (with `Retry-After`)' },
   ERR_EST_FORBIDDEN: { class: 'EstForbiddenError', status: 403, message: 'authorization backend denied the request' },
   ERR_EST_POLICY: { class: 'EstPolicyError', status: 403, message: 'the CA refused the request: <reason> (a custom CA may choose the status)' },
   ERR_EST_RETRY_LATER: { class: 'EstRetryLaterError', status: 202, message: 'request accepted for manual approval; retry later (with `Retry-After`)' },

@@ -88,6 +88,11 @@ export function estAdmin(options: EstAdminOptions): EstAdminHandler {
         send(req, res, e.status, 'text/plain; charset=utf-8', `${e.message}\n`, e.headers ?? {});
         return;
       }
+      if (e instanceof EstError && e.code === 'ERR_EST_ADMIN_BUSY') {
+        // Logins queued past the bound (auth.ts): said as it is, not logged as a failure of ours.
+        send(req, res, 503, 'text/plain; charset=utf-8', `${e.message}\n`, { 'Retry-After': String(e.retryAfter ?? 1) });
+        return;
+      }
       const status = e instanceof EstError && e.status >= 500 ? e.status : 500;
       logger.error({ err: e, url: req.url }, 'estAdmin: request failed');
       send(req, res, status, 'text/plain; charset=utf-8', status === 503 ? 'the record store is unavailable; try again shortly\n' : 'internal server error\n', e instanceof EstError && e.retryAfter !== undefined ? { 'Retry-After': String(e.retryAfter) } : {});

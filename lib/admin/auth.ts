@@ -2,7 +2,7 @@
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { MaybePromise } from '../ca/types.js';
-import { EstConfigError, EstError, EstUnauthorizedError } from '../errors.js';
+import { EstConfigError, EstError, EstUnauthorizedError, estError } from '../errors.js';
 
 /**
  * Who may use the admin pages. A function returns the admin's name (recorded with every
@@ -57,6 +57,32 @@ export async function verifyPassword(password: string, hash: string): Promise<bo
   return timingSafeEqual(key, h.key);
 }
 
+/**
+ * Password checks run one at a time, and at most this many wait: each scrypt takes ~100 ms and 32
+ * MiB on one of libuv's four pool threads, which the record store's fsyncs and the CA's key work
+ * also use. Wrong passwords sent in parallel could otherwise hold every pool thread and slow
+ * enrollment; past the queue they get 503 + Retry-After without any scrypt.
+ */
+const PASSWORD_CHECKS_WAITING = 16;
+
+/** Runs password checks one after another; refuses (503) past PASSWORD_CHECKS_WAITING waiting. */
+function passwordGate(): <T>(check: () => Promise<T>) => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve();
+  let waiting = 0;
+  return (check) => {
+    if (waiting >= PASSWORD_CHECKS_WAITING) {
+      return Promise.reject(estError('ERR_EST_ADMIN_BUSY', `${PASSWORD_CHECKS_WAITING} admin logins are already being checked; retry in a second`, { retryAfter: 1 }));
+    }
+    waiting++;
+    const run = tail.then(check, check);
+    tail = run.then(
+      () => void waiting--,
+      () => void waiting--,
+    );
+    return run;
+  };
+}
+
 /** Validates the `auth` option and returns the function that names the admin of a request (or throws 401). */
 export function compileAdminAuth(auth: unknown): (req: IncomingMessage) => Promise<string> {
   if (typeof auth === 'function') {
@@ -86,6 +112,7 @@ export function compileAdminAuth(auth: unknown): (req: IncomingMessage) => Promi
   const dummy = [...table.values()][0]!.text;
   // Verified Authorization headers, by their SHA-256, so a page with its stylesheet costs one scrypt.
   const verified = new Map<string, { user: string; until: number }>();
+  const oneAtATime = passwordGate();
   return async (req) => {
     const header = req.headers.authorization ?? '';
     const m = /^Basic +([A-Za-z0-9+/=]+) *$/i.exec(header);
@@ -99,7 +126,7 @@ export function compileAdminAuth(auth: unknown): (req: IncomingMessage) => Promi
     const password = colon < 0 ? '' : decoded.slice(colon + 1);
     const entry = table.get(user);
     // An unknown user costs the same scrypt as a known one (no user enumeration by timing).
-    const ok = await verifyPassword(password, entry ? entry.text : dummy);
+    const ok = await oneAtATime(() => verifyPassword(password, entry ? entry.text : dummy));
     if (!ok || !entry) throw new EstUnauthorizedError('wrong admin user name or password', challenge);
     if (verified.size >= 1000) verified.clear();
     verified.set(digest, { user, until: Date.now() + 10 * 60_000 });

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
+import crypto from 'node:crypto';
+import { syncBuiltinESMExports } from 'node:module';
 import express from 'express';
 import { estAdmin, hashPassword, verifyPassword } from '../../lib/admin/index.js';
 import { EstConfigError } from '../../lib/errors.js';
@@ -55,6 +57,40 @@ test('nothing is reachable without authentication, not even the stylesheet', asy
   assert.equal((await get('/', basic('mallory', 'correct horse'))).status, 401);
   assert.equal((await get('/', 'Bearer x')).status, 401);
   assert.equal((await store.pendingById(p.id))!.state, 'pending');
+});
+
+test('wrong passwords in parallel: one scrypt at a time, 503 + Retry-After past 16 waiting, and the right password still gets in', async () => {
+  // Count the scrypts running at once (auth.ts calls node:crypto's scrypt through its live binding).
+  const real = crypto.scrypt;
+  let running = 0;
+  let most = 0;
+  let calls = 0;
+  (crypto as { scrypt: unknown }).scrypt = (...args: unknown[]) => {
+    calls++;
+    most = Math.max(most, ++running);
+    const done = args.pop() as (e: Error | null, k: Buffer) => void;
+    (real as (...a: unknown[]) => void)(...args, (e: Error | null, k: Buffer) => {
+      running--;
+      done(e, k);
+    });
+  };
+  syncBuiltinESMExports();
+  try {
+    const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => get('/', basic('alice', `wrong-${i}`))));
+    const busy = answers.filter((r) => r.status === 503);
+    assert.equal(answers.filter((r) => r.status === 401).length + busy.length, 40);
+    assert.ok(busy.length > 0, 'some were turned away');
+    for (const r of busy) {
+      assert.equal(r.headers['retry-after'], '1');
+      assert.match(r.text, /^16 admin logins are already being checked; retry in a second\n$/);
+    }
+    assert.equal(most, 1, 'one scrypt at a time');
+    assert.equal(calls, 40 - busy.length, 'no scrypt for a login turned away');
+    assert.equal((await get('/', basic('bob', 'hunter2'))).status, 303);
+  } finally {
+    (crypto as { scrypt: unknown }).scrypt = real;
+    syncBuiltinESMExports();
+  }
 });
 
 test('pages carry security headers; / leads to the pending list; unknown pages 404', async () => {
