@@ -15,7 +15,16 @@ export interface ReadinessCheck {
 export interface HealthOptions {
   /** Longest a single check may take before it counts as failed. @default 2000 */
   timeoutMs?: number;
+  /**
+   * How long a readiness verdict is reused, in ms after it was reached; /readyz requests meanwhile
+   * (and those arriving while checks run) share it, so probing /readyz does not multiply requests
+   * to the auth backend or the database. 0: a verdict serves only the requests that arrived while
+   * it was being reached. @default 1000
+   */
+  cacheMs?: number;
 }
+
+type Readiness = Awaited<ReturnType<typeof runChecks>>;
 
 function withTimeout(p: Promise<void>, ms: number, name: string): Promise<void> {
   let timer: NodeJS.Timeout;
@@ -55,6 +64,19 @@ function json(req: IncomingMessage, res: ServerResponse, status: number, value: 
  */
 export function healthHandler(checks: readonly ReadinessCheck[] | (() => readonly ReadinessCheck[]), options: HealthOptions = {}): (req: IncomingMessage, res: ServerResponse) => boolean {
   const timeoutMs = options.timeoutMs ?? 2000;
+  const cacheMs = options.cacheMs ?? 1000;
+  let shared: { verdict: Promise<Readiness>; reachedAt: number } | undefined;
+  const readiness = (): Promise<Readiness> => {
+    if (shared && performance.now() - shared.reachedAt < cacheMs) return shared.verdict;
+    const verdict = runChecks(typeof checks === 'function' ? checks() : checks, timeoutMs);
+    // Shared while the checks run (reachedAt Infinity), then reused for cacheMs.
+    const entry = { verdict, reachedAt: Infinity };
+    void verdict.then(() => {
+      entry.reachedAt = performance.now();
+    });
+    shared = entry;
+    return verdict;
+  };
   return (req, res) => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
@@ -68,8 +90,7 @@ export function healthHandler(checks: readonly ReadinessCheck[] | (() => readonl
       json(req, res, 200, { status: 'ok' });
       return true;
     }
-    const list = typeof checks === 'function' ? checks() : checks;
-    void runChecks(list, timeoutMs).then((r) => json(req, res, r.ready ? 200 : 503, { status: r.ready ? 'ready' : 'not ready', checks: r.checks }));
+    void readiness().then((r) => json(req, res, r.ready ? 200 : 503, { status: r.ready ? 'ready' : 'not ready', checks: r.checks }));
     return true;
   };
 }

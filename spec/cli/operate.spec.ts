@@ -92,6 +92,8 @@ describe('est-server init-ca, health and metrics', () => {
     assert.equal(down.status, 503);
     assert.match(String((down.body.checks as Record<string, string>)['auth-backend']), /^failed: /);
     await new Promise<void>((r) => backend.listen(port, '127.0.0.1', () => r()));
+    // A verdict is reused for a second (healthHandler's cacheMs): the next one sees the backend.
+    await new Promise((r) => setTimeout(r, 1100));
     const up = await getJson(`http://127.0.0.1:${srv.metricsPort}/readyz`);
     assert.equal(up.status, 200, JSON.stringify(up.body));
     // And the CA init-ca made issues: est-client against the config as written.

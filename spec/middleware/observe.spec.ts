@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { context, ROOT_CONTEXT, trace, type Context, type ContextManager, type Span, type SpanOptions, type Tracer, type TracerProvider } from '@opentelemetry/api';
-import { createEstMetrics, metricsHandler, type EstMetrics } from '../../lib/index.js';
+import { authBackendCheck, createEstMetrics, healthHandler, metricsHandler, type EstMetrics } from '../../lib/index.js';
 import { estError } from '../../lib/errors.js';
 import { basic, fetchRaw, type TestResponse } from '../helpers/http.js';
 import { openssl, pkcs7Certs, TestPki } from '../helpers/pki.js';
@@ -204,6 +204,39 @@ describe('est() observed: logs, metrics, spans', () => {
     assert.ok(spans.some((s) => s.name === 'est.authorize' && s.parent === 'EST simpleenroll'));
     assert.ok(spans.some((s) => s.name === 'est.issue' && s.parent === 'EST simpleenroll'));
     assert.ok(spans.every((s) => s.ended));
+  });
+});
+
+describe('/readyz', () => {
+  it('a verdict is shared by the probes that arrive while it is reached and reused for cacheMs: probes do not multiply backend requests', async () => {
+    let asked = 0;
+    let up = true;
+    const backend = createServer((_req, res) => {
+      asked++;
+      // Slow enough for the probes sent at once to arrive while the check runs.
+      setTimeout(() => (up ? res.writeHead(401).end() : res.destroy()), 50);
+    });
+    await new Promise<void>((r) => backend.listen(0, '127.0.0.1', () => r()));
+    const health = healthHandler([authBackendCheck(`http://127.0.0.1:${(backend.address() as { port: number }).port}/auth`)], { cacheMs: 300 });
+    const server = createServer((req, res) => void (health(req, res) || res.writeHead(404).end()));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const readyz = () => fetchRaw(`http://127.0.0.1:${(server.address() as { port: number }).port}/readyz`);
+    try {
+      const first = await Promise.all(Array.from({ length: 20 }, readyz));
+      assert.deepEqual(new Set(first.map((r) => r.status)), new Set([200]));
+      assert.equal(asked, 1, 'twenty probes at once, one backend request');
+      up = false;
+      assert.equal((await readyz()).status, 200, 'within cacheMs: the verdict reached');
+      assert.equal(asked, 1);
+      await new Promise((r) => setTimeout(r, 350));
+      const down = await readyz();
+      assert.equal(down.status, 503, 'past cacheMs: asked again');
+      assert.match(down.text, /"auth-backend":"failed: /);
+      assert.equal(asked, 2);
+    } finally {
+      server.close();
+      backend.close();
+    }
   });
 });
 
