@@ -2,6 +2,7 @@
 import type { IncomingMessage } from 'node:http';
 import { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
+import { isIP } from 'node:net';
 import { strictBase64, strictHex, tlsExporterFromSecret, TLS_EXPORTER_LABEL, TLS_EXPORTER_LENGTH } from './channel-binding.js';
 import { estError } from '../errors.js';
 import { chainLimitProblem, MAX_CLIENT_CHAIN_BYTES, MAX_CLIENT_CHAIN_CERTS } from './chain-limits.js';
@@ -239,12 +240,18 @@ function headerGetter(req: IncomingMessage): (name: string) => string | undefine
   };
 }
 
-/** The original client behind the proxies: the rightmost X-Forwarded-For entry that is not a trusted proxy. */
+/**
+ * The original client behind the proxies: the rightmost X-Forwarded-For entry that is not a
+ * trusted proxy. An entry that is no IP address ends the walk at the proxy's own address: what is
+ * recorded and logged as the peer is always an address.
+ */
 function clientAddress(header: string | undefined, proxy: string, trusted: (a: string) => boolean): string {
   if (!header) return proxy;
   const hops = header.split(',').map((x) => x.trim()).filter(Boolean);
   for (let i = hops.length - 1; i >= 0; i--) {
-    if (!trusted(hops[i]!) || i === 0) return hops[i]!;
+    const hop = hops[i]!;
+    if (isIP(hop) === 0) return proxy;
+    if (!trusted(hop) || i === 0) return hop;
   }
   return proxy;
 }

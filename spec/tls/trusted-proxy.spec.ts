@@ -123,6 +123,10 @@ describe('trusted proxy headers (trustProxy / proxyHeaders)', () => {
       ['198.51.100.7', '198.51.100.7'],
       ['203.0.113.9, 198.51.100.7', '198.51.100.7'],
       ['198.51.100.7, 10.1.2.3', '198.51.100.7'],
+      // What is no address is never the peer: the walk stops at the proxy.
+      ['<script>x</script>', TRUSTED],
+      ['198.51.100.7, forged-name', TRUSTED],
+      ['junk, 198.51.100.8', '198.51.100.8'],
     ];
     for (const [xff, expected] of cases) {
       const res = await post(port, TRUSTED, { 'Client-Cert': clientCert, 'X-TLS-Unique': unique, 'X-TLS-Protocol': 'TLSv1.2', 'X-Forwarded-For': xff }, csr(unique));
