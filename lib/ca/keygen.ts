@@ -21,6 +21,28 @@ const DER = {
   privateKeyEncoding: { type: 'pkcs8', format: 'der' },
 } as const;
 
+/**
+ * RSA key pairs generated at once. One takes 0.1–1.5 s of a libuv pool thread (4096 bits); the
+ * record store's fsyncs and other work wait for those threads, so at most two are taken this way
+ * and further RSA requests queue for their turn.
+ */
+const RSA_KEYGENS_AT_ONCE = 2;
+let rsaRunning = 0;
+const rsaQueue: Array<() => void> = [];
+
+/** Runs `start(finish)` once fewer than RSA_KEYGENS_AT_ONCE RSA generations run; `finish` lets the next one start. */
+function rsaTurn(start: (finish: () => void) => void): void {
+  if (rsaRunning >= RSA_KEYGENS_AT_ONCE) {
+    rsaQueue.push(() => rsaTurn(start));
+    return;
+  }
+  rsaRunning++;
+  start(() => {
+    rsaRunning--;
+    rsaQueue.shift()?.();
+  });
+}
+
 function done(resolve: (k: GeneratedKey) => void, reject: (e: Error) => void) {
   return (err: Error | null, publicKey: Buffer, privateKey: Buffer) =>
     err ? reject(err) : resolve({ privateKeyPkcs8: new Uint8Array(privateKey), spkiDer: new Uint8Array(publicKey) });
@@ -30,7 +52,8 @@ function done(resolve: (k: GeneratedKey) => void, reject: (e: Error) => void) {
  * Generates a key pair like the CSR's key (RFC 7030 §4.4: the server generates the key; its type
  * is ours to choose, we follow the client's). RSA sizes are clamped to 2048–4096 (see
  * {@link rsaBitsFor}), RSA-PSS keys become plain RSA keys, EC keys use the same curve (P-256,
- * P-384 or P-521 only), Ed25519 and Ed448 stay as they are. Runs on Node's thread pool.
+ * P-384 or P-521 only), Ed25519 and Ed448 stay as they are. Runs on Node's thread pool (RSA:
+ * at most RSA_KEYGENS_AT_ONCE at a time).
  *
  * Throws `EstBadRequestError` (`ERR_EST_CSR_KEY`) for a curve outside that list.
  * @see RFC 7030 §4.4.2
@@ -41,7 +64,13 @@ export function generateKeyLike(keyType: KeyType): Promise<GeneratedKey> {
     switch (keyType.kind) {
       case 'rsa':
       case 'rsa-pss':
-        generateKeyPair('rsa', { modulusLength: rsaBitsFor(keyType.bits), publicExponent: 0x10001, ...DER }, cb);
+        rsaTurn((finish) => {
+          const then: typeof cb = (err, publicKey, privateKey) => {
+            finish();
+            cb(err, publicKey, privateKey);
+          };
+          generateKeyPair('rsa', { modulusLength: rsaBitsFor(keyType.bits), publicExponent: 0x10001, ...DER }, then);
+        });
         return;
       case 'ec': {
         const namedCurve = curveByName(keyType.curve)?.name;

@@ -1,7 +1,8 @@
 // File CA and certificate profile: issue for every key type, check with openssl x509/verify.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
+import crypto, { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
+import { syncBuiltinESMExports } from 'node:module';
 import { EstError } from '../../lib/errors.js';
 import type { ParsedCsr } from '../../lib/protocol/pkcs10.js';
 import { parseCertificate } from '../../lib/protocol/x509.js';
@@ -286,6 +287,34 @@ describe('generateKeyLike', () => {
       }),
     );
     await assert.rejects(generateKeyLike({ kind: 'ec', curve: 'secp256k1' }), (e: EstError) => e.code === 'ERR_EST_CSR_KEY');
+  });
+});
+
+describe('generateKeyLike under load', () => {
+  test('at most two RSA key pairs are generated at once (the rest queue); EC keys do not wait for them', async () => {
+    const real = crypto.generateKeyPair;
+    let rsaRunning = 0;
+    let mostRsa = 0;
+    (crypto as { generateKeyPair: unknown }).generateKeyPair = (type: string, options: unknown, cb: (...a: unknown[]) => void) => {
+      if (type === 'rsa') mostRsa = Math.max(mostRsa, ++rsaRunning);
+      (real as (...a: unknown[]) => void)(type, options, (...a: unknown[]) => {
+        if (type === 'rsa') rsaRunning--;
+        cb(...a);
+      });
+    };
+    syncBuiltinESMExports();
+    try {
+      const order: string[] = [];
+      const rsa = Array.from({ length: 6 }, (_, i) => generateKeyLike({ kind: 'rsa', bits: 2048 }).then(() => order.push(`rsa${i}`)));
+      const ec = generateKeyLike({ kind: 'ec', curve: 'prime256v1' }).then(() => order.push('ec'));
+      await Promise.all([...rsa, ec]);
+      assert.equal(mostRsa, 2);
+      assert.equal(order.length, 7);
+      assert.ok(order.indexOf('ec') < 4, `the EC key came before most RSA ones: ${order.join(' ')}`);
+    } finally {
+      (crypto as { generateKeyPair: unknown }).generateKeyPair = real;
+      syncBuiltinESMExports();
+    }
   });
 });
 
