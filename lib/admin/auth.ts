@@ -1,6 +1,7 @@
 // Authentication of the admin pages: the app's own function, or HTTP Basic against scrypt password hashes.
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { PoolTurns } from '../ca/pool-turns.js';
 import type { MaybePromise } from '../ca/types.js';
 import { EstConfigError, EstError, EstUnauthorizedError, estError } from '../errors.js';
 
@@ -58,30 +59,13 @@ export async function verifyPassword(password: string, hash: string): Promise<bo
 }
 
 /**
- * Password checks run one at a time, and at most this many wait: each scrypt takes ~100 ms and 32
- * MiB on one of libuv's four pool threads, which the record store's fsyncs and the CA's key work
- * also use. Wrong passwords sent in parallel could otherwise hold every pool thread and slow
- * enrollment; past the queue they get 503 + Retry-After without any scrypt.
+ * Password checks run one at a time, and at most this many are in line (the one running
+ * included): each scrypt takes ~100 ms and 32 MiB on one of libuv's four pool threads, which the
+ * record store's fsyncs and the CA's key work also use. Wrong passwords sent in parallel could
+ * otherwise hold every pool thread and slow enrollment; past the line they get 503 + Retry-After
+ * without any scrypt.
  */
-const PASSWORD_CHECKS_WAITING = 16;
-
-/** Runs password checks one after another; refuses (503) past PASSWORD_CHECKS_WAITING waiting. */
-function passwordGate(): <T>(check: () => Promise<T>) => Promise<T> {
-  let tail: Promise<unknown> = Promise.resolve();
-  let waiting = 0;
-  return (check) => {
-    if (waiting >= PASSWORD_CHECKS_WAITING) {
-      return Promise.reject(estError('ERR_EST_ADMIN_BUSY', `${PASSWORD_CHECKS_WAITING} admin logins are already being checked; retry in a second`, { retryAfter: 1 }));
-    }
-    waiting++;
-    const run = tail.then(check, check);
-    tail = run.then(
-      () => void waiting--,
-      () => void waiting--,
-    );
-    return run;
-  };
-}
+const PASSWORD_CHECKS_IN_LINE = 16;
 
 /** Validates the `auth` option and returns the function that names the admin of a request (or throws 401). */
 export function compileAdminAuth(auth: unknown): (req: IncomingMessage) => Promise<string> {
@@ -112,7 +96,11 @@ export function compileAdminAuth(auth: unknown): (req: IncomingMessage) => Promi
   const dummy = [...table.values()][0]!.text;
   // Verified Authorization headers, by their SHA-256, so a page with its stylesheet costs one scrypt.
   const verified = new Map<string, { user: string; until: number }>();
-  const oneAtATime = passwordGate();
+  const passwordChecks = new PoolTurns({
+    atOnce: 1,
+    maxWaiting: PASSWORD_CHECKS_IN_LINE - 1,
+    full: () => estError('ERR_EST_ADMIN_BUSY', `${PASSWORD_CHECKS_IN_LINE} admin logins are already being checked; retry in a second`, { retryAfter: 1 }),
+  });
   return async (req) => {
     const header = req.headers.authorization ?? '';
     const m = /^Basic +([A-Za-z0-9+/=]+) *$/i.exec(header);
@@ -126,7 +114,7 @@ export function compileAdminAuth(auth: unknown): (req: IncomingMessage) => Promi
     const password = colon < 0 ? '' : decoded.slice(colon + 1);
     const entry = table.get(user);
     // An unknown user costs the same scrypt as a known one (no user enumeration by timing).
-    const ok = await oneAtATime(() => verifyPassword(password, entry ? entry.text : dummy));
+    const ok = await passwordChecks.run(() => verifyPassword(password, entry ? entry.text : dummy));
     if (!ok || !entry) throw new EstUnauthorizedError('wrong admin user name or password', challenge);
     if (verified.size >= 1000) verified.clear();
     verified.set(digest, { user, until: Date.now() + 10 * 60_000 });

@@ -1,6 +1,7 @@
 // Server-side key generation for /serverkeygen, following the key type of the client's CSR.
 import { generateKeyPair } from 'node:crypto';
 import { estError } from '../errors.js';
+import { PoolTurns } from './pool-turns.js';
 import { curveByName, CURVE_LIST, describeKeyType, keyTypeProblem, type KeyType } from '../protocol/key-types.js';
 import type { EnrollRequest, MaybePromise } from './types.js';
 
@@ -22,26 +23,10 @@ const DER = {
 } as const;
 
 /**
- * RSA key pairs generated at once. One takes 0.1–1.5 s of a libuv pool thread (4096 bits); the
- * record store's fsyncs and other work wait for those threads, so at most two are taken this way
- * and further RSA requests queue for their turn.
+ * RSA key pairs generated at once, per process. One takes 0.1–1.5 s of a libuv pool thread (4096
+ * bits); further RSA requests wait for their turn, so the record store's fsyncs keep the other threads.
  */
-const RSA_KEYGENS_AT_ONCE = 2;
-let rsaRunning = 0;
-const rsaQueue: Array<() => void> = [];
-
-/** Runs `start(finish)` once fewer than RSA_KEYGENS_AT_ONCE RSA generations run; `finish` lets the next one start. */
-function rsaTurn(start: (finish: () => void) => void): void {
-  if (rsaRunning >= RSA_KEYGENS_AT_ONCE) {
-    rsaQueue.push(() => rsaTurn(start));
-    return;
-  }
-  rsaRunning++;
-  start(() => {
-    rsaRunning--;
-    rsaQueue.shift()?.();
-  });
-}
+const rsaTurns = new PoolTurns({ atOnce: 2 });
 
 function done(resolve: (k: GeneratedKey) => void, reject: (e: Error) => void) {
   return (err: Error | null, publicKey: Buffer, privateKey: Buffer) =>
@@ -53,7 +38,7 @@ function done(resolve: (k: GeneratedKey) => void, reject: (e: Error) => void) {
  * is ours to choose, we follow the client's). RSA sizes are clamped to 2048–4096 (see
  * {@link rsaBitsFor}), RSA-PSS keys become plain RSA keys, EC keys use the same curve (P-256,
  * P-384 or P-521 only), Ed25519 and Ed448 stay as they are. Runs on Node's thread pool (RSA:
- * at most RSA_KEYGENS_AT_ONCE at a time).
+ * two at a time, see rsaTurns).
  *
  * Throws `EstBadRequestError` (`ERR_EST_CSR_KEY`) for a curve outside that list.
  * @see RFC 7030 §4.4.2
@@ -64,13 +49,9 @@ export function generateKeyLike(keyType: KeyType): Promise<GeneratedKey> {
     switch (keyType.kind) {
       case 'rsa':
       case 'rsa-pss':
-        rsaTurn((finish) => {
-          const then: typeof cb = (err, publicKey, privateKey) => {
-            finish();
-            cb(err, publicKey, privateKey);
-          };
-          generateKeyPair('rsa', { modulusLength: rsaBitsFor(keyType.bits), publicExponent: 0x10001, ...DER }, then);
-        });
+        rsaTurns
+          .run(() => new Promise<GeneratedKey>((ok, fail) => generateKeyPair('rsa', { modulusLength: rsaBitsFor(keyType.bits), publicExponent: 0x10001, ...DER }, done(ok, fail))))
+          .then(resolve, reject);
         return;
       case 'ec': {
         const namedCurve = curveByName(keyType.curve)?.name;

@@ -213,7 +213,7 @@ export function readString(t: Tlv | undefined): string {
     case Tag.bmpString: {
       // UCS-2: a surrogate is no character there (X.680 §41.12), and OpenSSL refuses one.
       if (c.length % 2) throw new DerError('odd-length BMPString');
-      for (let i = 0; i < c.length; i += 2) if ((c[i]! & 0xf8) === 0xd8) throw new DerError('BMPString holds a surrogate');
+      for (let i = 0; i < c.length; i += 2) if (!isUnicodeScalar((c[i]! << 8) | c[i + 1]!)) throw new DerError('BMPString holds a surrogate');
       const swapped = Buffer.from(c);
       swapped.swap16();
       return swapped.toString('utf16le');
